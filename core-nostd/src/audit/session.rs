@@ -1,0 +1,35 @@
+//! BL2xxx: the channel session and its protocol.
+
+use crate::proto::ProtoError;
+use crate::types::{Channel, Family};
+
+audit_events! {
+    /// Events of the channel session.
+    pub enum SessionEvent {
+        /// A session began (P8: names the family and the channel).
+        Started { family: Family, channel: Channel, firmware: [u8; 4] }
+            = (2001, Notice, "session with the BMC started; names the IP family and the channel (plain or TLS version)")
+            => ("connected to the BMC (firmware {}.{}.{}.{}) over {family} link-local, channel {channel}",
+                firmware[0], firmware[1], firmware[2], firmware[3]),
+        /// The session ended in an orderly way.
+        Ended { family: Family, reason: u8 }
+            = (2002, Info, "session ended with BYE")
+            => ("session over {family} ended (BYE reason {reason})"),
+        /// The BMC sent something the protocol does not allow.
+        ProtocolError { error: ProtoError }
+            = (2003, Error, "the BMC sent a malformed or unexpected message; the connection was closed and will be retried")
+            => ("protocol error from the BMC: {error}; connection closed, will retry"),
+        /// Heartbeats went unanswered.
+        PeerDead { missed: u8 }
+            = (2004, Warning, "the BMC stopped answering heartbeats; the connection was closed and will be retried")
+            => ("the BMC missed {missed} heartbeats; connection closed, will retry"),
+        /// The BMC refused the session.
+        Rejected { code: u8 }
+            = (2005, Error, "the BMC rejected the session (REJECT code given)")
+            => ("the BMC rejected the session with code {code}"),
+        /// The TCP connection failed or was reset.
+        ConnectFailed { family: Family, port: u16 }
+            = (2006, Warning, "TCP connection to the BMC failed or was reset; will retry with backoff")
+            => ("TCP connection to the BMC over {family} port {port} failed; will retry"),
+    }
+}

@@ -1,0 +1,51 @@
+//! # bmclink-core
+//!
+//! The `no_std`, allocation-free core of bmclink: it gives a host a secure,
+//! self-configuring channel to its BMC over the OS-to-BMC USB network link.
+//!
+//! The core owns every decision and every byte on the wire; a platform only
+//! moves Ethernet frames and tells time ([`platform`] is the whole boundary).
+//! Inside, the layers stack the way smoltcp's `wire` / `iface` / `socket` do:
+//!
+//! - [`proto`]: the channel protocol codecs (zero-copy `Packet` views and
+//!   `Repr`s with `parse`/`emit`), no I/O;
+//! - [`link`]: a smoltcp `phy::Device` over [`platform::Frames`] with a hook
+//!   that sees every ARP and NDP frame first, and the link-local address
+//!   claims (RFC 5227/3927 for IPv4, RFC 4862/7217 for IPv6);
+//! - [`policy`]: the fallback policy (IPv4 first, IPv6 by strict rules) as a
+//!   pure state machine: `handle(now, input)`, `poll_action()`, `next_deadline()`;
+//! - [`tls`] and [`cert`]: the embedded-tls 0.19 client with a pinning
+//!   verifier and the P-256 self-signed identity;
+//! - [`agent`]: the driver that ties them to a platform: runs smoltcp, the
+//!   claims, the policy, TCP (+ TLS) and the session (heartbeats, events).
+//!
+//! Memory is static: every buffer is an array sized by a constant, and the
+//! caller owns the storage ([`agent::AgentBuffers`]). Time is always a
+//! parameter, so a simulation with a virtual clock runs RFC timers (seconds)
+//! in microseconds and every test is reproducible. Nothing in the core
+//! panics on any input: malformed frames, records and messages are errors.
+#![no_std]
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+#[macro_use]
+mod fmt;
+
+#[macro_use]
+pub mod audit;
+pub mod agent;
+pub mod cert;
+pub mod config;
+pub mod link;
+pub mod platform;
+pub mod policy;
+pub mod proto;
+pub mod records;
+pub mod tls;
+pub mod types;
+
+pub use config::Config;
+pub use types::{Channel, Family};

@@ -1,0 +1,1 @@
+//! The smoltcp `phy::Device` over `Frames`, with the ARP/NDP hook.

@@ -1,0 +1,204 @@
+//! The platform boundary: everything the core needs from the world.
+//!
+//! This is the one file a firmware engineer reads to port bmclink. The core
+//! owns every decision and every byte on the wire; a platform only moves
+//! Ethernet frames, tells time, keeps a few small records and answers a few
+//! questions about the host. The Linux shim, the simulator in `tests/` and a
+//! firmware rig each implement these traits once.
+//!
+//! All traits are object-safe-ish, blocking-free except [`Frames::wait`], and
+//! never called re-entrantly by the core.
+
+use smoltcp::time::Instant;
+
+use crate::audit::AuditEvent;
+
+/// Largest Ethernet frame the core sends or accepts, without FCS:
+/// 1500 bytes of IP MTU + 14 bytes of Ethernet header.
+pub const MAX_FRAME_LEN: usize = 1514;
+
+/// Why [`Frames::wait`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Wake {
+    /// A frame may be ready, or the deadline passed; the core polls again.
+    Ready,
+    /// The platform asks the agent to end (SIGTERM, end of a simulation):
+    /// the agent says BYE, flushes its records and returns.
+    Stop,
+}
+
+/// Raw Ethernet frames on the USBNIC (or a TAP device, or a simulated wire).
+pub trait Frames {
+    /// Receives one frame (destination MAC first, no FCS) into `buf`, without
+    /// blocking. Returns its length, or `None` when no frame is waiting. A
+    /// frame longer than `buf` is dropped by the platform.
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize>;
+
+    /// Sends one frame (destination MAC first, no FCS, at most
+    /// [`MAX_FRAME_LEN`] bytes). Best effort: a frame that cannot be sent is
+    /// dropped, as a wire would.
+    fn send(&mut self, frame: &[u8]);
+
+    /// The hardware address the core uses as its own.
+    fn mac(&self) -> [u8; 6];
+
+    /// Whether the link is up (carrier on the USBNIC).
+    fn link_up(&self) -> bool;
+
+    /// Blocks until a frame may be ready or `deadline` has passed (`None`: no
+    /// deadline, wait for a frame or a stop request). Spurious returns are
+    /// fine. A simulator advances its virtual clock here.
+    fn wait(&mut self, deadline: Option<Instant>) -> Wake;
+}
+
+/// Time.
+pub trait Clock {
+    /// Monotonic time since an arbitrary origin.
+    fn now(&self) -> Instant;
+
+    /// Wall-clock time in seconds since the Unix epoch, if the platform knows
+    /// it. Certificate validity is checked against it; `None` skips only the
+    /// expiry check, never authentication.
+    fn unix_time(&self) -> Option<u64>;
+}
+
+/// The small persistent records the core keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Record {
+    /// The link record: whether the host side was configured once, and how.
+    Link,
+    /// The client identity's P-256 private key (a secret: 0600 on disk).
+    IdentityKey,
+    /// The client identity's self-signed certificate (DER).
+    IdentityCert,
+    /// The pinned BMC certificate fingerprint (SHA-256).
+    BmcPin,
+    /// Cached BMC capabilities from the last WELCOME.
+    BmcCaps,
+    /// The per-install secret for RFC 7217 stable IPv6 identifiers (a secret).
+    StableSecret,
+}
+
+impl Record {
+    /// Every record, for tools that list or erase them all.
+    pub const ALL: [Record; 6] = [
+        Record::Link,
+        Record::IdentityKey,
+        Record::IdentityCert,
+        Record::BmcPin,
+        Record::BmcCaps,
+        Record::StableSecret,
+    ];
+
+    /// A short stable name, used by the Linux shim as the file name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Record::Link => "link",
+            Record::IdentityKey => "identity.key",
+            Record::IdentityCert => "identity.crt",
+            Record::BmcPin => "bmc.pin",
+            Record::BmcCaps => "bmc.caps",
+            Record::StableSecret => "stable.secret",
+        }
+    }
+
+    /// Whether the record is secret (written 0600, never logged).
+    pub const fn is_secret(self) -> bool {
+        matches!(self, Record::IdentityKey | Record::StableSecret)
+    }
+}
+
+/// A [`Store`] failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum StoreError {
+    /// The medium failed (I/O error, flash error).
+    Io(Record),
+    /// The stored record is larger than the caller's buffer.
+    TooLarge(Record),
+    /// The stored record exists but does not decode: never silently reset.
+    Corrupt(Record),
+}
+
+/// Small persistent records, as opaque bytes. The core encodes and decodes
+/// them (see [`crate::records`]); a store only keeps bytes and must write
+/// atomically (a reader sees the old record or the new one, never half).
+pub trait Store {
+    /// Loads `record` into `buf`; `Ok(None)` when it does not exist.
+    fn load(&mut self, record: Record, buf: &mut [u8]) -> Result<Option<usize>, StoreError>;
+    /// Replaces `record` atomically.
+    fn save(&mut self, record: Record, data: &[u8]) -> Result<(), StoreError>;
+    /// Removes `record`; removing a missing record is not an error.
+    fn erase(&mut self, record: Record) -> Result<(), StoreError>;
+}
+
+/// What the host OS says about the USBNIC, read fresh on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct HostFacts {
+    /// The host OS already carries an IPv4 address on the USBNIC.
+    pub ipv4_present: bool,
+    /// The host OS already carries an IPv6 address (other than none) on it.
+    pub ipv6_present: bool,
+    /// The host's IPv6 stack is enabled on the USBNIC (`disable_ipv6 = 0`).
+    pub ipv6_enabled: bool,
+}
+
+/// The host operating system's view of the USBNIC.
+pub trait HostNet {
+    /// Current facts about the interface.
+    fn facts(&mut self) -> HostFacts;
+}
+
+/// What the BMC publishes on the trusted host-local bootstrap channel
+/// (DSP0270's IPMI-over-KCS analogue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct BmcFacts {
+    /// SHA-256 fingerprint of the BMC's TLS certificate, when it has TLS.
+    pub fingerprint: Option<[u8; 32]>,
+    /// Firmware version, e.g. `[3, 30, 30, 30]`.
+    pub firmware: [u8; 4],
+    /// The firmware offers the TLS channel on the USBNIC.
+    pub tls: bool,
+    /// The firmware supports IPv6 on the USBNIC.
+    pub ipv6_usbnic: bool,
+}
+
+/// The trusted host-local channel to the BMC, used at install and enrollment.
+pub trait Bootstrap {
+    /// The BMC's published facts, or `None` when the channel does not answer.
+    fn bmc_facts(&mut self) -> Option<BmcFacts>;
+    /// Takes the one-time enrollment credential into `buf` and returns its
+    /// length; `None` when there is none. Reading it consumes it.
+    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize>;
+}
+
+/// The sink for audit events (syslog/journald on Linux, a list in tests).
+pub trait Audit {
+    /// Records one event. `event` formats itself (`Display`) as the one-line
+    /// text; its id and severity are [`AuditEvent::id`] and
+    /// [`AuditEvent::severity`].
+    fn record(&mut self, now: Instant, event: &AuditEvent);
+}
+
+/// Everything a platform provides, in one bound. The RNG must be a CSPRNG:
+/// it seeds keys, TLS randoms, RFC 3927 picks and backoff jitter.
+pub trait Platform:
+    Frames + Clock + Store + HostNet + Bootstrap + Audit + rand_core::RngCore + rand_core::CryptoRng
+{
+}
+
+impl<T> Platform for T where
+    T: Frames
+        + Clock
+        + Store
+        + HostNet
+        + Bootstrap
+        + Audit
+        + rand_core::RngCore
+        + rand_core::CryptoRng
+{
+}

@@ -1,0 +1,1 @@
+//! The fallback policy (DESIGN §4) as a pure state machine.

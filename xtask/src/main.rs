@@ -1,0 +1,5 @@
+//! `cargo xtask`: run | ci | fuzz | bench | size.
+
+fn main() {
+    std::process::exit(2);
+}
