@@ -145,3 +145,138 @@ impl fmt::Display for ProtoError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Randomized robustness over garbage: nothing panics, and anything that
+    //! parses re-emits to exactly the bytes it was parsed from.
+    extern crate std;
+
+    use super::*;
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use std::vec::Vec;
+
+    const VALID: &[&[u8]] = &[
+        &[
+            0, 15, 0x01, 1, 5, b'a', b'g', b'e', b'n', b't', 4, b'h', b'o', b's', b't', 4, 1,
+        ],
+        &[0, 11, 0x02, 1, 7, 10, 30, 0, 0x07, 0, 0, 0, 9],
+        &[0, 5, 0x03, 1, 2, b'n', b'o'],
+        &[0, 5, 0x04, 3, b'o', b't', b'p'],
+        &[0, 5, 0x05, 0, 0, 0, 1],
+        &[0, 5, 0x06, 0, 0, 0, 1],
+        &[0, 12, 0x07, 0, 0, 0, 2, 3, 2, b'i', b'd', 2, b'h', b'i'],
+        &[0, 5, 0x08, 0, 0, 0, 2],
+        &[0, 2, 0x09, 0],
+    ];
+
+    fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+        (rng.next_u32() as usize) % n
+    }
+
+    /// Garbage of three kinds: random bytes, a plausible header over a
+    /// random body, and a valid frame with a few bytes changed or cut.
+    fn garbage(rng: &mut ChaCha8Rng) -> Vec<u8> {
+        match below(rng, 3) {
+            0 => {
+                let mut v = std::vec![0u8; below(rng, 1100)];
+                rng.fill_bytes(&mut v);
+                v
+            }
+            1 => {
+                let body_len = below(rng, 40);
+                let len = match below(rng, 8) {
+                    0 => body_len,
+                    1 => body_len + 2,
+                    _ => body_len + 1,
+                };
+                let mut v = (len as u16).to_be_bytes().to_vec();
+                v.push(below(rng, 11) as u8);
+                let mut body = std::vec![0u8; body_len];
+                rng.fill_bytes(&mut body);
+                v.extend(body);
+                v
+            }
+            _ => {
+                let mut v = VALID[below(rng, VALID.len())].to_vec();
+                for _ in 0..=below(rng, 3) {
+                    let at = below(rng, v.len());
+                    v[at] = rng.next_u32() as u8;
+                }
+                if below(rng, 4) == 0 {
+                    v.truncate(below(rng, v.len() + 1));
+                }
+                v
+            }
+        }
+    }
+
+    fn assert_reemits(message: &Message<'_>, bytes: &[u8]) {
+        let mut out = [0u8; MAX_FRAME_LEN];
+        assert_eq!(message.buffer_len(), bytes.len(), "{message:?}");
+        let n = message.emit(&mut out).unwrap();
+        assert_eq!(&out[..n], bytes, "{message:?}");
+    }
+
+    #[test]
+    fn garbage_never_panics_and_whatever_parses_reemits_identically() {
+        for v in VALID {
+            assert_reemits(&Message::parse_frame(v).unwrap(), v);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(0x0062_6d63_6c69_6e6b);
+        let mut parsed = 0;
+        let mut parsed_by_type = [0u32; 10];
+        for _ in 0..100_000 {
+            let bytes = garbage(&mut rng);
+            if let Ok(p) = Packet::new_checked(&bytes[..]) {
+                assert_eq!(p.frame_len(), bytes.len());
+                assert_eq!(p.body().len(), p.body_len());
+                let _ = p.msg_type();
+            }
+            if let Ok(m) = Message::parse_frame(&bytes) {
+                assert_reemits(&m, &bytes);
+                parsed += 1;
+                parsed_by_type[usize::from(u8::from(m.msg_type()))] += 1;
+            }
+        }
+        // The generator must reach past the framing checks to mean anything.
+        assert!(parsed > 5_000, "only {parsed} garbage frames parsed");
+        assert!(
+            parsed_by_type[1..].iter().all(|&n| n > 0),
+            "some type never parsed: {parsed_by_type:?}"
+        );
+    }
+
+    #[test]
+    fn garbage_stream_never_panics_the_frame_reader() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut reader = FrameReader::<MAX_FRAME_LEN>::new();
+        let (mut parsed, mut broken) = (0, 0);
+        for _ in 0..20_000 {
+            let mut chunk = garbage(&mut rng);
+            chunk.truncate(below(&mut rng, 64) + 1);
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let n = reader.push(rest);
+                rest = &rest[n..];
+                while let Some(next) = reader.next_packet() {
+                    let Ok(packet) = next else {
+                        broken += 1;
+                        reader.reset();
+                        break;
+                    };
+                    let frame = packet.as_ref();
+                    if let Ok(m) = Message::parse(&packet) {
+                        assert_reemits(&m, frame);
+                        parsed += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            parsed > 100 && broken > 100,
+            "{parsed} parsed, {broken} broken"
+        );
+    }
+}
