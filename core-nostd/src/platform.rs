@@ -11,6 +11,7 @@
 
 use smoltcp::time::Instant;
 
+use crate::agent::Status;
 use crate::audit::AuditEvent;
 
 /// Largest Ethernet frame the core sends or accepts, without FCS:
@@ -182,6 +183,13 @@ pub trait Audit {
     /// text; its id and severity are [`AuditEvent::id`] and
     /// [`AuditEvent::severity`].
     fn record(&mut self, now: Instant, event: &AuditEvent);
+
+    /// The agent's status changed (a session came up or went down). The
+    /// Linux shim writes it where `bmclink status` reads it; the default
+    /// ignores it.
+    fn status(&mut self, status: &Status) {
+        let _ = status;
+    }
 }
 
 /// Everything a platform provides, in one bound. The RNG must be a CSPRNG:

@@ -1,5 +1,112 @@
-//! `cargo xtask`: run | ci | fuzz | bench | size.
+//! `cargo xtask`: the project's own commands.
+//!
+//! - `run [--seconds N]`: the main job: the agent against the in-process
+//!   simulated BMC, in virtual time, printing the timeline; exits 0 only when
+//!   a session came up, heartbeated and ended with BYE.
+//! - `ci`: everything CI checks: fmt, clippy `-D warnings`, all tests, the
+//!   `thumbv7em-none-eabihf` build of the core.
+//! - `audit-table [--write]`: prints the audit table generated from the core,
+//!   or writes it into README.md between its markers.
 
-fn main() {
-    std::process::exit(2);
+use std::process::{Command, ExitCode};
+
+mod run;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((c, r)) => (c.as_str(), r),
+        None => ("help", &[][..]),
+    };
+    match cmd {
+        "run" => run::main(rest),
+        "ci" => ci(),
+        "audit-table" => audit_table(rest),
+        "help" | "--help" | "-h" => {
+            println!("usage: cargo xtask <run [--seconds N] | ci | audit-table [--write]>");
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("xtask: unknown command `{other}` (try `cargo xtask help`)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one step of CI, echoing it; false when it failed.
+fn step(name: &str, program: &str, args: &[&str]) -> bool {
+    println!("==> {name}: {program} {}", args.join(" "));
+    match Command::new(program).args(args).status() {
+        Ok(s) if s.success() => true,
+        Ok(s) => {
+            eprintln!("xtask ci: `{name}` failed ({s})");
+            false
+        }
+        Err(e) => {
+            eprintln!("xtask ci: cannot run `{program}`: {e}");
+            false
+        }
+    }
+}
+
+fn ci() -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let steps: &[(&str, &[&str])] = &[
+        ("format", &["fmt", "--all", "--check"]),
+        (
+            "clippy",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "no_std core for thumbv7em",
+            &[
+                "build",
+                "-p",
+                "bmclink-core",
+                "--target",
+                "thumbv7em-none-eabihf",
+            ],
+        ),
+        ("tests", &["test", "--workspace"]),
+        ("main job", &["xtask", "run"]),
+    ];
+    for (name, args) in steps {
+        if !step(name, &cargo, args) {
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("xtask ci: all steps passed");
+    ExitCode::SUCCESS
+}
+
+fn audit_table(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--write") {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+        let readme = match std::fs::read_to_string(path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("xtask audit-table: cannot read README.md: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let Some(fresh) = bmclink_tests::readme_with_audit_table(&readme) else {
+            eprintln!("xtask audit-table: README.md lacks the audit-table markers");
+            return ExitCode::FAILURE;
+        };
+        if let Err(e) = std::fs::write(path, fresh) {
+            eprintln!("xtask audit-table: cannot write README.md: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("README.md audit table updated");
+    } else {
+        print!("{}", bmclink_tests::audit_table_markdown());
+    }
+    ExitCode::SUCCESS
 }

@@ -1,0 +1,102 @@
+//! The network half of the agent, borrowed for one step: the platform, the
+//! smoltcp interface and sockets, the link hook and the frame buffers.
+//!
+//! Every blocking wait in the core goes through [`Net::wait`], which asks the
+//! interface and the link layer for their next timer before handing control to
+//! the platform; a simulator advances virtual time there.
+
+use smoltcp::iface::{Interface, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::Instant;
+use smoltcp::wire::IpEndpoint;
+
+use crate::link::device::{Device, FrameBuf, FrameHook};
+use crate::platform::{Platform, Wake};
+
+/// Anything with timers the agent must wake for (the address claims).
+pub trait Timers {
+    /// The next instant this needs a poll, if any.
+    fn poll_at(&self) -> Option<Instant>;
+}
+
+/// The link layer as the agent drives it: a hook on received frames plus
+/// frames of its own to send (probes, announcements, DAD) and timers.
+pub trait LinkLayer: FrameHook + Timers {
+    /// Writes the next frame the link layer wants on the wire into `buf` and
+    /// returns its length, or `None` when there is nothing to send.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+}
+
+/// A borrowed view of everything that moves bytes.
+pub struct Net<'n, 'a, P: Platform, L: LinkLayer> {
+    /// The platform.
+    pub p: &'n mut P,
+    /// The smoltcp interface.
+    pub iface: &'n mut Interface,
+    /// The smoltcp sockets.
+    pub sockets: &'n mut SocketSet<'a>,
+    /// The channel's TCP socket.
+    pub tcp: SocketHandle,
+    /// The link layer (address claims).
+    pub link: &'n mut L,
+    /// Receive frame buffer.
+    pub rx: &'n mut FrameBuf,
+    /// Transmit frame buffer.
+    pub tx: &'n mut FrameBuf,
+}
+
+impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
+    /// The current time.
+    pub fn now(&self) -> Instant {
+        self.p.now()
+    }
+
+    /// Runs the link layer and smoltcp once: frames the link layer wants out,
+    /// then received frames through the hook into the interface, then
+    /// whatever the sockets want to send.
+    pub fn poll(&mut self) {
+        let now = self.p.now();
+        while let Some(n) = self.link.poll_transmit(now, &mut self.tx[..]) {
+            if let Some(frame) = self.tx.get(..n) {
+                self.p.send(frame);
+            }
+        }
+        let mut device = Device::new(&mut *self.p, &mut *self.link, self.rx, self.tx);
+        self.iface.poll(now, &mut device, self.sockets);
+    }
+
+    /// The earliest instant the interface or the link layer needs a poll.
+    pub fn poll_at(&mut self) -> Option<Instant> {
+        let now = self.p.now();
+        earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at())
+    }
+
+    /// Blocks until a frame may be ready, a timer of the stack is due, or
+    /// `deadline`, whichever is first.
+    pub fn wait(&mut self, deadline: Option<Instant>) -> Wake {
+        let at = earliest(self.poll_at(), deadline);
+        self.p.wait(at)
+    }
+
+    /// The channel's TCP socket.
+    pub fn tcp(&mut self) -> &mut tcp::Socket<'a> {
+        self.sockets.get_mut::<tcp::Socket>(self.tcp)
+    }
+
+    /// Starts a TCP connection from an ephemeral port.
+    pub fn connect(&mut self, remote: IpEndpoint) -> Result<(), tcp::ConnectError> {
+        let port = 49152u16.wrapping_add((self.p.next_u32() % 16384) as u16);
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.tcp);
+        socket.abort();
+        socket.connect(self.iface.context(), remote, port)
+    }
+}
+
+/// The earlier of two optional instants.
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

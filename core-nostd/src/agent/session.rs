@@ -1,0 +1,233 @@
+//! One channel session: HELLO, WELCOME, then heartbeats until it ends.
+//!
+//! The loop runs over any [`ChannelIo`] (plain or TLS) and pumps the stack
+//! between messages, so the address claims keep defending while a session is
+//! up. Whatever the BMC sends that the protocol does not allow ends the
+//! session with [`SessionEnd::Protocol`]; nothing here panics.
+
+use core::cell::RefCell;
+
+use smoltcp::time::{Duration, Instant};
+
+use super::channel::{borrow, ChannelError, ChannelIo};
+use super::net::{LinkLayer, Net};
+use crate::config::Config;
+use crate::platform::{Platform, Wake};
+use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
+use crate::types::Family;
+
+/// BYE reasons the agent sends.
+pub mod bye {
+    /// The agent is shutting down.
+    pub const SHUTDOWN: u8 = 0;
+    /// The agent is moving to another family or channel.
+    pub const MOVING: u8 = 1;
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SessionEnd {
+    /// The platform asked to stop; BYE was sent.
+    Stopped,
+    /// The BMC said BYE with this reason.
+    PeerBye(u8),
+    /// The BMC missed this many heartbeats in a row.
+    PeerDead(u8),
+    /// The BMC sent something the protocol does not allow.
+    Protocol(ProtoError),
+    /// The BMC refused the session with this REJECT code.
+    Rejected(u8),
+    /// No WELCOME within the connect timeout.
+    NoWelcome,
+    /// The channel failed (TCP closed or reset, TLS failure).
+    Channel(ChannelError),
+}
+
+/// What a session learned from WELCOME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Established {
+    /// The BMC's firmware version.
+    pub firmware: [u8; 4],
+    /// WELCOME's capability bits.
+    pub caps: u8,
+    /// The BMC's session number.
+    pub session: u32,
+}
+
+/// Heartbeat bookkeeping that outlives one session (sequence numbers keep
+/// counting so a trace never shows the same PING twice).
+#[derive(Debug, Default)]
+pub struct Heartbeat {
+    seq: u32,
+    outstanding: Option<u32>,
+    missed: u8,
+}
+
+/// Bytes buffered from the channel, reassembled into frames.
+pub type Reader = crate::proto::FrameReader<{ 2 * MAX_FRAME_LEN }>;
+
+/// Sends one message.
+pub fn send_message(ch: &mut impl ChannelIo, msg: &Message<'_>) -> Result<(), SessionEnd> {
+    let mut buf = [0u8; MAX_FRAME_LEN];
+    let n = msg.emit(&mut buf).map_err(SessionEnd::Protocol)?;
+    let frame = buf
+        .get(..n)
+        .ok_or(SessionEnd::Protocol(ProtoError::Truncated))?;
+    ch.send(frame).map_err(SessionEnd::Channel)
+}
+
+/// Pulls whatever the channel has into the reader.
+fn fill(ch: &mut impl ChannelIo, reader: &mut Reader) -> Result<usize, SessionEnd> {
+    let spare = reader.spare_mut();
+    if spare.is_empty() {
+        return Ok(0);
+    }
+    let n = ch.recv(spare).map_err(SessionEnd::Channel)?;
+    reader.commit(n);
+    Ok(n)
+}
+
+/// Sends HELLO and waits for WELCOME (or REJECT) until the connect timeout.
+pub fn greet<P: Platform, L: LinkLayer>(
+    net: &RefCell<Net<'_, '_, P, L>>,
+    ch: &mut impl ChannelIo,
+    reader: &mut Reader,
+    cfg: &Config,
+    family: Family,
+    tls: bool,
+) -> Result<Established, SessionEnd> {
+    let hello = Message::Hello(Hello {
+        proto: PROTO_VERSION,
+        agent_version: cfg.agent_version,
+        hostname: cfg.hostname,
+        family,
+        tls,
+    });
+    send_message(ch, &hello)?;
+    info!("HELLO sent over {}", family);
+    let deadline = borrow(net).map_err(SessionEnd::Channel)?.now() + cfg.connect_timeout;
+    loop {
+        borrow(net).map_err(SessionEnd::Channel)?.poll();
+        fill(ch, reader)?;
+        if let Some(msg) = reader.next_message() {
+            return match msg.map_err(SessionEnd::Protocol)? {
+                Message::Welcome(Welcome {
+                    firmware,
+                    caps,
+                    session,
+                    ..
+                }) => Ok(Established {
+                    firmware,
+                    caps: caps.bits(),
+                    session,
+                }),
+                Message::Reject(r) => Err(SessionEnd::Rejected(u8::from(r.code))),
+                Message::Bye(reason) => Err(SessionEnd::PeerBye(reason)),
+                other => Err(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
+                    other.msg_type(),
+                )))),
+            };
+        }
+        let mut n = borrow(net).map_err(SessionEnd::Channel)?;
+        if n.now() >= deadline {
+            return Err(SessionEnd::NoWelcome);
+        }
+        if n.wait(Some(deadline)) == Wake::Stop {
+            return Err(SessionEnd::Stopped);
+        }
+    }
+}
+
+/// Runs an established session until it ends: answers PING, sends PING every
+/// heartbeat interval, declares the BMC dead after `heartbeat_misses`
+/// unanswered, and says BYE when the platform asks to stop.
+pub fn serve<P: Platform, L: LinkLayer>(
+    net: &RefCell<Net<'_, '_, P, L>>,
+    ch: &mut impl ChannelIo,
+    reader: &mut Reader,
+    cfg: &Config,
+    hb: &mut Heartbeat,
+) -> SessionEnd {
+    let mut next_ping = match borrow(net) {
+        Ok(n) => n.now() + cfg.heartbeat,
+        Err(e) => return SessionEnd::Channel(e),
+    };
+    hb.outstanding = None;
+    hb.missed = 0;
+    loop {
+        // Run the stack, then drain what arrived.
+        match borrow(net) {
+            Ok(mut n) => n.poll(),
+            Err(e) => return SessionEnd::Channel(e),
+        }
+        if let Err(end) = fill(ch, reader) {
+            return end;
+        }
+        while let Some(msg) = reader.next_message() {
+            let reply = match msg {
+                Err(e) => return SessionEnd::Protocol(e),
+                Ok(Message::Ping(seq)) => Some(Message::Pong(seq)),
+                Ok(Message::Pong(seq)) => {
+                    if hb.outstanding == Some(seq) {
+                        hb.outstanding = None;
+                        hb.missed = 0;
+                        debug!("PONG {}", seq);
+                    }
+                    None
+                }
+                Ok(Message::Ack(_)) => None,
+                Ok(Message::Bye(reason)) => return SessionEnd::PeerBye(reason),
+                Ok(other) => {
+                    return SessionEnd::Protocol(ProtoError::Unexpected(u8::from(other.msg_type())))
+                }
+            };
+            if let Some(reply) = reply {
+                if let Err(end) = send_message(ch, &reply) {
+                    return end;
+                }
+            }
+        }
+        // Heartbeat.
+        let now = match borrow(net) {
+            Ok(n) => n.now(),
+            Err(e) => return SessionEnd::Channel(e),
+        };
+        if now >= next_ping {
+            if hb.outstanding.is_some() {
+                hb.missed = hb.missed.saturating_add(1);
+                if hb.missed >= cfg.heartbeat_misses {
+                    return SessionEnd::PeerDead(hb.missed);
+                }
+            }
+            hb.seq = hb.seq.wrapping_add(1);
+            hb.outstanding = Some(hb.seq);
+            debug!("PING {}", hb.seq);
+            if let Err(end) = send_message(ch, &Message::Ping(hb.seq)) {
+                return end;
+            }
+            next_ping = later(now, cfg.heartbeat);
+        }
+        // Wait for the next frame or timer.
+        let mut n = match borrow(net) {
+            Ok(n) => n,
+            Err(e) => return SessionEnd::Channel(e),
+        };
+        n.poll();
+        if n.tcp().can_recv() {
+            // More arrived while we were answering: no waiting.
+            continue;
+        }
+        if n.wait(Some(next_ping)) == Wake::Stop {
+            drop(n);
+            // Best effort: the session is ending either way.
+            let _ = send_message(ch, &Message::Bye(bye::SHUTDOWN));
+            return SessionEnd::Stopped;
+        }
+    }
+}
+
+fn later(now: Instant, d: Duration) -> Instant {
+    now + d
+}

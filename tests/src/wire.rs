@@ -1,0 +1,197 @@
+//! A simulated Ethernet segment: a hub joining any number of ports, with a
+//! fixed latency, seeded faults and a tap that describes frames on the
+//! timeline.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use rand_chacha::rand_core::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use smoltcp::time::{Duration, Instant};
+
+use crate::clock::VirtualClock;
+use crate::describe::describe;
+use crate::timeline;
+
+/// Seeded misbehaviour of the segment, as probabilities in percent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Frames dropped.
+    pub loss_pct: u8,
+    /// Frames with one byte flipped.
+    pub corrupt_pct: u8,
+    /// Frames delivered twice.
+    pub duplicate_pct: u8,
+    /// Extra random delay up to this many microseconds (reorders frames).
+    pub jitter_us: u32,
+}
+
+struct Inner {
+    clock: VirtualClock,
+    latency: Duration,
+    queues: Vec<VecDeque<(Instant, Vec<u8>)>>,
+    link_up: bool,
+    faults: Faults,
+    rng: ChaCha8Rng,
+    tap: bool,
+    sent: u64,
+    dropped: u64,
+}
+
+/// The segment; clones share it.
+#[derive(Clone)]
+pub struct Segment(Rc<RefCell<Inner>>);
+
+/// One attachment to the segment.
+#[derive(Clone)]
+pub struct Port {
+    seg: Segment,
+    id: usize,
+}
+
+impl Segment {
+    /// A segment with a 50 µs latency, no faults, the tap on.
+    pub fn new(clock: VirtualClock, seed: u64) -> Self {
+        Segment(Rc::new(RefCell::new(Inner {
+            clock,
+            latency: Duration::from_micros(50),
+            queues: Vec::new(),
+            link_up: true,
+            faults: Faults::default(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            tap: true,
+            sent: 0,
+            dropped: 0,
+        })))
+    }
+
+    /// Attaches a new port.
+    pub fn port(&self) -> Port {
+        let mut inner = self.0.borrow_mut();
+        inner.queues.push(VecDeque::new());
+        Port {
+            seg: self.clone(),
+            id: inner.queues.len() - 1,
+        }
+    }
+
+    /// Sets the faults from now on.
+    pub fn set_faults(&self, faults: Faults) {
+        self.0.borrow_mut().faults = faults;
+    }
+
+    /// Turns the frame descriptions on the timeline on or off.
+    pub fn set_tap(&self, on: bool) {
+        self.0.borrow_mut().tap = on;
+    }
+
+    /// Carrier up or down; frames in flight are lost when it goes down.
+    pub fn set_link(&self, up: bool) {
+        let mut inner = self.0.borrow_mut();
+        if inner.link_up != up {
+            timeline::emit("sim", if up { "link up" } else { "link down" });
+        }
+        inner.link_up = up;
+        if !up {
+            for q in inner.queues.iter_mut() {
+                q.clear();
+            }
+        }
+    }
+
+    /// Whether the carrier is up.
+    pub fn link_up(&self) -> bool {
+        self.0.borrow().link_up
+    }
+
+    /// The earliest pending delivery to any port.
+    pub fn next_delivery(&self) -> Option<Instant> {
+        let inner = self.0.borrow();
+        inner
+            .queues
+            .iter()
+            .flat_map(|q| q.iter().map(|(t, _)| *t))
+            .min()
+    }
+
+    /// Frames sent and frames dropped by faults, so far.
+    pub fn counters(&self) -> (u64, u64) {
+        let inner = self.0.borrow();
+        (inner.sent, inner.dropped)
+    }
+}
+
+impl Port {
+    /// Sends a frame to every other port.
+    pub fn send(&self, frame: &[u8]) {
+        let mut inner = self.seg.0.borrow_mut();
+        if !inner.link_up {
+            return;
+        }
+        inner.sent += 1;
+        if inner.tap {
+            if let Some(text) = describe(frame) {
+                timeline::emit("wire", text);
+            }
+        }
+        let f = inner.faults;
+        let roll =
+            |rng: &mut ChaCha8Rng, pct: u8| pct > 0 && (rng.next_u32() % 100) < u32::from(pct);
+        if roll(&mut inner.rng, f.loss_pct) {
+            inner.dropped += 1;
+            return;
+        }
+        let mut frame = frame.to_vec();
+        if roll(&mut inner.rng, f.corrupt_pct) && !frame.is_empty() {
+            let i = inner.rng.next_u32() as usize % frame.len();
+            frame[i] ^= 1 << (inner.rng.next_u32() % 8);
+        }
+        let copies = if roll(&mut inner.rng, f.duplicate_pct) {
+            2
+        } else {
+            1
+        };
+        let now = inner.clock.now();
+        for (id, _) in (0..inner.queues.len()).map(|i| (i, ())).collect::<Vec<_>>() {
+            if id == self.id {
+                continue;
+            }
+            for _ in 0..copies {
+                let jitter = if f.jitter_us > 0 {
+                    Duration::from_micros(u64::from(inner.rng.next_u32() % f.jitter_us))
+                } else {
+                    Duration::ZERO
+                };
+                let at = now + inner.latency + jitter;
+                let q = &mut inner.queues[id];
+                // Keep each queue ordered by delivery time.
+                let pos = q.iter().position(|(t, _)| *t > at).unwrap_or(q.len());
+                q.insert(pos, (at, frame.clone()));
+            }
+        }
+    }
+
+    /// Takes the next frame due for this port.
+    pub fn recv(&self) -> Option<Vec<u8>> {
+        let mut inner = self.seg.0.borrow_mut();
+        let now = inner.clock.now();
+        let q = &mut inner.queues[self.id];
+        match q.front() {
+            Some((t, _)) if *t <= now => q.pop_front().map(|(_, f)| f),
+            _ => None,
+        }
+    }
+
+    /// Whether a frame is due for this port now.
+    pub fn ready(&self) -> bool {
+        let inner = self.seg.0.borrow();
+        let now = inner.clock.now();
+        matches!(inner.queues[self.id].front(), Some((t, _)) if *t <= now)
+    }
+
+    /// The segment this port is on.
+    pub fn segment(&self) -> &Segment {
+        &self.seg
+    }
+}

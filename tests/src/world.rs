@@ -1,0 +1,304 @@
+//! The simulated host and world: implements every platform trait for the
+//! agent, owns the segment, the BMC and the virtual clock, and runs them all
+//! in one thread. [`World::wait`](bmclink_core::platform::Frames::wait) is
+//! where virtual time moves: it lets the BMC work and jumps the clock to the
+//! next event (a frame arriving, a timer of the BMC, the agent's deadline, a
+//! scheduled fault).
+
+use std::collections::BTreeMap;
+
+use bmclink_core::agent::Status;
+use bmclink_core::audit::AuditEvent;
+use bmclink_core::platform::{
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
+};
+use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use smoltcp::time::{Duration, Instant};
+
+use crate::bmc::{BmcConfig, SimBmc};
+use crate::clock::VirtualClock;
+use crate::timeline;
+use crate::wire::{Port, Segment};
+
+/// A scheduled change to the world (a link flap, a BMC reboot, ...).
+pub type Action = Box<dyn FnOnce(&mut World)>;
+
+/// The agent's MAC in the simulation.
+pub const AGENT_MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x02];
+
+/// An in-memory [`Store`].
+#[derive(Debug, Default, Clone)]
+pub struct MemStore {
+    /// The records.
+    pub records: BTreeMap<Record, Vec<u8>>,
+    /// Fail every operation on these records (I/O error injection).
+    pub failing: Vec<Record>,
+}
+
+/// Everything the agent runs against in a simulation.
+pub struct World {
+    /// The shared virtual clock.
+    pub clock: VirtualClock,
+    /// The segment between host and BMC.
+    pub segment: Segment,
+    /// The simulated BMC.
+    pub bmc: SimBmc,
+    /// What the host OS says about the USBNIC.
+    pub host: HostFacts,
+    /// Persistent records.
+    pub store: MemStore,
+    /// Audit events the agent recorded.
+    pub audit: Vec<(Instant, AuditEvent)>,
+    /// Status updates the agent pushed.
+    pub statuses: Vec<Status>,
+    /// Whether the bootstrap channel answers.
+    pub bootstrap_up: bool,
+    /// The one-time enrollment credential, until taken.
+    pub credential: Option<String>,
+    /// When the simulation asks the agent to stop.
+    pub stop_at: Option<Instant>,
+    port: Port,
+    rng: ChaCha8Rng,
+    stop_signalled: bool,
+    schedule: Vec<(Instant, Action)>,
+    mac: [u8; 6],
+}
+
+impl World {
+    /// A world with a BMC configured by `bmc`, a host with nothing on the
+    /// USBNIC and IPv6 enabled, everything seeded by `seed`.
+    pub fn new(bmc: BmcConfig, seed: u64) -> Self {
+        let clock = VirtualClock::new();
+        timeline::set_now(Instant::ZERO);
+        let segment = Segment::new(clock.clone(), seed ^ 0x5e9);
+        let port = segment.port();
+        let bmc_port = segment.port();
+        let bmc = SimBmc::new(bmc, bmc_port, clock.now());
+        World {
+            clock,
+            segment,
+            bmc,
+            host: HostFacts {
+                ipv4_present: false,
+                ipv6_present: false,
+                ipv6_enabled: true,
+            },
+            store: MemStore::default(),
+            audit: Vec::new(),
+            statuses: Vec::new(),
+            bootstrap_up: true,
+            credential: Some("one-time-credential".into()),
+            stop_at: None,
+            port,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            stop_signalled: false,
+            schedule: Vec::new(),
+            mac: AGENT_MAC,
+        }
+    }
+
+    /// Schedules `action` at virtual time `at`.
+    pub fn at(&mut self, at: Instant, action: impl FnOnce(&mut World) + 'static) {
+        self.schedule.push((at, Box::new(action)));
+        self.schedule.sort_by_key(|(t, _)| *t);
+    }
+
+    /// Asks the agent to stop at `at`.
+    pub fn stop_at(&mut self, at: Instant) {
+        self.stop_at = Some(at);
+        self.stop_signalled = false;
+    }
+
+    /// The IDs of the audit events recorded so far, in order.
+    pub fn audit_ids(&self) -> Vec<String> {
+        self.audit.iter().map(|(_, e)| e.id().to_string()).collect()
+    }
+
+    /// A new port on the segment (a third host).
+    pub fn extra_port(&self) -> Port {
+        self.segment.port()
+    }
+
+    fn run_due(&mut self) -> bool {
+        let now = self.clock.now();
+        let mut ran = false;
+        while self.schedule.first().is_some_and(|(t, _)| *t <= now) {
+            let (_, action) = self.schedule.remove(0);
+            action(self);
+            ran = true;
+        }
+        ran
+    }
+}
+
+impl Frames for World {
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let frame = self.port.recv()?;
+        let n = frame.len().min(buf.len());
+        buf[..n].copy_from_slice(&frame[..n]);
+        Some(n)
+    }
+
+    fn send(&mut self, frame: &[u8]) {
+        self.port.send(frame);
+    }
+
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    fn link_up(&self) -> bool {
+        self.segment.link_up()
+    }
+
+    fn wait(&mut self, deadline: Option<Instant>) -> Wake {
+        let mut spins = 0u32;
+        loop {
+            let now = self.clock.now();
+            self.run_due();
+            self.bmc.poll(now);
+            if self.port.ready() {
+                return Wake::Ready;
+            }
+            if let Some(stop) = self.stop_at {
+                if now >= stop && !self.stop_signalled {
+                    self.stop_signalled = true;
+                    return Wake::Stop;
+                }
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Wake::Ready;
+            }
+            let stop = self.stop_at.filter(|_| !self.stop_signalled);
+            let next = [
+                deadline,
+                self.segment.next_delivery(),
+                self.bmc.poll_at(now),
+                stop,
+                self.schedule.first().map(|(t, _)| *t),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            match next {
+                Some(t) if t > now => self.clock.advance_to(t),
+                Some(_) => {
+                    // Work due now that is not for the agent (a frame to the
+                    // BMC, a BMC timer): go round again, but never spin.
+                    spins += 1;
+                    if spins > 100 {
+                        self.clock.advance(Duration::from_micros(1));
+                        spins = 0;
+                    }
+                }
+                None => {
+                    // Nothing will ever happen: let the agent look again.
+                    self.clock.advance(Duration::from_secs(1));
+                    return Wake::Ready;
+                }
+            }
+        }
+    }
+}
+
+impl Clock for World {
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+
+    fn unix_time(&self) -> Option<u64> {
+        Some(self.clock.unix_time())
+    }
+}
+
+impl Store for World {
+    fn load(&mut self, record: Record, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        if self.store.failing.contains(&record) {
+            return Err(StoreError::Io(record));
+        }
+        match self.store.records.get(&record) {
+            None => Ok(None),
+            Some(data) if data.len() > buf.len() => Err(StoreError::TooLarge(record)),
+            Some(data) => {
+                buf[..data.len()].copy_from_slice(data);
+                Ok(Some(data.len()))
+            }
+        }
+    }
+
+    fn save(&mut self, record: Record, data: &[u8]) -> Result<(), StoreError> {
+        if self.store.failing.contains(&record) {
+            return Err(StoreError::Io(record));
+        }
+        self.store.records.insert(record, data.to_vec());
+        Ok(())
+    }
+
+    fn erase(&mut self, record: Record) -> Result<(), StoreError> {
+        if self.store.failing.contains(&record) {
+            return Err(StoreError::Io(record));
+        }
+        self.store.records.remove(&record);
+        Ok(())
+    }
+}
+
+impl HostNet for World {
+    fn facts(&mut self) -> HostFacts {
+        self.host
+    }
+}
+
+impl Bootstrap for World {
+    fn bmc_facts(&mut self) -> Option<BmcFacts> {
+        if !self.bootstrap_up {
+            return None;
+        }
+        let cfg = &self.bmc.cfg;
+        Some(BmcFacts {
+            fingerprint: None,
+            firmware: cfg.firmware,
+            tls: cfg.tls,
+            ipv6_usbnic: cfg.ipv6_usbnic,
+        })
+    }
+
+    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let cred = self.credential.take()?;
+        let n = cred.len().min(buf.len());
+        buf[..n].copy_from_slice(&cred.as_bytes()[..n]);
+        Some(n)
+    }
+}
+
+impl Audit for World {
+    fn record(&mut self, now: Instant, event: &AuditEvent) {
+        timeline::emit(
+            "audit",
+            format!("{} {} {}", event.id(), event.severity().as_str(), event),
+        );
+        self.audit.push((now, event.clone()));
+    }
+
+    fn status(&mut self, status: &Status) {
+        self.statuses.push(*status);
+    }
+}
+
+impl RngCore for World {
+    fn next_u32(&mut self) -> u32 {
+        self.rng.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.rng.fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_chacha::rand_core::Error> {
+        self.rng.try_fill_bytes(dest)
+    }
+}
+
+impl CryptoRng for World {}
