@@ -75,6 +75,7 @@ mod config;
 mod features;
 mod input;
 mod machine;
+mod results;
 mod round;
 mod state;
 

@@ -65,7 +65,9 @@ impl Policy {
         if !self.v4_allowed() {
             self.teardown(Family::V4);
         }
-        if !self.v6_allowed() {
+        // P7 news (caps, no answer) stops an IPv6 attempt but not a
+        // connection that is already up.
+        if !self.v6_allowed() || (!self.v6_candidate() && self.v6.step != Step::Connected) {
             self.teardown(Family::V6);
         }
         if let Some(s) = self.session {
