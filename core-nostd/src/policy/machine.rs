@@ -261,6 +261,7 @@ impl Policy {
             ipv6: self.v6.step,
             connected: self.session.map(|s| s.family),
             session: self.session_family(),
+            features: self.features(),
             ipv4_addr: self.v4_bound.map(|(a, _)| a),
             link_record: self.record,
             record_problem: self.record_problem,

@@ -77,6 +77,14 @@ impl Policy {
             return;
         }
         self.record = record;
+        if self.v4_request == Some(Ipv4Source::Recorded) {
+            // That answer is about the old record: when it comes it is
+            // unsolicited and ignored, and the next step follows the new one.
+            self.v4_request = None;
+            if self.v4.step == Step::Address {
+                self.set(Family::V4, Step::Idle, None);
+            }
+        }
         if self.record_problem.take().is_some() {
             // `bmclink link reset` (or a new record): try again at once.
             self.backoff.reset();

@@ -3,7 +3,7 @@
 use smoltcp::time::Instant;
 use smoltcp::wire::Ipv4Address;
 
-use super::{RecordProblem, StayReason};
+use super::{Features, RecordProblem, StayReason};
 use crate::types::Family;
 
 /// Where one family stands in the current round.
@@ -61,6 +61,9 @@ pub struct PolicyState {
     pub connected: Option<Family>,
     /// The family of the session (WELCOME received), if any (P8).
     pub session: Option<Family>,
+    /// P10: the features the session makes available (see
+    /// [`super::Policy::features`]).
+    pub features: Features,
     /// The bound IPv4 address, if any.
     pub ipv4_addr: Option<Ipv4Address>,
     /// The link record's address, if a link record exists.

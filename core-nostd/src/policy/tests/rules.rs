@@ -399,3 +399,36 @@ fn ipv6_only_session_offers_monitoring_only() {
     s.v4_session(PREFERRED, CAPS_ALL);
     assert_eq!(s.p.features(), Features::ALL);
 }
+
+#[test]
+fn link_reset_clears_p3_and_configures_again_once() {
+    let host = HostFacts {
+        ipv4_present: true,
+        ipv6_enabled: false,
+        ..bare()
+    };
+    let mut s = Sim::new(PolicyConfig::default(), startup(host, Some(RECORDED)));
+    assert_eq!(s.acts, [Action::UseRecordedIpv4 { addr: RECORDED }]);
+    // The host configuration vanishes before the recorded address was bound.
+    s.input(Input::HostFacts(HostFacts {
+        ipv4_present: false,
+        ..host
+    }));
+    assert!(matches!(s.p.state().phase, Phase::Stay(_)));
+    s.input(Input::LinkRecord(None));
+    assert_eq!(
+        s.acts,
+        [Action::ClaimIpv4 {
+            preferred: PREFERRED
+        }]
+    );
+    s.input(Input::Ipv4Claimed { addr: PREFERRED });
+    assert_eq!(
+        s.acts,
+        [
+            Action::SaveLinkRecord { addr: PREFERRED },
+            Action::Connect { family: Family::V4 }
+        ]
+    );
+    assert_eq!(s.count(|a| matches!(a, Action::SaveLinkRecord { .. })), 1);
+}
