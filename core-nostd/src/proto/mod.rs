@@ -220,6 +220,23 @@ mod tests {
     }
 
     #[test]
+    fn errors_display_the_offending_value() {
+        use std::string::ToString;
+        assert_eq!(
+            ProtoError::LengthOutOfRange(1025).to_string(),
+            "frame length 1025 outside 1..=1024"
+        );
+        assert_eq!(
+            ProtoError::UnknownType(0x0a).to_string(),
+            "unknown message type 0x0a"
+        );
+        assert_eq!(
+            ProtoError::BufferTooSmall { need: 7, have: 3 }.to_string(),
+            "buffer of 3 bytes too small, frame needs 7"
+        );
+    }
+
+    #[test]
     fn garbage_never_panics_and_whatever_parses_reemits_identically() {
         for v in VALID {
             assert_reemits(&Message::parse_frame(v).unwrap(), v);

@@ -30,6 +30,38 @@ pub enum MessageType {
     Unknown(u8),
 }
 
+impl MessageType {
+    /// Whether the agent may send this type (HELLO, ENROLL, PING, PONG,
+    /// EVENT, BYE). A BMC receiving any other type reports
+    /// [`ProtoError::Unexpected`].
+    pub const fn sent_by_agent(self) -> bool {
+        matches!(
+            self,
+            MessageType::Hello
+                | MessageType::Enroll
+                | MessageType::Ping
+                | MessageType::Pong
+                | MessageType::Event
+                | MessageType::Bye
+        )
+    }
+
+    /// Whether the BMC may send this type (WELCOME, REJECT, PING, PONG,
+    /// ACK, BYE). An agent receiving any other type reports
+    /// [`ProtoError::Unexpected`].
+    pub const fn sent_by_bmc(self) -> bool {
+        matches!(
+            self,
+            MessageType::Welcome
+                | MessageType::Reject
+                | MessageType::Ping
+                | MessageType::Pong
+                | MessageType::Ack
+                | MessageType::Bye
+        )
+    }
+}
+
 impl From<u8> for MessageType {
     fn from(value: u8) -> Self {
         match value {
@@ -283,6 +315,17 @@ mod tests {
             Packet::new_checked(&long[..]).err(),
             Some(ProtoError::TrailingBytes(2))
         );
+    }
+
+    #[test]
+    fn direction_follows_the_design_table() {
+        let agent: [u8; 6] = [0x01, 0x04, 0x05, 0x06, 0x07, 0x09];
+        let bmc: [u8; 6] = [0x02, 0x03, 0x05, 0x06, 0x08, 0x09];
+        for b in 0..=255u8 {
+            let t = MessageType::from(b);
+            assert_eq!(t.sent_by_agent(), agent.contains(&b), "{t}");
+            assert_eq!(t.sent_by_bmc(), bmc.contains(&b), "{t}");
+        }
     }
 
     #[test]
