@@ -132,9 +132,10 @@ enum Phase {
 enum Frame {
     MldJoin(Ipv6Address),
     DadNs(Ipv6Address),
+    DadAnswer(Ipv6Address),
 }
 
-const PENDING: usize = 2;
+const PENDING: usize = 4;
 const EVENTS: usize = 8;
 
 /// One RFC 4862 claim of the IPv6 link-local address on one interface.
@@ -148,9 +149,11 @@ const EVENTS: usize = 8;
 /// Decisions where the RFCs leave room:
 /// - Identifiers: DAD counter 0..=IDGEN_RETRIES, so at most 4 identifiers
 ///   are tried; EUI-64 gets one.
-/// - After binding, nothing is answered (smoltcp answers NS for its
-///   addresses), but an NA for the bound address from another MAC is a loss:
-///   event `Lost`, then DAD on the next identifier, counting toward
+/// - After binding, address resolution (NS from a unicast source) is left to
+///   smoltcp; another node's DAD NS (from `::`) for the bound address is
+///   answered here with an NA to all-nodes, because smoltcp 0.14 would send
+///   its answer to `::`. An NA for the bound address from another MAC is a
+///   loss: event `Lost`, then DAD on the next identifier, counting toward
 ///   IDGEN_RETRIES.
 /// - No MLD "leave" is sent for an abandoned group; MLD listener state ages
 ///   out on its own and the USBNIC has no MLD router.
@@ -289,7 +292,8 @@ impl Ipv6Claim {
     }
 
     /// Writes the next frame to send (a whole Ethernet frame: the MLDv2
-    /// report or the DAD NS) into `buf`; `None` when nothing is due. A `buf`
+    /// report, the DAD NS, or the answer to another node's DAD for the bound
+    /// address) into `buf`; `None` when nothing is due. A `buf`
     /// that is too short keeps the frame queued.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
@@ -297,6 +301,7 @@ impl Ipv6Claim {
         let len = match frame {
             Frame::MldJoin(group) => ndp::emit_mld_join(self.mac, group, buf)?,
             Frame::DadNs(target) => ndp::emit_dad_ns(self.mac, target, buf)?,
+            Frame::DadAnswer(addr) => ndp::emit_dad_answer(self.mac, addr, buf)?,
         };
         let _ = self.pending.pop_front();
         Some(len)
@@ -304,9 +309,9 @@ impl Ipv6Claim {
 
     /// Inspects any received Ethernet frame (only NDP is looked at). Withheld
     /// from smoltcp: NS/NA whose target is the tentative address (smoltcp
-    /// must not answer for it), NA from others for the bound address, and
-    /// our own echoed NS; malformed NDP and truncated IPv6 are dropped and
-    /// counted.
+    /// must not answer for it), NA from others and DAD NS for the bound
+    /// address (answered here), and our own echoes; malformed NDP and
+    /// truncated IPv6 are dropped and counted.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Verdict {
         self.advance(now);
         let msg = match ndp::inspect(frame) {
@@ -338,14 +343,24 @@ impl Ipv6Claim {
                 }
                 Verdict::Withhold
             }
-            Phase::Bound if ours && matches!(msg, Neighbor::Advert { .. }) => {
-                if own_mac {
-                    self.counters.own_echoes = self.counters.own_echoes.wrapping_add(1);
-                } else {
-                    self.duplicate(now, msg.from(), true);
-                }
+            Phase::Bound if ours && own_mac => {
+                self.counters.own_echoes = self.counters.own_echoes.wrapping_add(1);
                 Verdict::Withhold
             }
+            Phase::Bound if ours => match msg {
+                Neighbor::Advert { .. } => {
+                    self.duplicate(now, msg.from(), true);
+                    Verdict::Withhold
+                }
+                // Another node's DAD for our address: answer it ourselves
+                // (smoltcp would answer to `::`).
+                Neighbor::Solicit { src, .. } if src.is_unspecified() => {
+                    let _ = self.pending.push_back((Frame::DadAnswer(self.addr), now));
+                    Verdict::Withhold
+                }
+                // Address resolution: smoltcp answers it.
+                Neighbor::Solicit { .. } => Verdict::Pass,
+            },
             _ => Verdict::Pass,
         }
     }

@@ -7,7 +7,8 @@
 //!
 //! - [`iid`]: RFC 7217 stable and RFC 4291 EUI-64 interface identifiers,
 //!   solicited-node groups and their MACs;
-//! - [`ndp`]: the frames sent (MLDv2 join, DAD NS) and the NDP received;
+//! - [`ndp`]: the frames sent (MLDv2 join, DAD NS, the answer to another
+//!   node's DAD) and the NDP received;
 //! - [`claim`]: the state machine.
 
 use smoltcp::time::Duration;
@@ -20,7 +21,7 @@ mod tests;
 
 pub use claim::{IidMode, Ipv6Claim, Ipv6ClaimEvent, Ipv6ClaimState};
 pub use iid::{eui64_iid, stable_iid};
-pub use ndp::{MLD_FRAME_LEN, NS_FRAME_LEN};
+pub use ndp::{MLD_FRAME_LEN, NA_FRAME_LEN, NS_FRAME_LEN};
 
 /// RFC 4861: random delay before the first DAD solicitation, 0..1 s.
 pub const MAX_RTR_SOLICITATION_DELAY: Duration = Duration::from_secs(1);

@@ -7,7 +7,7 @@ use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv6Message, Icmpv6Packet,
     Icmpv6Repr, IpProtocol, Ipv6Address, Ipv6ExtHeader, Ipv6ExtHeaderRepr, Ipv6HopByHopHeader,
     Ipv6HopByHopRepr, Ipv6Packet, Ipv6Repr, MldAddressRecordRepr, MldRecordType, MldRepr,
-    NdiscNeighborFlags, NdiscRepr, ETHERNET_HEADER_LEN, IPV6_HEADER_LEN,
+    NdiscNeighborFlags, NdiscRepr, RawHardwareAddress, ETHERNET_HEADER_LEN, IPV6_HEADER_LEN,
 };
 
 use super::iid::{multicast_mac, solicited_node};
@@ -24,6 +24,12 @@ pub const MLD_FRAME_LEN: usize = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + HBH_LEN
 const NS_LEN: usize = 24;
 /// Length of the DAD neighbour solicitation frame.
 pub const NS_FRAME_LEN: usize = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + NS_LEN;
+/// NA: the fixed part and a target link-layer address option.
+const NA_LEN: usize = 24 + 8;
+/// Length of the neighbour advertisement that answers another node's DAD.
+pub const NA_FRAME_LEN: usize = ETHERNET_HEADER_LEN + IPV6_HEADER_LEN + NA_LEN;
+/// ff02::1, where the answer to a DAD solicitation goes (RFC 4861 §7.2.4).
+const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 /// The hop limit every NDP message carries and must carry (RFC 4861 §7.1).
 pub const NDP_HOP_LIMIT: u8 = 255;
 
@@ -106,6 +112,39 @@ pub fn emit_dad_ns(mac: EthernetAddress, target: Ipv6Address, buf: &mut [u8]) ->
         &ChecksumCapabilities::default(),
     );
     Some(NS_FRAME_LEN)
+}
+
+/// Writes the neighbour advertisement that answers another node's DAD
+/// solicitation for our bound `addr` (RFC 4861 §7.2.4: the solicitation came
+/// from `::`, so the answer goes to all-nodes, Solicited clear, Override
+/// set, with our MAC as target link-layer address). smoltcp would answer
+/// such a solicitation to `::`, which reaches no one. `None` when `buf` is
+/// too short.
+pub fn emit_dad_answer(mac: EthernetAddress, addr: Ipv6Address, buf: &mut [u8]) -> Option<usize> {
+    let buf = buf.get_mut(..NA_FRAME_LEN)?;
+    ethernet(buf, mac, multicast_mac(ALL_NODES));
+    let ip = Ipv6Repr {
+        src_addr: addr,
+        dst_addr: ALL_NODES,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: NA_LEN,
+        hop_limit: NDP_HOP_LIMIT,
+    };
+    let rest = buf.get_mut(ETHERNET_HEADER_LEN..)?;
+    ip.emit(&mut Ipv6Packet::new_unchecked(&mut *rest));
+    let icmp = rest.get_mut(IPV6_HEADER_LEN..)?;
+    Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+        flags: NdiscNeighborFlags::OVERRIDE,
+        target_addr: addr,
+        lladdr: Some(RawHardwareAddress::from_bytes(mac.as_bytes())),
+    })
+    .emit(
+        &ip.src_addr,
+        &ip.dst_addr,
+        &mut Icmpv6Packet::new_unchecked(icmp),
+        &ChecksumCapabilities::default(),
+    );
+    Some(NA_FRAME_LEN)
 }
 
 /// A received neighbour solicitation or advertisement, as DAD sees it.
