@@ -130,8 +130,10 @@ const EVENTS: usize = 8;
 /// [`handle_timeout`](Self::handle_timeout).
 ///
 /// Decisions where the RFCs leave room:
-/// - The first attempt uses the preferred address (BMC + 1); every later one
-///   an RFC 3927 pick seeded by the MAC and the seed, never the one just lost.
+/// - The first attempt uses the preferred address (BMC + 1), even outside
+///   the RFC 3927 range (older iDRAC firmware sits at 169.254.0.1, so the
+///   host takes 169.254.0.2); every later attempt an RFC 3927 pick seeded by
+///   the MAC and the seed, never the one just lost.
 /// - The conflict count behind MAX_CONFLICTS counts conflicts since the last
 ///   successful bind (a lost address counts too); a bind resets it.
 /// - The address is bound (event `Bound`) when the first announcement goes
