@@ -1,1 +1,0 @@
-//! RFC 5227 address conflict detection and RFC 3927 address selection.
