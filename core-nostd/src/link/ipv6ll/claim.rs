@@ -355,6 +355,7 @@ impl Ipv6Claim {
                 // Another node's DAD for our address: answer it ourselves
                 // (smoltcp would answer to `::`).
                 Neighbor::Solicit { src, .. } if src.is_unspecified() => {
+                    self.counters.defended = self.counters.defended.wrapping_add(1);
                     let _ = self.pending.push_back((Frame::DadAnswer(self.addr), now));
                     Verdict::Withhold
                 }
