@@ -172,7 +172,7 @@ pub enum Neighbor {
 
 impl Neighbor {
     /// The Ethernet source of the frame.
-    pub fn from(&self) -> EthernetAddress {
+    pub fn source_mac(&self) -> EthernetAddress {
         match *self {
             Neighbor::Solicit { from, .. } | Neighbor::Advert { from, .. } => from,
         }
