@@ -43,7 +43,8 @@ pub struct Counters {
     pub own_echoes: u32,
     /// Conflicts (IPv4) or duplicates (IPv6) seen, in every state.
     pub conflicts: u32,
-    /// Defending announcements sent (IPv4 only).
+    /// Defences sent: IPv4 defending announcements and answers to probes,
+    /// IPv6 answers to another node's DAD for the bound address.
     pub defended: u32,
     /// Events dropped because the event queue was full (the driver did not
     /// drain `poll_event`).

@@ -176,7 +176,15 @@ impl Ipv4Claim {
     /// MAX_CONFLICTS conflicts happened since the last bind.
     pub fn start(&mut self, now: Instant) {
         self.pending.clear();
-        self.begin_attempt(now, self.preferred);
+        // A preferred address no host can own (0.0.0.0, broadcast,
+        // multicast: a configuration mistake) gives way to an RFC 3927 pick.
+        let p = self.preferred;
+        let first = if p.is_unspecified() || p.is_broadcast() || p.is_multicast() {
+            select::pick(&mut self.rng, p)
+        } else {
+            p
+        };
+        self.begin_attempt(now, first);
     }
 
     /// Stops the claim: no more frames, timers or events; an address that
@@ -304,6 +312,7 @@ impl Ipv4Claim {
                     self.conflict_while_bound(now, arp.sender_mac, last_conflict);
                     Verdict::Withhold
                 } else if arp.is_probe() && arp.target_ip == c {
+                    self.counters.defended = self.counters.defended.wrapping_add(1);
                     self.queue(
                         ArpKind::Reply {
                             addr: c,

@@ -323,7 +323,7 @@ impl Ipv6Claim {
             Inspected::Neighbor(msg) => msg,
         };
         let ours = msg.target() == self.addr;
-        let own_mac = msg.from() == self.mac
+        let own_mac = msg.source_mac() == self.mac
             || matches!(msg, Neighbor::Advert { target_mac: Some(m), .. } if m == self.mac);
         match self.phase {
             Phase::Delay { .. } | Phase::Tentative { .. } if ours => {
@@ -339,7 +339,7 @@ impl Ipv6Claim {
                     Neighbor::Solicit { src, .. } => src.is_unspecified(),
                 };
                 if duplicate {
-                    self.duplicate(now, msg.from(), false);
+                    self.duplicate(now, msg.source_mac(), false);
                 }
                 Verdict::Withhold
             }
@@ -349,12 +349,13 @@ impl Ipv6Claim {
             }
             Phase::Bound if ours => match msg {
                 Neighbor::Advert { .. } => {
-                    self.duplicate(now, msg.from(), true);
+                    self.duplicate(now, msg.source_mac(), true);
                     Verdict::Withhold
                 }
                 // Another node's DAD for our address: answer it ourselves
                 // (smoltcp would answer to `::`).
                 Neighbor::Solicit { src, .. } if src.is_unspecified() => {
+                    self.counters.defended = self.counters.defended.wrapping_add(1);
                     let _ = self.pending.push_back((Frame::DadAnswer(self.addr), now));
                     Verdict::Withhold
                 }

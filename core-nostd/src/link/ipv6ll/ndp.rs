@@ -172,7 +172,7 @@ pub enum Neighbor {
 
 impl Neighbor {
     /// The Ethernet source of the frame.
-    pub fn from(&self) -> EthernetAddress {
+    pub fn source_mac(&self) -> EthernetAddress {
         match *self {
             Neighbor::Solicit { from, .. } | Neighbor::Advert { from, .. } => from,
         }
@@ -246,8 +246,7 @@ pub fn inspect(frame: &[u8]) -> Inspected {
             // RFC 4861 §7.1.1: from `::`, only to a solicited-node group and
             // without a source link-layer address option.
             if target_addr.is_multicast()
-                || (src.is_unspecified()
-                    && (lladdr.is_some() || dst != solicited_node(target_addr)))
+                || (src.is_unspecified() && (lladdr.is_some() || !is_solicited_node_group(dst)))
             {
                 return Inspected::Malformed;
             }
@@ -283,6 +282,12 @@ pub fn inspect(frame: &[u8]) -> Inspected {
     }
 }
 
+/// Whether `addr` is a solicited-node group, ff02::1:ff00:0/104.
+fn is_solicited_node_group(addr: Ipv6Address) -> bool {
+    const PREFIX: [u8; 13] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xff];
+    addr.octets()[..13] == PREFIX
+}
+
 /// RFC 4861 §7.1: code 0, the fixed part present, and every option at least
 /// 8 bytes long and inside the message; link-layer address options on
 /// Ethernet are exactly 8 bytes (RFC 4861 §4.6.1 / RFC 2464 §8).
@@ -308,4 +313,61 @@ fn options_are_valid(msg: Icmpv6Message, icmp: &[u8]) -> bool {
         rest = rest.get(len..).unwrap_or(&[]);
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 1]);
+
+    #[test]
+    fn emitted_frames_are_inspected_as_what_they_are() {
+        let addr = Ipv6Address::new(0xfe80, 0, 0, 0, 0x1234, 0x5678, 0x9abc, 0xdef0);
+        let mut buf = [0u8; 128];
+        let n = emit_dad_ns(MAC, addr, &mut buf).unwrap();
+        assert_eq!(
+            inspect(&buf[..n]),
+            Inspected::Neighbor(Neighbor::Solicit {
+                from: MAC,
+                src: Ipv6Address::UNSPECIFIED,
+                target: addr
+            })
+        );
+        let n = emit_dad_answer(MAC, addr, &mut buf).unwrap();
+        assert_eq!(
+            inspect(&buf[..n]),
+            Inspected::Neighbor(Neighbor::Advert {
+                from: MAC,
+                target: addr,
+                target_mac: Some(MAC)
+            })
+        );
+        // An MLD report is ICMPv6 behind a Hop-by-Hop header: not NDP.
+        let n = emit_mld_join(MAC, solicited_node(addr), &mut buf).unwrap();
+        assert_eq!(inspect(&buf[..n]), Inspected::NotNdp);
+    }
+
+    #[test]
+    fn emit_refuses_short_buffers() {
+        let addr = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+        let mut buf = [0u8; 128];
+        assert_eq!(
+            emit_dad_answer(MAC, addr, &mut buf[..NA_FRAME_LEN - 1]),
+            None
+        );
+        assert_eq!(
+            emit_mld_join(MAC, addr, &mut buf[..MLD_FRAME_LEN - 1]),
+            None
+        );
+        assert_eq!(emit_dad_ns(MAC, addr, &mut buf[..NS_FRAME_LEN - 1]), None);
+    }
+
+    #[test]
+    fn solicited_node_groups_are_recognised() {
+        let addr = Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0x12, 0x3456);
+        assert!(is_solicited_node_group(solicited_node(addr)));
+        assert!(!is_solicited_node_group(ALL_NODES));
+        assert!(!is_solicited_node_group(addr));
+    }
 }

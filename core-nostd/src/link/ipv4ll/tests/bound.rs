@@ -140,6 +140,7 @@ fn probe_for_the_bound_address_is_answered_with_a_reply() {
     assert_eq!(source_protocol_addr, PREFERRED);
     assert_eq!(target_hardware_addr, OTHER);
     assert_eq!(claim.bound(), Some(PREFERRED));
+    assert_eq!(claim.counters().defended, 1);
 }
 
 #[test]

@@ -239,3 +239,22 @@ fn eleventh_attempt_waits_rate_limit_interval() {
     assert!(eleventh - conflict_at < RATE_LIMIT_INTERVAL + PROBE_WAIT);
     assert_eq!(claim.state(), Ipv4ClaimState::Probing);
 }
+
+#[test]
+fn a_preferred_address_no_host_can_own_gives_way_to_an_rfc3927_pick() {
+    for bad in [
+        Ipv4Address::UNSPECIFIED,
+        Ipv4Address::BROADCAST,
+        Ipv4Address::new(224, 0, 0, 1),
+    ] {
+        let mut claim = Ipv4Claim::new(MAC, bad, 1);
+        claim.start(Instant::from_secs(0));
+        let c = claim.candidate().unwrap();
+        assert!(select::is_selectable(c), "{bad} -> {c}");
+    }
+    // The older-firmware default outside the RFC 3927 range is tried as is.
+    let old = Ipv4Address::new(169, 254, 0, 2);
+    let mut claim = Ipv4Claim::new(MAC, old, 1);
+    claim.start(Instant::from_secs(0));
+    assert_eq!(claim.candidate(), Some(old));
+}

@@ -61,6 +61,7 @@ fn another_nodes_dad_for_the_bound_address_is_answered_to_all_nodes() {
     let addr = stable(0);
     assert_eq!(c.handle_frame(now, &dad_ns(OTHER, addr)), Verdict::Withhold);
     assert_eq!(c.poll_event(), None, "their DAD is not our loss");
+    assert_eq!(c.counters().defended, 1);
     let mut buf = [0u8; 128];
     let n = c.poll_transmit(now, &mut buf).expect("an answer");
     assert_eq!(n, NA_FRAME_LEN);

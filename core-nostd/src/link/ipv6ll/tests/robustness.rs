@@ -47,6 +47,29 @@ fn bad_ndp_and_truncated_ipv6_are_dropped_counted_and_never_duplicates() {
     code[54 + 1] = 1;
     fix_checksum(&mut code);
     bad.push(code);
+    // A DAD NS (from ::) to all-nodes instead of a solicited-node group.
+    bad.push(ndp_frame(
+        OTHER,
+        Ipv6Address::UNSPECIFIED,
+        ALL_NODES,
+        NdiscRepr::NeighborSolicit {
+            target_addr: t,
+            lladdr: None,
+        },
+        255,
+    ));
+    // An NA with the Solicited flag to a multicast destination.
+    bad.push(ndp_frame(
+        OTHER,
+        link_local([0, 0, 0, 0, 0, 0, 0, 0x99]),
+        ALL_NODES,
+        NdiscRepr::NeighborAdvert {
+            flags: NdiscNeighborFlags::SOLICITED,
+            target_addr: t,
+            lladdr: None,
+        },
+        255,
+    ));
     for f in &bad {
         assert_eq!(c.handle_frame(now, f), Verdict::Malformed, "{f:02x?}");
     }
