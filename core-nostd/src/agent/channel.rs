@@ -10,6 +10,7 @@ use smoltcp::time::{Duration, Instant};
 
 use super::net::{LinkLayer, Net};
 use crate::platform::{Platform, Wake};
+use crate::types::Family;
 
 /// Why a channel stopped moving bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +51,13 @@ pub fn borrow<'c, 'n, 'a, P: Platform, L: LinkLayer>(
 /// Queues `bytes` on the TCP socket, pumping the stack while it is full.
 pub fn tcp_send_all<P: Platform, L: LinkLayer>(
     net: &RefCell<Net<'_, '_, P, L>>,
+    family: Family,
     mut bytes: &[u8],
 ) -> Result<(), ChannelError> {
     let mut net = borrow(net)?;
     let deadline: Instant = net.now() + WRITE_TIMEOUT;
     loop {
-        let socket = net.tcp();
+        let socket = net.tcp(family);
         if !socket.may_send() {
             return Err(ChannelError::Closed);
         }
@@ -77,10 +79,11 @@ pub fn tcp_send_all<P: Platform, L: LinkLayer>(
 /// Reads what the TCP socket holds, without waiting.
 pub fn tcp_recv<P: Platform, L: LinkLayer>(
     net: &RefCell<Net<'_, '_, P, L>>,
+    family: Family,
     buf: &mut [u8],
 ) -> Result<usize, ChannelError> {
     let mut net = borrow(net)?;
-    let socket = net.tcp();
+    let socket = net.tcp(family);
     if socket.can_recv() {
         return socket.recv_slice(buf).map_err(|_| ChannelError::Closed);
     }
@@ -93,21 +96,22 @@ pub fn tcp_recv<P: Platform, L: LinkLayer>(
 /// The legacy plain channel: channel-protocol frames straight on TCP.
 pub struct Plain<'c, 'n, 'a, P: Platform, L: LinkLayer> {
     net: &'c RefCell<Net<'n, 'a, P, L>>,
+    family: Family,
 }
 
 impl<'c, 'n, 'a, P: Platform, L: LinkLayer> Plain<'c, 'n, 'a, P, L> {
-    /// A plain channel over the connected TCP socket of `net`.
-    pub fn new(net: &'c RefCell<Net<'n, 'a, P, L>>) -> Self {
-        Plain { net }
+    /// A plain channel over the connected TCP socket of `family`.
+    pub fn new(net: &'c RefCell<Net<'n, 'a, P, L>>, family: Family) -> Self {
+        Plain { net, family }
     }
 }
 
 impl<P: Platform, L: LinkLayer> ChannelIo for Plain<'_, '_, '_, P, L> {
     fn send(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
-        tcp_send_all(self.net, bytes)
+        tcp_send_all(self.net, self.family, bytes)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ChannelError> {
-        tcp_recv(self.net, buf)
+        tcp_recv(self.net, self.family, buf)
     }
 }

@@ -9,6 +9,8 @@
 //! known at compile time.
 
 pub mod channel;
+pub mod control;
+pub mod link;
 pub mod net;
 pub mod session;
 pub mod status;
@@ -17,26 +19,30 @@ use core::cell::RefCell;
 
 use smoltcp::iface::{self, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
-use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+use smoltcp::time::Duration;
+use smoltcp::wire::{EthernetAddress, HardwareAddress};
 
-use crate::audit::{AuditEvent, LinkEvent, SessionEvent};
+use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
-use crate::link::device::{Device, FrameBuf, FrameHook, Verdict};
+use crate::link::device::{Device, FrameBuf};
 use crate::platform::{Platform, Wake, MAX_FRAME_LEN};
+use crate::policy::{Input, SessionEnd as PolicyEnd};
 use crate::types::{Channel, Family};
 
 use self::channel::Plain;
-use self::net::{LinkLayer, Net, Timers};
+use self::control::{idx, Control};
+use self::link::Link;
+use self::net::Net;
 use self::session::{Heartbeat, Reader, SessionEnd};
 pub use self::status::Status;
 
-/// TCP receive buffer of the channel socket, in bytes.
+/// TCP receive buffer of each channel socket, in bytes.
 pub const TCP_RX_LEN: usize = 4096;
-/// TCP transmit buffer of the channel socket, in bytes.
+/// TCP transmit buffer of each channel socket, in bytes.
 pub const TCP_TX_LEN: usize = 4096;
-/// How many smoltcp sockets the agent uses.
-pub const SOCKETS: usize = 1;
+/// How many smoltcp sockets the agent uses: one TCP socket per family, so a
+/// race-mode IPv4 attempt can run beside an IPv6 session (B2).
+pub const SOCKETS: usize = 2;
 /// How long shutdown waits for BYE and FIN to leave.
 pub const LINGER: Duration = Duration::from_secs(1);
 
@@ -44,8 +50,8 @@ pub const LINGER: Duration = Duration::from_secs(1);
 /// smoltcp sockets can borrow it for the agent's whole life.
 pub struct AgentBuffers<'a> {
     sockets: [SocketStorage<'a>; SOCKETS],
-    tcp_rx: [u8; TCP_RX_LEN],
-    tcp_tx: [u8; TCP_TX_LEN],
+    tcp_rx: [[u8; TCP_RX_LEN]; SOCKETS],
+    tcp_tx: [[u8; TCP_TX_LEN]; SOCKETS],
 }
 
 impl AgentBuffers<'_> {
@@ -53,8 +59,8 @@ impl AgentBuffers<'_> {
     pub const fn new() -> Self {
         AgentBuffers {
             sockets: [SocketStorage::EMPTY; SOCKETS],
-            tcp_rx: [0; TCP_RX_LEN],
-            tcp_tx: [0; TCP_TX_LEN],
+            tcp_rx: [[0; TCP_RX_LEN]; SOCKETS],
+            tcp_tx: [[0; TCP_TX_LEN]; SOCKETS],
         }
     }
 }
@@ -71,8 +77,6 @@ impl Default for AgentBuffers<'_> {
 pub enum AgentError {
     /// The platform's MAC is not a unicast Ethernet address.
     BadMac([u8; 6]),
-    /// The configuration enables no family at all.
-    NothingEnabled,
 }
 
 /// How [`Agent::run`] ended.
@@ -83,74 +87,62 @@ pub enum Exit {
     Stopped,
 }
 
-/// The connection's progress between sessions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Conn {
-    /// Waiting to (re)try at this instant.
-    Backoff(Instant),
-    /// TCP SYN sent; give up at this instant.
-    Connecting { family: Family, deadline: Instant },
-}
-
-/// The link layer of the walking skeleton: a configured address, no claims
-/// yet; it passes every frame to smoltcp.
-#[derive(Debug, Default)]
-pub struct StaticLink;
-
-impl FrameHook for StaticLink {
-    fn inspect(&mut self, _now: Instant, _frame: &[u8]) -> Verdict {
-        Verdict::Pass
-    }
-}
-
-impl Timers for StaticLink {
-    fn poll_at(&self) -> Option<Instant> {
-        None
-    }
-}
-
-impl LinkLayer for StaticLink {
-    fn poll_transmit(&mut self, _now: Instant, _buf: &mut [u8]) -> Option<usize> {
-        None
-    }
-}
-
 /// The bmclink agent.
 pub struct Agent<'a> {
     cfg: Config,
     iface: Interface,
     sockets: SocketSet<'a>,
-    tcp: SocketHandle,
-    link: StaticLink,
+    tcp: [SocketHandle; SOCKETS],
+    link: Link,
     rx: FrameBuf,
     tx: FrameBuf,
-    conn: Conn,
-    backoff: Duration,
+    ctl: Control,
     heartbeat: Heartbeat,
     reader: Reader,
-    status: Status,
-    host_ipv4: Ipv4Address,
+}
+
+/// Borrows the network half of an agent as a [`Net`] (split borrows of the
+/// fields, so the control half stays usable beside it).
+macro_rules! net {
+    ($agent:ident, $p:expr) => {{
+        let Agent {
+            iface,
+            sockets,
+            tcp,
+            link,
+            rx,
+            tx,
+            ..
+        } = $agent;
+        Net {
+            p: $p,
+            iface,
+            sockets,
+            tcp: *tcp,
+            link,
+            rx,
+            tx,
+        }
+    }};
 }
 
 impl<'a> Agent<'a> {
-    /// Builds an agent over `bufs` for the platform `p`.
+    /// Builds an agent over `bufs` for the platform `p`: reads the records
+    /// and the host's facts and starts the policy (nothing is sent yet).
     pub fn new<P: Platform>(
         cfg: Config,
         bufs: &'a mut AgentBuffers<'a>,
         p: &mut P,
     ) -> Result<Self, AgentError> {
-        if !cfg.ipv4 && !cfg.ipv6 {
-            return Err(AgentError::NothingEnabled);
-        }
         let mac = EthernetAddress(p.mac());
         if !mac.is_unicast() {
             return Err(AgentError::BadMac(mac.0));
         }
         let mut rx = [0u8; MAX_FRAME_LEN];
         let mut tx = [0u8; MAX_FRAME_LEN];
-        let mut link = StaticLink;
+        let mut link = Link::default();
         let mut icfg = iface::Config::new(HardwareAddress::Ethernet(mac));
-        icfg.random_seed = u64::from(p.next_u32()) << 32 | u64::from(p.next_u32());
+        icfg.random_seed = p.next_u64();
         let now = p.now();
         let iface = {
             let mut device = Device::new(p, &mut link, &mut rx, &mut tx);
@@ -162,249 +154,148 @@ impl<'a> Agent<'a> {
             tcp_tx,
         } = bufs;
         let mut sockets = SocketSet::new(&mut sockets[..]);
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(&mut tcp_rx[..]),
-            tcp::SocketBuffer::new(&mut tcp_tx[..]),
-        );
-        socket.set_nagle_enabled(false);
-        let tcp = sockets.add(socket);
-        let host_ipv4 = cfg.preferred_host_ipv4();
+        let mut handles = [SocketHandle::default(); SOCKETS];
+        for ((rxb, txb), handle) in tcp_rx
+            .iter_mut()
+            .zip(tcp_tx.iter_mut())
+            .zip(handles.iter_mut())
+        {
+            let mut socket = tcp::Socket::new(
+                tcp::SocketBuffer::new(&mut rxb[..]),
+                tcp::SocketBuffer::new(&mut txb[..]),
+            );
+            socket.set_nagle_enabled(false);
+            *handle = sockets.add(socket);
+        }
+        let ctl = Control::start(&cfg, p);
         Ok(Agent {
             cfg,
             iface,
             sockets,
-            tcp,
+            tcp: handles,
             link,
             rx,
             tx,
-            conn: Conn::Backoff(now),
-            backoff: Duration::ZERO,
+            ctl,
             heartbeat: Heartbeat::default(),
             reader: Reader::new(),
-            status: Status::default(),
-            host_ipv4,
         })
     }
 
     /// The agent's current status.
     pub fn status(&self) -> &Status {
-        &self.status
+        &self.ctl.status
     }
 
     /// Runs until the platform asks to stop.
     pub fn run<P: Platform>(&mut self, p: &mut P) -> Exit {
-        self.bring_up(p);
         loop {
-            let deadline = match self.step(p) {
-                Ok(deadline) => deadline,
-                Err(Exit::Stopped) => return self.shutdown(p),
+            let session = {
+                let this = &mut *self;
+                let mut net = net!(this, &mut *p);
+                this.ctl.tick(&this.cfg, &mut net);
+                // IPv4 first (P1) when both are up.
+                [Family::V4, Family::V6]
+                    .into_iter()
+                    .find(|f| this.ctl.connected[idx(*f)])
             };
-            let Agent {
-                iface,
-                sockets,
-                tcp,
-                link,
-                rx,
-                tx,
-                ..
-            } = self;
-            let mut net = Net {
-                p: &mut *p,
-                iface,
-                sockets,
-                tcp: *tcp,
-                link,
-                rx,
-                tx,
-            };
+            if let Some(family) = session {
+                if self.session(p, family) == SessionEnd::Stopped {
+                    return self.shutdown(p);
+                }
+                continue;
+            }
+            let this = &mut *self;
+            let deadline = this.ctl.poll_at();
+            let mut net = net!(this, &mut *p);
             if net.wait(deadline) == Wake::Stop {
                 return self.shutdown(p);
             }
         }
     }
 
-    /// Puts the configured IPv4 address on the interface.
-    fn bring_up<P: Platform>(&mut self, p: &mut P) {
-        let addr = self.host_ipv4;
-        self.iface.update_ip_addrs(|addrs| {
-            if addrs.push(IpCidr::new(IpAddress::Ipv4(addr), 16)).is_err() {
-                error!("no room for {} on the interface", addr);
-            }
-        });
-        let now = p.now();
-        info!("link up, using {}", addr);
-        p.record(now, &AuditEvent::Link(LinkEvent::Ipv4Bound { addr }));
-        self.status.host_ipv4 = Some(addr);
+    /// Runs one session over the connected socket of `family`.
+    fn session<P: Platform>(&mut self, p: &mut P, family: Family) -> SessionEnd {
+        let this = &mut *self;
+        let channel = this.ctl.channel;
+        let net = RefCell::new(net!(this, &mut *p));
+        let end = run_plain_session(
+            &net,
+            &this.cfg,
+            &mut this.ctl,
+            family,
+            &mut this.heartbeat,
+            &mut this.reader,
+            channel,
+        );
+        let mut net = net.into_inner();
+        end_session(&mut net, &mut this.ctl, family, end);
+        end
     }
 
-    /// Advances the connection once; returns the next deadline.
-    fn step<P: Platform>(&mut self, p: &mut P) -> Result<Option<Instant>, Exit> {
-        let Agent {
-            cfg,
-            iface,
-            sockets,
-            tcp,
-            link,
-            rx,
-            tx,
-            conn,
-            backoff,
-            heartbeat,
-            reader,
-            status,
-            ..
-        } = self;
-        let mut net = Net {
-            p: &mut *p,
-            iface,
-            sockets,
-            tcp: *tcp,
-            link,
-            rx,
-            tx,
-        };
-        net.poll();
-        let now = net.now();
-        match *conn {
-            Conn::Backoff(at) if now >= at => {
-                let family = Family::V4;
-                let remote = IpEndpoint::new(IpAddress::Ipv4(cfg.bmc_ipv4), cfg.plain_port);
-                if net.connect(remote).is_err() {
-                    *conn = retry(&mut net, cfg, backoff, family);
-                    return Ok(conn_deadline(*conn));
-                }
-                info!("TCP connecting to {}", remote);
-                *conn = Conn::Connecting {
-                    family,
-                    deadline: now + cfg.connect_timeout,
-                };
-                net.poll();
-            }
-            Conn::Backoff(_) => {}
-            Conn::Connecting { family, deadline } => {
-                let state = net.tcp().state();
-                if state == tcp::State::Established {
-                    info!("TCP connected over {}", family);
-                    let net = RefCell::new(net);
-                    let end = run_plain_session(&net, cfg, family, heartbeat, reader, status);
-                    let mut net = net.into_inner();
-                    let was_up = status.is_up();
-                    end_session(&mut net, family, end, status);
-                    if end == SessionEnd::Stopped {
-                        return Err(Exit::Stopped);
-                    }
-                    if was_up {
-                        // A session that came up resets the backoff.
-                        *backoff = Duration::ZERO;
-                    }
-                    *conn = retry(&mut net, cfg, backoff, family);
-                } else if state == tcp::State::Closed || now >= deadline {
-                    net.tcp().abort();
-                    let port = cfg.plain_port;
-                    net.p.record(
-                        now,
-                        &AuditEvent::Session(SessionEvent::ConnectFailed { family, port }),
-                    );
-                    *conn = retry(&mut net, cfg, backoff, family);
-                }
-            }
-        }
-        Ok(conn_deadline(*conn))
-    }
-
-    /// Says BYE if a session is up, closes TCP and lets it drain briefly.
+    /// Closes every connection gracefully (BYE was already said by the
+    /// session) and lets FIN drain briefly.
     fn shutdown<P: Platform>(&mut self, p: &mut P) -> Exit {
-        let Agent {
-            iface,
-            sockets,
-            tcp,
-            link,
-            rx,
-            tx,
-            ..
-        } = self;
-        let mut net = Net {
-            p: &mut *p,
-            iface,
-            sockets,
-            tcp: *tcp,
-            link,
-            rx,
-            tx,
-        };
-        net.tcp().close();
+        let this = &mut *self;
+        let mut net = net!(this, &mut *p);
+        for f in [Family::V4, Family::V6] {
+            net.tcp(f).close();
+        }
         let deadline = net.now() + LINGER;
         loop {
             net.poll();
-            let state = net.tcp().state();
-            if matches!(state, tcp::State::Closed | tcp::State::TimeWait) || net.now() >= deadline {
+            let done = [Family::V4, Family::V6].iter().all(|f| {
+                matches!(
+                    net.tcp(*f).state(),
+                    tcp::State::Closed | tcp::State::TimeWait
+                )
+            });
+            if done || net.now() >= deadline {
                 break;
             }
             if net.wait(Some(deadline)) == Wake::Stop {
                 break;
             }
         }
-        if !matches!(net.tcp().state(), tcp::State::Closed | tcp::State::TimeWait) {
-            // The peer did not finish the close in time: reset rather than
-            // leave a half-open connection behind.
-            net.tcp().abort();
-            net.poll();
+        for f in [Family::V4, Family::V6] {
+            if !matches!(
+                net.tcp(f).state(),
+                tcp::State::Closed | tcp::State::TimeWait
+            ) {
+                // The peer did not finish the close in time: reset rather
+                // than leave a half-open connection behind.
+                net.tcp(f).abort();
+            }
         }
+        net.poll();
         info!("stopped");
         Exit::Stopped
     }
 }
 
-fn conn_deadline(conn: Conn) -> Option<Instant> {
-    match conn {
-        Conn::Backoff(at) => Some(at),
-        Conn::Connecting { deadline, .. } => Some(deadline),
-    }
-}
-
-/// Schedules the next attempt: 1 s doubling to 60 s, with up to 25% jitter.
-fn retry<P: Platform, L: LinkLayer>(
-    net: &mut Net<'_, '_, P, L>,
+fn run_plain_session<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
     cfg: &Config,
-    backoff: &mut Duration,
-    family: Family,
-) -> Conn {
-    let next = if *backoff == Duration::ZERO {
-        cfg.backoff_min
-    } else {
-        (*backoff * 2).min(cfg.backoff_max)
-    };
-    *backoff = next;
-    let jitter_ms = next.total_millis() / 4;
-    let jitter = if jitter_ms == 0 {
-        0
-    } else {
-        u64::from(net.p.next_u32()) % jitter_ms
-    };
-    let at = net.now() + next + Duration::from_millis(jitter);
-    info!(
-        "retrying over {} in {} ms",
-        family,
-        (at - net.now()).total_millis()
-    );
-    Conn::Backoff(at)
-}
-
-fn run_plain_session<P: Platform, L: LinkLayer>(
-    net: &RefCell<Net<'_, '_, P, L>>,
-    cfg: &Config,
+    ctl: &mut Control,
     family: Family,
     hb: &mut Heartbeat,
     reader: &mut Reader,
-    status: &mut Status,
+    channel: Channel,
 ) -> SessionEnd {
     reader.reset();
-    let mut ch = Plain::new(net);
-    let est = match session::greet(net, &mut ch, reader, cfg, family, false) {
+    let mut ch = Plain::new(net, family);
+    let est = match session::greet(
+        net,
+        &mut ch,
+        reader,
+        cfg,
+        ctl,
+        family,
+        channel == Channel::Tls13,
+    ) {
         Ok(est) => est,
         Err(end) => return end,
     };
-    let channel = Channel::Plain;
     if let Ok(mut n) = channel::borrow(net) {
         let now = n.now();
         info!(
@@ -419,32 +310,65 @@ fn run_plain_session<P: Platform, L: LinkLayer>(
                 firmware: est.firmware,
             }),
         );
-        status.session_up(now, family, channel, &est);
-        n.p.status(status);
+        ctl.report(Input::Welcome {
+            family,
+            firmware: est.firmware,
+            caps: est.caps,
+        });
+        ctl.run_policy(cfg, &mut n);
+        ctl.status.session_up(now, family, channel, &est);
+        ctl.status.features = ctl.policy.features();
+        n.p.status(&ctl.status);
     }
-    session::serve(net, &mut ch, reader, cfg, hb)
+    session::serve(net, &mut ch, reader, cfg, ctl, family, hb)
 }
 
-fn end_session<P: Platform, L: LinkLayer>(
-    net: &mut Net<'_, '_, P, L>,
+fn end_session<P: Platform>(
+    net: &mut Net<'_, '_, P, Link>,
+    ctl: &mut Control,
     family: Family,
     end: SessionEnd,
-    status: &mut Status,
 ) {
     let now = net.now();
-    let event = match end {
-        SessionEnd::Stopped => SessionEvent::Ended {
-            family,
-            reason: session::bye::SHUTDOWN,
-        },
-        SessionEnd::PeerBye(reason) => SessionEvent::Ended { family, reason },
-        SessionEnd::PeerDead(missed) => SessionEvent::PeerDead { missed },
-        SessionEnd::Protocol(error) => SessionEvent::ProtocolError { error },
-        SessionEnd::Rejected(code) => SessionEvent::Rejected { code },
-        SessionEnd::NoWelcome | SessionEnd::Channel(_) => SessionEvent::ConnectFailed {
-            family,
-            port: net.tcp().remote_endpoint().map(|e| e.port).unwrap_or(0),
-        },
+    let port = net
+        .tcp(family)
+        .remote_endpoint()
+        .map(|e| e.port)
+        .unwrap_or(0);
+    let (event, cause) = match end {
+        SessionEnd::Stopped => (
+            SessionEvent::Ended {
+                family,
+                reason: session::bye::SHUTDOWN,
+            },
+            None,
+        ),
+        SessionEnd::Moving => (
+            SessionEvent::Ended {
+                family,
+                reason: session::bye::MOVING,
+            },
+            None,
+        ),
+        SessionEnd::PeerBye(reason) => {
+            (SessionEvent::Ended { family, reason }, Some(PolicyEnd::Bye))
+        }
+        SessionEnd::PeerDead(missed) => {
+            (SessionEvent::PeerDead { missed }, Some(PolicyEnd::PeerDead))
+        }
+        SessionEnd::Protocol(error) => (
+            SessionEvent::ProtocolError { error },
+            Some(PolicyEnd::ProtocolError),
+        ),
+        SessionEnd::Rejected(code) => (SessionEvent::Rejected { code }, Some(PolicyEnd::Rejected)),
+        SessionEnd::NoWelcome => (
+            SessionEvent::ConnectFailed { family, port },
+            Some(PolicyEnd::PeerDead),
+        ),
+        SessionEnd::Channel(_) => (
+            SessionEvent::ConnectFailed { family, port },
+            Some(PolicyEnd::Reset),
+        ),
     };
     match end {
         SessionEnd::Protocol(e) => error!("closing the connection: protocol error: {}", e),
@@ -452,9 +376,14 @@ fn end_session<P: Platform, L: LinkLayer>(
     }
     net.p.record(now, &AuditEvent::Session(event));
     if end != SessionEnd::Stopped {
-        net.tcp().abort();
+        net.tcp(family).abort();
         net.poll();
     }
-    status.session_down();
-    net.p.status(status);
+    ctl.connected[idx(family)] = false;
+    ctl.disconnect[idx(family)] = false;
+    if let Some(cause) = cause {
+        ctl.report(Input::SessionEnded { family, cause });
+    }
+    ctl.status.session_down();
+    net.p.status(&ctl.status);
 }

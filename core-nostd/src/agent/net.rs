@@ -12,6 +12,7 @@ use smoltcp::wire::IpEndpoint;
 
 use crate::link::device::{Device, FrameBuf, FrameHook};
 use crate::platform::{Platform, Wake};
+use crate::types::Family;
 
 /// Anything with timers the agent must wake for (the address claims).
 pub trait Timers {
@@ -35,8 +36,8 @@ pub struct Net<'n, 'a, P: Platform, L: LinkLayer> {
     pub iface: &'n mut Interface,
     /// The smoltcp sockets.
     pub sockets: &'n mut SocketSet<'a>,
-    /// The channel's TCP socket.
-    pub tcp: SocketHandle,
+    /// The channel's TCP sockets, one per family (see `control::idx`).
+    pub tcp: [SocketHandle; 2],
     /// The link layer (address claims).
     pub link: &'n mut L,
     /// Receive frame buffer.
@@ -78,15 +79,18 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
         self.p.wait(at)
     }
 
-    /// The channel's TCP socket.
-    pub fn tcp(&mut self) -> &mut tcp::Socket<'a> {
-        self.sockets.get_mut::<tcp::Socket>(self.tcp)
+    /// The channel's TCP socket for `family`.
+    pub fn tcp(&mut self, family: Family) -> &mut tcp::Socket<'a> {
+        self.sockets
+            .get_mut::<tcp::Socket>(self.tcp[super::control::idx(family)])
     }
 
-    /// Starts a TCP connection from an ephemeral port.
-    pub fn connect(&mut self, remote: IpEndpoint) -> Result<(), tcp::ConnectError> {
+    /// Starts a TCP connection over `family` from an ephemeral port.
+    pub fn connect(&mut self, family: Family, remote: IpEndpoint) -> Result<(), tcp::ConnectError> {
         let port = 49152u16.wrapping_add((self.p.next_u32() % 16384) as u16);
-        let socket = self.sockets.get_mut::<tcp::Socket>(self.tcp);
+        let socket = self
+            .sockets
+            .get_mut::<tcp::Socket>(self.tcp[super::control::idx(family)]);
         socket.abort();
         socket.connect(self.iface.context(), remote, port)
     }

@@ -10,7 +10,9 @@ use core::cell::RefCell;
 use smoltcp::time::{Duration, Instant};
 
 use super::channel::{borrow, ChannelError, ChannelIo};
-use super::net::{LinkLayer, Net};
+use super::control::{idx, Control};
+use super::link::Link;
+use super::net::{earliest, Net};
 use crate::config::Config;
 use crate::platform::{Platform, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
@@ -42,6 +44,9 @@ pub enum SessionEnd {
     NoWelcome,
     /// The channel failed (TCP closed or reset, TLS failure).
     Channel(ChannelError),
+    /// The policy moved away from this family (race mode back to IPv4,
+    /// address lost); BYE was sent.
+    Moving,
 }
 
 /// What a session learned from WELCOME.
@@ -90,11 +95,12 @@ fn fill(ch: &mut impl ChannelIo, reader: &mut Reader) -> Result<usize, SessionEn
 }
 
 /// Sends HELLO and waits for WELCOME (or REJECT) until the connect timeout.
-pub fn greet<P: Platform, L: LinkLayer>(
-    net: &RefCell<Net<'_, '_, P, L>>,
+pub fn greet<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &mut impl ChannelIo,
     reader: &mut Reader,
     cfg: &Config,
+    ctl: &mut Control,
     family: Family,
     tls: bool,
 ) -> Result<Established, SessionEnd> {
@@ -109,7 +115,10 @@ pub fn greet<P: Platform, L: LinkLayer>(
     info!("HELLO sent over {}", family);
     let deadline = borrow(net).map_err(SessionEnd::Channel)?.now() + cfg.connect_timeout;
     loop {
-        borrow(net).map_err(SessionEnd::Channel)?.poll();
+        ctl.tick(cfg, &mut *borrow(net).map_err(SessionEnd::Channel)?);
+        if ctl.disconnect[idx(family)] {
+            return Err(SessionEnd::Moving);
+        }
         fill(ch, reader)?;
         if let Some(msg) = reader.next_message() {
             return match msg.map_err(SessionEnd::Protocol)? {
@@ -134,7 +143,7 @@ pub fn greet<P: Platform, L: LinkLayer>(
         if n.now() >= deadline {
             return Err(SessionEnd::NoWelcome);
         }
-        if n.wait(Some(deadline)) == Wake::Stop {
+        if n.wait(earliest(Some(deadline), ctl.poll_at())) == Wake::Stop {
             return Err(SessionEnd::Stopped);
         }
     }
@@ -143,11 +152,13 @@ pub fn greet<P: Platform, L: LinkLayer>(
 /// Runs an established session until it ends: answers PING, sends PING every
 /// heartbeat interval, declares the BMC dead after `heartbeat_misses`
 /// unanswered, and says BYE when the platform asks to stop.
-pub fn serve<P: Platform, L: LinkLayer>(
-    net: &RefCell<Net<'_, '_, P, L>>,
+pub fn serve<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &mut impl ChannelIo,
     reader: &mut Reader,
     cfg: &Config,
+    ctl: &mut Control,
+    family: Family,
     hb: &mut Heartbeat,
 ) -> SessionEnd {
     let mut next_ping = match borrow(net) {
@@ -157,10 +168,14 @@ pub fn serve<P: Platform, L: LinkLayer>(
     hb.outstanding = None;
     hb.missed = 0;
     loop {
-        // Run the stack, then drain what arrived.
+        // Run the stack and the policy, then drain what arrived.
         match borrow(net) {
-            Ok(mut n) => n.poll(),
+            Ok(mut n) => ctl.tick(cfg, &mut n),
             Err(e) => return SessionEnd::Channel(e),
+        }
+        if ctl.disconnect[idx(family)] {
+            let _ = send_message(ch, &Message::Bye(bye::MOVING));
+            return SessionEnd::Moving;
         }
         if let Err(end) = fill(ch, reader) {
             return end;
@@ -215,11 +230,11 @@ pub fn serve<P: Platform, L: LinkLayer>(
             Err(e) => return SessionEnd::Channel(e),
         };
         n.poll();
-        if n.tcp().can_recv() {
+        if n.tcp(family).can_recv() {
             // More arrived while we were answering: no waiting.
             continue;
         }
-        if n.wait(Some(next_ping)) == Wake::Stop {
+        if n.wait(earliest(Some(next_ping), ctl.poll_at())) == Wake::Stop {
             drop(n);
             // Best effort: the session is ending either way.
             let _ = send_message(ch, &Message::Bye(bye::SHUTDOWN));

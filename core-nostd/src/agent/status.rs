@@ -1,7 +1,9 @@
 //! What the agent reports about itself (`bmclink status`, the simulator).
 
 use smoltcp::time::Instant;
-use smoltcp::wire::Ipv4Address;
+use smoltcp::wire::{Ipv4Address, Ipv6Address};
+
+use crate::policy::Features;
 
 use super::session::Established;
 use crate::types::{Channel, Family};
@@ -13,6 +15,12 @@ use crate::types::{Channel, Family};
 pub struct Status {
     /// The IPv4 link-local address in use, if any.
     pub host_ipv4: Option<Ipv4Address>,
+    /// The IPv6 link-local address in use, if any.
+    pub host_ipv6: Option<Ipv6Address>,
+    /// The BMC's IPv6 address, once known.
+    pub bmc_ipv6: Option<Ipv6Address>,
+    /// Features available over the current session (P10).
+    pub features: Features,
     /// The family of the session, while one is up.
     pub family: Option<Family>,
     /// The channel of the session, while one is up.

@@ -9,17 +9,8 @@
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
+pub use super::claim::Verdict;
 use crate::platform::{Frames, MAX_FRAME_LEN};
-
-/// What the hook decides about a received frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Verdict {
-    /// smoltcp sees the frame too.
-    Pass,
-    /// The frame was consumed (or rejected) by the hook.
-    Drop,
-}
 
 /// Sees every received frame first.
 pub trait FrameHook {
@@ -95,7 +86,7 @@ impl<F: Frames + ?Sized, H: FrameHook + ?Sized> phy::Device for Device<'_, F, H>
             // A platform that claims more bytes than the buffer holds gets its
             // frame dropped rather than its length trusted.
             if let Some(frame) = self.rx.get(..n) {
-                if self.hook.inspect(now, frame) == Verdict::Pass {
+                if self.hook.inspect(now, frame).passes() {
                     break n;
                 }
             }

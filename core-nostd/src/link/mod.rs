@@ -3,5 +3,6 @@
 
 pub mod claim;
 pub mod device;
+pub mod discover;
 pub mod ipv4ll;
 pub mod ipv6ll;

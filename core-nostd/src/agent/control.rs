@@ -1,0 +1,476 @@
+//! The agent's control loop body: it turns what the link, the host and the
+//! TCP sockets report into policy inputs, and the policy's actions into work
+//! on the link, the store and the sockets. [`Control::tick`] runs once per
+//! wake-up, both between sessions and inside one, so the claims keep
+//! defending and the policy keeps deciding while a session is up.
+
+use smoltcp::iface::Interface;
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint, Ipv6Address};
+
+use super::link::{Ipv4Mode, Link, LinkReport};
+use super::net::{earliest, Net};
+use super::status::Status;
+use crate::audit::{AuditEvent, StoreEvent};
+use crate::config::Config;
+use crate::link::discover::{Discovery, DiscoveryEvent};
+use crate::link::ipv4ll::Ipv4ClaimEvent;
+use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
+use crate::platform::{HostFacts, Platform, Record};
+use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
+use crate::records::{BmcCapsRecord, LinkRecord};
+use crate::types::{Channel, Family};
+
+/// How often the host's facts about the USBNIC are read again.
+pub const FACTS_INTERVAL: Duration = Duration::from_secs(1);
+/// Inputs buffered between the link/sockets and the policy in one tick.
+const INPUTS: usize = 16;
+
+/// Index of a family in per-family arrays.
+pub const fn idx(family: Family) -> usize {
+    match family {
+        Family::V4 => 0,
+        Family::V6 => 1,
+    }
+}
+
+/// Everything the agent decides with, apart from the network itself.
+pub struct Control {
+    pub(crate) policy: Policy,
+    /// Per family: the deadline of a TCP connection attempt.
+    pub(crate) attempts: [Option<Instant>; 2],
+    /// Per family: TCP is up and the policy knows it.
+    pub(crate) connected: [bool; 2],
+    /// Per family: the policy asked to drop it while a session runs on it.
+    pub(crate) disconnect: [bool; 2],
+    /// The status pushed to the platform.
+    pub(crate) status: Status,
+    /// The channel used for new connections.
+    pub(crate) channel: Channel,
+    bmc_ipv6: Option<Ipv6Address>,
+    facts: HostFacts,
+    facts_at: Instant,
+    link_up: bool,
+    inputs: heapless::Deque<Input, INPUTS>,
+    mac: [u8; 6],
+}
+
+impl Control {
+    /// Reads the records and facts and starts the policy.
+    pub fn start<P: Platform>(cfg: &Config, p: &mut P) -> Self {
+        let now = p.now();
+        let mut pcfg = PolicyConfig::from(cfg);
+        let link_record = match load::<P, { LinkRecord::LEN }>(p, Record::Link) {
+            Ok(Some(bytes)) => match LinkRecord::decode(&bytes) {
+                Ok(r) => Some(r),
+                Err(_) => {
+                    // Never a silent reset: a corrupt link record keeps IPv4
+                    // off (P3: stay disconnected on IPv4) until `link reset`.
+                    corrupt(p, Record::Link);
+                    pcfg.ipv4 = false;
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(()) => {
+                pcfg.ipv4 = false;
+                None
+            }
+        };
+        let caps = match load::<P, { BmcCapsRecord::LEN }>(p, Record::BmcCaps) {
+            Ok(Some(bytes)) => BmcCapsRecord::decode(&bytes).ok().or_else(|| {
+                // A cache, not configuration: dropped after saying so.
+                corrupt(p, Record::BmcCaps);
+                None
+            }),
+            _ => None,
+        };
+        let facts = p.facts();
+        let link_up = p.link_up();
+        let seed = p.next_u64();
+        let mut policy = Policy::new(pcfg, now, seed);
+        policy.handle(
+            now,
+            Input::Start(Startup {
+                facts,
+                link_record,
+                caps,
+                link_up,
+            }),
+        );
+        Control {
+            policy,
+            attempts: [None; 2],
+            connected: [false; 2],
+            disconnect: [false; 2],
+            status: Status::default(),
+            channel: Channel::Plain,
+            bmc_ipv6: cfg.bmc_ipv6,
+            facts,
+            facts_at: now + FACTS_INTERVAL,
+            link_up,
+            inputs: heapless::Deque::new(),
+            mac: p.mac(),
+        }
+    }
+
+    /// The earliest instant the control loop needs to run again.
+    pub fn poll_at(&self) -> Option<Instant> {
+        let mut at = earliest(self.policy.next_deadline(), Some(self.facts_at));
+        for a in self.attempts.iter() {
+            at = earliest(at, *a);
+        }
+        at
+    }
+
+    fn input(&mut self, i: Input) {
+        if self.inputs.push_back(i).is_err() {
+            warn!("policy input queue full; dropping {:?}", i);
+        }
+    }
+
+    /// One round: poll the network, gather reports, run the policy, carry
+    /// out its actions.
+    pub fn tick<P: Platform>(&mut self, cfg: &Config, net: &mut Net<'_, '_, P, Link>) {
+        net.poll();
+        let now = net.now();
+        let up = net.p.link_up();
+        if up != self.link_up {
+            self.link_up = up;
+            if up {
+                info!("link up");
+                self.input(Input::LinkUp);
+            } else {
+                info!("link down");
+                net.link.stop();
+                drop_addresses(net.iface);
+                self.status.host_ipv4 = None;
+                self.status.host_ipv6 = None;
+                for f in [Family::V4, Family::V6] {
+                    net.tcp(f).abort();
+                    self.attempts[idx(f)] = None;
+                    self.connected[idx(f)] = false;
+                }
+                self.input(Input::LinkDown);
+            }
+        }
+        if now >= self.facts_at {
+            self.facts_at = now + FACTS_INTERVAL;
+            let facts = net.p.facts();
+            if facts != self.facts {
+                self.facts = facts;
+                self.input(Input::HostFacts(facts));
+            }
+        }
+        net.link.handle_timeout(now);
+        while let Some(report) = net.link.poll_report() {
+            self.on_link_report(now, report, net);
+        }
+        for f in [Family::V4, Family::V6] {
+            let Some(deadline) = self.attempts[idx(f)] else {
+                continue;
+            };
+            let state = net.tcp(f).state();
+            if state == tcp::State::Established {
+                info!("TCP connected over {}", f);
+                self.attempts[idx(f)] = None;
+                self.connected[idx(f)] = true;
+                self.input(Input::TcpConnected { family: f });
+            } else if state == tcp::State::Closed {
+                self.attempts[idx(f)] = None;
+                self.input(Input::TcpRefused { family: f });
+            } else if now >= deadline {
+                net.tcp(f).abort();
+                self.attempts[idx(f)] = None;
+                self.input(Input::TcpTimedOut { family: f });
+            }
+        }
+        self.run_policy(cfg, net);
+    }
+
+    /// Feeds queued inputs and timeouts to the policy and carries out its
+    /// actions until it is quiet (bounded: actions may produce inputs).
+    pub fn run_policy<P: Platform>(&mut self, cfg: &Config, net: &mut Net<'_, '_, P, Link>) {
+        for _ in 0..8 {
+            let now = net.now();
+            while let Some(i) = self.inputs.pop_front() {
+                self.policy.handle(now, i);
+            }
+            if self.policy.next_deadline().is_some_and(|d| d <= now) {
+                self.policy.handle_timeout(now);
+            }
+            let mut acted = false;
+            while let Some(action) = self.policy.poll_action() {
+                acted = true;
+                self.execute(cfg, now, action, net);
+            }
+            while let Some(e) = self.policy.poll_audit() {
+                net.p.record(now, &AuditEvent::Policy(e));
+            }
+            if !acted && self.inputs.is_empty() {
+                break;
+            }
+        }
+        self.status.features = self.policy.features();
+    }
+
+    /// Tells the policy something from outside the tick (a session's end).
+    pub fn report(&mut self, i: Input) {
+        self.input(i);
+    }
+
+    fn on_link_report<P: Platform>(
+        &mut self,
+        now: Instant,
+        report: LinkReport,
+        net: &mut Net<'_, '_, P, Link>,
+    ) {
+        match report {
+            LinkReport::V4(event, mode) => {
+                net.p.record(now, &AuditEvent::Link(event.audit()));
+                match event {
+                    Ipv4ClaimEvent::Bound { addr } => {
+                        add_address(net.iface, IpCidr::new(IpAddress::Ipv4(addr), 16));
+                        self.status.host_ipv4 = Some(addr);
+                        self.input(Input::Ipv4Claimed { addr });
+                    }
+                    Ipv4ClaimEvent::Conflict { .. } => {
+                        if let Ipv4Mode::Recorded(_) = mode {
+                            // P3: the recorded address is taken; never move
+                            // to another one on our own.
+                            net.link.v4 = None;
+                            self.input(Input::Ipv4ClaimFailed);
+                        }
+                    }
+                    Ipv4ClaimEvent::Lost { addr, .. } => {
+                        remove_address(net.iface, IpAddress::Ipv4(addr));
+                        self.status.host_ipv4 = None;
+                        if let Ipv4Mode::Recorded(_) = mode {
+                            net.link.v4 = None;
+                        }
+                        self.input(Input::Ipv4Lost);
+                    }
+                    _ => {}
+                }
+            }
+            LinkReport::V6(event) => {
+                if let Some(a) = event.audit() {
+                    net.p.record(now, &AuditEvent::Link(a));
+                }
+                match event {
+                    Ipv6ClaimEvent::Optimistic { addr } => {
+                        add_address(net.iface, IpCidr::new(IpAddress::Ipv6(addr), 64));
+                    }
+                    Ipv6ClaimEvent::Bound { addr } => {
+                        add_address(net.iface, IpCidr::new(IpAddress::Ipv6(addr), 64));
+                        self.status.host_ipv6 = Some(addr);
+                        self.input(Input::Ipv6Claimed);
+                    }
+                    Ipv6ClaimEvent::Duplicate { addr, .. } => {
+                        remove_address(net.iface, IpAddress::Ipv6(addr));
+                    }
+                    Ipv6ClaimEvent::Lost { addr, .. } => {
+                        remove_address(net.iface, IpAddress::Ipv6(addr));
+                        self.status.host_ipv6 = None;
+                        self.input(Input::Ipv6Lost);
+                    }
+                    Ipv6ClaimEvent::Failed { .. } => {
+                        net.link.v6 = None;
+                        self.input(Input::Ipv6DadFailed);
+                    }
+                }
+            }
+            LinkReport::Discovery(DiscoveryEvent::Learned(addr)) => {
+                info!("BMC IPv6 address is {}", addr);
+                self.bmc_ipv6 = Some(addr);
+                self.status.bmc_ipv6 = Some(addr);
+                self.input(Input::BmcIpv6Learned);
+            }
+            LinkReport::Discovery(DiscoveryEvent::NotFound) => {
+                info!("no IPv6 answer from the BMC");
+                self.input(Input::BmcIpv6NotFound);
+            }
+        }
+    }
+
+    fn execute<P: Platform>(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        action: Action,
+        net: &mut Net<'_, '_, P, Link>,
+    ) {
+        debug!("policy: {:?}", action);
+        match action {
+            Action::ClaimIpv4 { preferred } => {
+                let seed = net.p.next_u64();
+                net.link
+                    .claim_ipv4(self.mac, preferred, Ipv4Mode::Fresh, seed, now);
+            }
+            Action::UseRecordedIpv4 { addr } => {
+                if net.link.ipv4() == Some(addr) {
+                    self.input(Input::Ipv4Claimed { addr });
+                } else {
+                    let seed = net.p.next_u64();
+                    net.link
+                        .claim_ipv4(self.mac, addr, Ipv4Mode::Recorded(addr), seed, now);
+                }
+            }
+            Action::UseHostIpv4 => {
+                // The host OS has its own IPv4 on the USBNIC; the agent's own
+                // stack still needs an address of its own, claimed with ACD
+                // so the two never collide, and nothing is recorded.
+                match net.link.ipv4() {
+                    Some(addr) => self.input(Input::Ipv4Claimed { addr }),
+                    None => {
+                        let seed = net.p.next_u64();
+                        let preferred = cfg.preferred_host_ipv4();
+                        net.link
+                            .claim_ipv4(self.mac, preferred, Ipv4Mode::Fresh, seed, now);
+                    }
+                }
+            }
+            Action::SaveLinkRecord { addr } => {
+                let record = LinkRecord { ipv4: addr };
+                if net.p.save(Record::Link, &record.encode()).is_err() {
+                    net.p.record(
+                        now,
+                        &AuditEvent::Store(StoreEvent::Failed {
+                            record: Record::Link,
+                        }),
+                    );
+                }
+            }
+            Action::StartIpv6 => match net.link.ipv6() {
+                Some(_) => self.input(Input::Ipv6Claimed),
+                None if net.link.v6.is_some() => {}
+                None => {
+                    let secret = stable_secret(net.p);
+                    let seed = net.p.next_u64();
+                    net.link
+                        .claim_ipv6(self.mac, IidMode::Stable { secret }, seed, now);
+                }
+            },
+            Action::DiscoverBmcIpv6 => match (self.bmc_ipv6, net.link.ipv6()) {
+                (Some(addr), _) => {
+                    self.status.bmc_ipv6 = Some(addr);
+                    self.input(Input::BmcIpv6Learned);
+                }
+                (None, Some(src)) => {
+                    net.link.discovery = Some(Discovery::new(self.mac, src, now));
+                }
+                (None, None) => self.input(Input::BmcIpv6NotFound),
+            },
+            Action::Connect { family } => {
+                let port = match self.channel {
+                    Channel::Plain => cfg.plain_port,
+                    Channel::Tls13 => cfg.tls_port,
+                };
+                let remote = match family {
+                    Family::V4 => Some(IpAddress::Ipv4(cfg.bmc_ipv4)),
+                    Family::V6 => self.bmc_ipv6.map(IpAddress::Ipv6),
+                };
+                let ok = match remote {
+                    Some(addr) => {
+                        info!("TCP connecting to {}", IpEndpoint::new(addr, port));
+                        net.connect(family, IpEndpoint::new(addr, port)).is_ok()
+                    }
+                    None => false,
+                };
+                self.connected[idx(family)] = false;
+                if ok {
+                    self.attempts[idx(family)] = Some(now + cfg.connect_timeout);
+                } else {
+                    self.input(Input::TcpRefused { family });
+                }
+            }
+            Action::Disconnect { family } => {
+                if self.status.family == Some(family) {
+                    self.disconnect[idx(family)] = true;
+                } else {
+                    net.tcp(family).abort();
+                    self.attempts[idx(family)] = None;
+                    self.connected[idx(family)] = false;
+                }
+            }
+            Action::SaveBmcCaps { record } => {
+                if net.p.save(Record::BmcCaps, &record.encode()).is_err() {
+                    net.p.record(
+                        now,
+                        &AuditEvent::Store(StoreEvent::Failed {
+                            record: Record::BmcCaps,
+                        }),
+                    );
+                }
+            }
+            Action::StayDisconnected { reason } => {
+                info!(
+                    "staying disconnected: IPv4 {}, IPv6 {}",
+                    reason.ipv4, reason.ipv6
+                );
+            }
+        }
+    }
+}
+
+/// Loads a record of exactly `N` bytes; a store failure is audited and
+/// reported as `Err`.
+fn load<P: Platform, const N: usize>(p: &mut P, record: Record) -> Result<Option<[u8; N]>, ()> {
+    let mut buf = [0u8; N];
+    match p.load(record, &mut buf) {
+        Ok(Some(n)) if n == N => Ok(Some(buf)),
+        Ok(Some(_))
+        | Err(crate::platform::StoreError::TooLarge(_))
+        | Err(crate::platform::StoreError::Corrupt(_)) => {
+            corrupt(p, record);
+            Err(())
+        }
+        Ok(None) => Ok(None),
+        Err(crate::platform::StoreError::Io(_)) => {
+            let now = p.now();
+            p.record(now, &AuditEvent::Store(StoreEvent::Failed { record }));
+            Err(())
+        }
+    }
+}
+
+fn corrupt<P: Platform>(p: &mut P, record: Record) {
+    let now = p.now();
+    p.record(now, &AuditEvent::Store(StoreEvent::Corrupt { record }));
+}
+
+/// The per-install RFC 7217 secret, made on first use.
+fn stable_secret<P: Platform>(p: &mut P) -> [u8; 32] {
+    let mut secret = [0u8; 32];
+    if let Ok(Some(32)) = p.load(Record::StableSecret, &mut secret) {
+        return secret;
+    }
+    p.fill_bytes(&mut secret);
+    if p.save(Record::StableSecret, &secret).is_err() {
+        let now = p.now();
+        p.record(
+            now,
+            &AuditEvent::Store(StoreEvent::Failed {
+                record: Record::StableSecret,
+            }),
+        );
+    }
+    secret
+}
+
+fn add_address(iface: &mut Interface, cidr: IpCidr) {
+    iface.update_ip_addrs(|addrs| {
+        if !addrs.contains(&cidr) && addrs.push(cidr).is_err() {
+            error!("no room for {} on the interface", cidr);
+        }
+    });
+}
+
+fn remove_address(iface: &mut Interface, addr: IpAddress) {
+    iface.update_ip_addrs(|addrs| addrs.retain(|c| c.address() != addr));
+}
+
+fn drop_addresses(iface: &mut Interface) {
+    iface.update_ip_addrs(|addrs| addrs.clear());
+}

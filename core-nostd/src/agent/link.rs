@@ -1,0 +1,168 @@
+//! The agent's link layer: the IPv4 and IPv6 address claims and the BMC
+//! IPv6 discovery, behind the device's frame hook. Every received frame is
+//! shown to each running piece; a frame reaches smoltcp only if all let it
+//! pass.
+
+use smoltcp::time::Instant;
+use smoltcp::wire::{Ipv4Address, Ipv6Address};
+
+use super::net::{LinkLayer, Timers};
+use crate::link::claim::Verdict;
+use crate::link::device::FrameHook;
+use crate::link::discover::{Discovery, DiscoveryEvent};
+use crate::link::ipv4ll::{Ipv4Claim, Ipv4ClaimEvent};
+use crate::link::ipv6ll::{IidMode, Ipv6Claim, Ipv6ClaimEvent};
+
+/// How the IPv4 claim is being used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ipv4Mode {
+    /// A fresh claim (P2): conflicts move on to another RFC 3927 address.
+    Fresh,
+    /// Re-checking the recorded address (P3): a conflict is a failure, never
+    /// a move to another address.
+    Recorded(Ipv4Address),
+}
+
+/// The running claims.
+#[derive(Default)]
+pub struct Link {
+    /// The IPv4 claim, while IPv4 is in use.
+    pub v4: Option<(Ipv4Claim, Ipv4Mode)>,
+    /// The IPv6 claim, while IPv6 is in use.
+    pub v6: Option<Ipv6Claim>,
+    /// BMC IPv6 discovery, while it runs.
+    pub discovery: Option<Discovery>,
+}
+
+/// Something a claim or the discovery reported, for the agent to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkReport {
+    /// IPv4 claim event.
+    V4(Ipv4ClaimEvent, Ipv4Mode),
+    /// IPv6 claim event.
+    V6(Ipv6ClaimEvent),
+    /// Discovery outcome.
+    Discovery(DiscoveryEvent),
+}
+
+impl Link {
+    /// Starts an IPv4 claim.
+    pub fn claim_ipv4(
+        &mut self,
+        mac: [u8; 6],
+        addr: Ipv4Address,
+        mode: Ipv4Mode,
+        seed: u64,
+        now: Instant,
+    ) {
+        let mut claim = Ipv4Claim::new(mac, addr, seed);
+        claim.start(now);
+        self.v4 = Some((claim, mode));
+    }
+
+    /// Starts an IPv6 claim.
+    pub fn claim_ipv6(&mut self, mac: [u8; 6], mode: IidMode, seed: u64, now: Instant) {
+        let mut claim = Ipv6Claim::new(mac, mode, false, seed);
+        claim.start(now);
+        self.v6 = Some(claim);
+    }
+
+    /// The IPv4 address in use, if bound.
+    pub fn ipv4(&self) -> Option<Ipv4Address> {
+        self.v4.as_ref().and_then(|(c, _)| c.bound())
+    }
+
+    /// The IPv6 address in use, if bound.
+    pub fn ipv6(&self) -> Option<Ipv6Address> {
+        self.v6.as_ref().and_then(|c| c.bound())
+    }
+
+    /// Stops everything (link down).
+    pub fn stop(&mut self) {
+        self.v4 = None;
+        self.v6 = None;
+        self.discovery = None;
+    }
+
+    /// Takes the next report of any running piece.
+    pub fn poll_report(&mut self) -> Option<LinkReport> {
+        if let Some((claim, mode)) = self.v4.as_mut() {
+            if let Some(e) = claim.poll_event() {
+                return Some(LinkReport::V4(e, *mode));
+            }
+        }
+        if let Some(claim) = self.v6.as_mut() {
+            if let Some(e) = claim.poll_event() {
+                return Some(LinkReport::V6(e));
+            }
+        }
+        if let Some(d) = self.discovery.as_mut() {
+            if let Some(e) = d.poll_event() {
+                self.discovery = None;
+                return Some(LinkReport::Discovery(e));
+            }
+        }
+        None
+    }
+
+    /// Runs every piece's timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some((c, _)) = self.v4.as_mut() {
+            c.handle_timeout(now);
+        }
+        if let Some(c) = self.v6.as_mut() {
+            c.handle_timeout(now);
+        }
+    }
+}
+
+impl FrameHook for Link {
+    fn inspect(&mut self, now: Instant, frame: &[u8]) -> Verdict {
+        let mut verdict = Verdict::Pass;
+        let mut merge = |v: Verdict| {
+            if !v.passes() {
+                verdict = v;
+            }
+        };
+        if let Some((c, _)) = self.v4.as_mut() {
+            merge(c.handle_frame(now, frame));
+        }
+        if let Some(c) = self.v6.as_mut() {
+            merge(c.handle_frame(now, frame));
+        }
+        if let Some(d) = self.discovery.as_mut() {
+            merge(d.handle_frame(now, frame));
+        }
+        verdict
+    }
+}
+
+impl Timers for Link {
+    fn poll_at(&self) -> Option<Instant> {
+        let a = self.v4.as_ref().and_then(|(c, _)| c.poll_at());
+        let b = self.v6.as_ref().and_then(|c| c.poll_at());
+        let d = self.discovery.as_ref().and_then(|d| d.poll_at());
+        super::net::earliest(super::net::earliest(a, b), d)
+    }
+}
+
+impl LinkLayer for Link {
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if let Some((c, _)) = self.v4.as_mut() {
+            if let Some(n) = c.poll_transmit(now, buf) {
+                return Some(n);
+            }
+        }
+        if let Some(c) = self.v6.as_mut() {
+            if let Some(n) = c.poll_transmit(now, buf) {
+                return Some(n);
+            }
+        }
+        if let Some(d) = self.discovery.as_mut() {
+            if let Some(n) = d.poll_transmit(now, buf) {
+                return Some(n);
+            }
+        }
+        None
+    }
+}
