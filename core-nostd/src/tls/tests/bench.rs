@@ -1,0 +1,1 @@
+//! Handshake cost: embedded-tls client vs rustls client, same rustls server.
