@@ -48,3 +48,51 @@ audit_events! {
             => ("the client certificate was renewed; valid until {not_after} (Unix time)"),
     }
 }
+
+impl TlsEvent {
+    /// The event for a failed TLS handshake: a pin mismatch is a possible
+    /// man in the middle (BL4002), anything else a handshake failure (BL4003).
+    pub fn handshake_failed(error: TlsError) -> TlsEvent {
+        match error {
+            TlsError::PinMismatch { pinned, presented } => TlsEvent::PinMismatch {
+                pinned: ShortFingerprint::of(&pinned),
+                presented: ShortFingerprint::of(&presented),
+            },
+            error => TlsEvent::HandshakeFailed { error },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use std::format;
+
+    use super::*;
+
+    #[test]
+    fn failure_events_name_the_cause_and_the_fix() {
+        let mitm = TlsEvent::handshake_failed(TlsError::PinMismatch {
+            pinned: [0x11; 32],
+            presented: [0x22; 32],
+        });
+        assert_eq!(mitm.id().0, 4002);
+        let text = format!("{mitm}");
+        assert!(text.contains("222222222222") && text.contains("111111111111"));
+        assert!(text.contains("man in the middle") && text.contains("no plain fallback"));
+
+        let t4 = TlsEvent::handshake_failed(TlsError::Version {
+            what: "protocol_version alert",
+        });
+        assert_eq!(t4.id().0, 4003);
+        let text = format!("{t4}");
+        assert!(
+            text.contains("TLS 1.3") && text.contains("no plain fallback"),
+            "{text}"
+        );
+
+        let b1 = TlsEvent::DowngradeRefused {};
+        assert!(format!("{b1}").contains("downgrade protection"));
+        assert_eq!(b1.severity(), crate::audit::Severity::Error);
+    }
+}

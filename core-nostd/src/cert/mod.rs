@@ -13,6 +13,7 @@
 //! the signed bytes and the signature. It never panics on any input.
 
 mod der;
+mod expiry;
 mod generate;
 pub mod identity;
 mod time;
@@ -25,6 +26,7 @@ use core::fmt;
 
 use sha2::{Digest, Sha256};
 
+pub use expiry::{Expiry, RENEW_WARNING_DAYS};
 pub use generate::{generate, CertParams, VALIDITY_YEARS};
 pub use view::{parse, CertView};
 

@@ -313,3 +313,36 @@ fn parser_survives_garbage_and_bit_flips() {
     // the unsigned outer header could pass; the header flips break lengths.
     assert_eq!(flipped_ok, 0);
 }
+
+#[test]
+fn expiry_warns_thirty_days_ahead_and_refuses_after_the_end() {
+    let (_, der) = make(&CertParams::client("host-e", NOW), 13);
+    let view = parse(&der).unwrap();
+    let day = 86_400;
+    assert_eq!(Expiry::at(&view, NOW), Expiry::Valid);
+    assert_eq!(Expiry::at(&view, NOW - 1), Expiry::NotYetValid);
+    assert_eq!(Expiry::at(&view, NOW_PLUS_10Y - 30 * day), Expiry::Valid);
+    assert_eq!(
+        Expiry::at(&view, NOW_PLUS_10Y - 30 * day + 1),
+        Expiry::Expiring { days_left: 29 }
+    );
+    assert_eq!(
+        Expiry::at(&view, NOW_PLUS_10Y),
+        Expiry::Expiring { days_left: 0 }
+    );
+    let expired = Expiry::at(&view, NOW_PLUS_10Y + 1);
+    assert_eq!(
+        expired,
+        Expiry::Expired {
+            not_after: NOW_PLUS_10Y
+        }
+    );
+    let event = expired.event().unwrap();
+    assert_eq!(event.id().0, 4004);
+    assert!(std::format!("{event}").contains("bmclink cert renew"));
+    assert_eq!(
+        Expiry::Expiring { days_left: 3 }.event().unwrap().id().0,
+        4005
+    );
+    assert_eq!(Expiry::Valid.event(), None);
+}

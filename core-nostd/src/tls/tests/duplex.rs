@@ -5,6 +5,7 @@ extern crate std;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -34,6 +35,8 @@ pub struct Duplex {
     pub produced: usize,
     /// Bytes the client has read so far.
     pub delivered: usize,
+    /// Time spent inside the rustls server (to tell the client's share).
+    pub server_time: Duration,
     to_client: VecDeque<u8>,
     garbage: ChaCha20Rng,
 }
@@ -50,18 +53,21 @@ impl Duplex {
             server_error: None,
             produced: 0,
             delivered: 0,
+            server_time: Duration::ZERO,
             to_client: VecDeque::new(),
             garbage: ChaCha20Rng::seed_from_u64(seed),
         }
     }
 
     fn pump(&mut self) {
+        let started = Instant::now();
         let mut out = Vec::new();
         while self.server.wants_write() {
             if self.server.write_tls(&mut out).is_err() {
                 break;
             }
         }
+        self.server_time += started.elapsed();
         for b in out {
             let i = self.produced;
             self.produced += 1;
@@ -77,7 +83,13 @@ impl Duplex {
         }
     }
 
-    fn serve(&mut self, mut input: &[u8]) {
+    fn serve(&mut self, input: &[u8]) {
+        let started = Instant::now();
+        self.serve_untimed(input);
+        self.server_time += started.elapsed();
+    }
+
+    fn serve_untimed(&mut self, mut input: &[u8]) {
         if self.server_error.is_some() {
             return;
         }
