@@ -28,10 +28,25 @@ fn make(params: &CertParams, seed: u64) -> (p256::ecdsa::SigningKey, Vec<u8>) {
     (key, out[..n].to_vec())
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("bmclink-cert-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A temporary directory for one test, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("bmclink-cert-{}-{test}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn openssl(args: &[&str]) -> String {
@@ -46,7 +61,8 @@ fn openssl(args: &[&str]) -> String {
 }
 
 fn openssl_text(der: &[u8], name: &str) -> String {
-    let path = scratch(name);
+    let dir = Scratch::new(name);
+    let path = dir.path("cert.der");
     std::fs::write(&path, der).unwrap();
     openssl(&[
         "x509",
@@ -137,9 +153,10 @@ fn openssl_reads_server_usage_and_generalized_time_after_2049() {
 #[test]
 fn openssl_verifies_the_self_signature() {
     let (_, der) = make(&CertParams::client("host-b", NOW), 5);
-    let cert = scratch("sig.der");
+    let dir = Scratch::new("sig");
+    let cert = dir.path("sig.der");
     std::fs::write(&cert, &der).unwrap();
-    let pubkey = scratch("sig.pub.pem");
+    let pubkey = dir.path("sig.pub.pem");
     openssl(&[
         "x509",
         "-inform",
@@ -152,7 +169,7 @@ fn openssl_verifies_the_self_signature() {
         pubkey.to_str().unwrap(),
     ]);
     let view = parse(&der).unwrap();
-    let (tbs, sig) = (scratch("sig.tbs"), scratch("sig.sig"));
+    let (tbs, sig) = (dir.path("sig.tbs"), dir.path("sig.sig"));
     std::fs::write(&tbs, view.tbs).unwrap();
     std::fs::write(&sig, view.signature).unwrap();
     let out = openssl(&[

@@ -164,8 +164,10 @@ fn corrupted_server_flight_fails_cleanly_at_every_byte() {
             survived.push(i);
         }
     }
-    // Only the record headers' legacy version bytes (ignored by TLS 1.3
-    // receivers, RFC 8446 §5.1) may change without breaking the handshake.
+    // Only unauthenticated record framing may change without breaking the
+    // handshake: legacy_record_version bytes (RFC 8446 §5.1), the
+    // compatibility ChangeCipherSpec body, an encrypted record's outer type.
+    // Measured: 5 of 693 bytes for this flight; everything else fails.
     assert!(
         survived.len() <= 8,
         "flips that went unnoticed: {survived:?}"
