@@ -1,2 +1,179 @@
 //! embedded-tls 0.19 glue: a `CryptoProvider` with a pinning verifier and the
-//! P-256 client identity.
+//! P-256 client identity, and the blocking channel built on it.
+//!
+//! The channel is TLS 1.3 only, TLS_AES_128_GCM_SHA256 with secp256r1 key
+//! exchange and ecdsa_secp256r1_sha256 signatures on both sides (T1, T4).
+//! The BMC is authenticated by the SHA-256 fingerprint of its certificate
+//! ([`PinnedVerifier`]); the host by its self-signed identity certificate,
+//! which the BMC pins in turn after enrollment.
+//!
+//! [`PinnedTls::open`] returns only after the server proved the pinned
+//! identity and asked for our certificate. One thing it cannot know: TLS 1.3
+//! lets the server decide about our certificate after our last handshake
+//! flight, so a BMC refusing it shows on the first read
+//! ([`TlsError::AbortedAfterHandshake`]); the agent treats the first WELCOME
+//! as part of authentication.
+//!
+//! Known embedded-tls 0.19 limits, all behind an authenticated (pinned)
+//! server or a completed key exchange: a post-handshake handshake message
+//! other than NewSessionTicket (e.g. KeyUpdate) panics inside embedded-tls,
+//! and post-handshake alerts lose their description.
+
+mod error;
+mod provider;
+mod verifier;
+
+#[cfg(test)]
+mod tests;
+
+use embedded_io::{ErrorType, Read, Write};
+use embedded_tls::blocking::TlsConnection;
+use embedded_tls::{Aes128GcmSha256, TlsConfig, TlsContext, TLS_RECORD_OVERHEAD};
+use rand_core::CryptoRngCore;
+
+pub use error::TlsError;
+pub use provider::{Identity, PinnedProvider};
+pub use verifier::{PinnedVerifier, Progress};
+
+use crate::cert::MAX_CERT_LEN;
+
+/// Size of the record read buffer: the largest TLS record (2^14 bytes of
+/// plaintext + 256 bytes of expansion). rustls ignores max_fragment_length,
+/// so nothing smaller is safe.
+pub const TLS_RECORD_READ_BUF: usize = 16_640;
+
+/// Largest channel frame we write: `len:u16` + 1024 bytes (DESIGN §5).
+const LARGEST_FRAME: usize = 2 + 1024;
+
+/// Size of the record write buffer: one whole frame per record, plus
+/// embedded-tls's per-record overhead. It also holds our largest handshake
+/// record (the Certificate message with a [`MAX_CERT_LEN`] certificate).
+pub const TLS_RECORD_WRITE_BUF: usize = 1280;
+
+const _: () = assert!(TLS_RECORD_WRITE_BUF >= LARGEST_FRAME + TLS_RECORD_OVERHEAD);
+const _: () = assert!(TLS_RECORD_WRITE_BUF >= MAX_CERT_LEN + TLS_RECORD_OVERHEAD);
+
+/// The record buffers of one TLS connection, owned by the caller
+/// (static memory in firmware, part of the agent's buffers elsewhere).
+pub struct TlsBuffers {
+    /// Incoming records.
+    pub read: [u8; TLS_RECORD_READ_BUF],
+    /// Outgoing records.
+    pub write: [u8; TLS_RECORD_WRITE_BUF],
+}
+
+impl TlsBuffers {
+    /// Zeroed buffers.
+    pub const fn new() -> Self {
+        TlsBuffers {
+            read: [0; TLS_RECORD_READ_BUF],
+            write: [0; TLS_RECORD_WRITE_BUF],
+        }
+    }
+}
+
+impl Default for TlsBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An open, mutually authenticated TLS 1.3 channel over transport `T`.
+/// Reads and writes speak [`TlsError`]; it is an `embedded_io` stream too.
+pub struct PinnedTls<'a, T: Read + Write + 'a> {
+    conn: TlsConnection<'a, T, Aes128GcmSha256>,
+}
+
+impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
+    /// Runs the handshake over `transport` (a connected TCP stream): the
+    /// server must present the certificate whose SHA-256 is `pin` and sign
+    /// the transcript with its key, and must ask for our certificate, which
+    /// `identity` then presents and signs for. On any failure the transport
+    /// is dropped and nothing else is sent.
+    pub fn open<R: CryptoRngCore>(
+        transport: T,
+        buffers: &'a mut TlsBuffers,
+        pin: [u8; 32],
+        identity: Identity<'_>,
+        rng: &mut R,
+    ) -> Result<Self, TlsError> {
+        let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
+        let config = TlsConfig::new();
+        let mut provider = PinnedProvider::new(pin, identity, rng);
+        let result = conn.open(TlsContext::new(&config, &mut provider));
+        let verifier = provider.pinned_verifier();
+        if let Progress::Failed(why) = verifier.progress() {
+            return Err(*why);
+        }
+        result.map_err(TlsError::from_handshake)?;
+        if !verifier.is_verified() {
+            return Err(TlsError::ServerNotAuthenticated);
+        }
+        if !provider.cert_requested() {
+            return Err(TlsError::ClientCertificateNotRequested);
+        }
+        debug!("TLS 1.3 channel open, server pinned");
+        Ok(PinnedTls { conn })
+    }
+
+    /// Reads decrypted bytes; `Ok(0)` only for an empty `buf`.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
+        self.conn.read(buf).map_err(TlsError::from_application)
+    }
+
+    /// Buffers `buf` into records (sent when a record fills or on [`Self::flush`]).
+    pub fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
+        self.conn.write(buf).map_err(TlsError::from_application)
+    }
+
+    /// Writes all of `buf`, then sends it.
+    pub fn send(&mut self, mut buf: &[u8]) -> Result<(), TlsError> {
+        while !buf.is_empty() {
+            let mut n = self.write(buf)?;
+            if n == 0 {
+                // The record buffer was full: send it and retry once.
+                self.flush()?;
+                n = self.write(buf)?;
+                if n == 0 {
+                    return Err(TlsError::Protocol {
+                        what: "record buffer accepts no data",
+                    });
+                }
+            }
+            buf = buf.get(n..).unwrap_or(&[]);
+        }
+        self.flush()
+    }
+
+    /// Sends the buffered record.
+    pub fn flush(&mut self) -> Result<(), TlsError> {
+        self.conn.flush().map_err(TlsError::from_application)
+    }
+
+    /// Sends close_notify and gives the transport back.
+    pub fn close(self) -> Result<T, (T, TlsError)> {
+        self.conn
+            .close()
+            .map_err(|(t, e)| (t, TlsError::from_application(e)))
+    }
+}
+
+impl<'a, T: Read + Write + 'a> ErrorType for PinnedTls<'a, T> {
+    type Error = TlsError;
+}
+
+impl<'a, T: Read + Write + 'a> Read for PinnedTls<'a, T> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
+        PinnedTls::read(self, buf)
+    }
+}
+
+impl<'a, T: Read + Write + 'a> Write for PinnedTls<'a, T> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
+        PinnedTls::write(self, buf)
+    }
+
+    fn flush(&mut self) -> Result<(), TlsError> {
+        PinnedTls::flush(self)
+    }
+}

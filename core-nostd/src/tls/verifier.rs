@@ -1,0 +1,176 @@
+//! The pinning verifier: the server is the BMC whose certificate we pinned,
+//! and it proves it by signing the handshake transcript with that key.
+//!
+//! There is no CA and no name check: the SHA-256 fingerprint of the whole
+//! certificate is compared with the pin, then the certificate's P-256 key
+//! must verify the server's CertificateVerify (RFC 8446 §4.4.3). The BMC
+//! certificate's validity period is not checked: the pin, bound at
+//! enrollment over the trusted bootstrap channel, is the trust.
+//!
+//! embedded-tls calls `verify_certificate` and `verify_signature` only when
+//! those messages arrive, so a server that skips them would never be asked to
+//! prove anything. The verifier therefore records its progress, and the
+//! provider refuses to sign or to finish unless it reached [`Progress::Verified`].
+
+use embedded_tls::alert::{AlertDescription, AlertLevel};
+use embedded_tls::{
+    Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, SignatureScheme,
+    TlsVerifier,
+};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{DerSignature, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use super::TlsError;
+use crate::cert;
+
+/// The context string of a server CertificateVerify (RFC 8446 §4.4.3).
+const SERVER_CONTEXT: &[u8; 34] = b"TLS 1.3, server CertificateVerify\x00";
+
+/// How far the server got in proving its identity.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// Nothing seen yet.
+    AwaitingCertificate,
+    /// The pinned certificate arrived; its signature over the transcript is due.
+    CertificateSeen {
+        /// The pinned certificate's key.
+        key: VerifyingKey,
+        /// Transcript hash through the Certificate message.
+        transcript: [u8; 32],
+    },
+    /// The server proved the pinned identity.
+    Verified,
+    /// The server failed; the handshake was aborted for this reason.
+    Failed(TlsError),
+}
+
+/// An embedded-tls `TlsVerifier` that accepts exactly one certificate, by
+/// its SHA-256 fingerprint. It can only be built with a pin.
+#[derive(Debug, Clone)]
+pub struct PinnedVerifier {
+    pin: [u8; 32],
+    progress: Progress,
+}
+
+impl PinnedVerifier {
+    /// A verifier accepting only the certificate whose SHA-256 is `pin`.
+    pub fn new(pin: [u8; 32]) -> Self {
+        PinnedVerifier {
+            pin,
+            progress: Progress::AwaitingCertificate,
+        }
+    }
+
+    /// The pinned fingerprint.
+    pub fn pin(&self) -> &[u8; 32] {
+        &self.pin
+    }
+
+    /// How far the server got.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Whether the server proved the pinned identity.
+    pub fn is_verified(&self) -> bool {
+        matches!(self.progress, Progress::Verified)
+    }
+
+    /// Records a failure and returns the alert embedded-tls sends the server.
+    fn fail(&mut self, why: TlsError, alert: AlertDescription) -> embedded_tls::TlsError {
+        warn!("TLS server authentication failed");
+        self.progress = Progress::Failed(why);
+        embedded_tls::TlsError::AbortHandshake(AlertLevel::Fatal, alert)
+    }
+}
+
+impl TlsVerifier<Aes128GcmSha256> for PinnedVerifier {
+    /// Names are not checked: the pin identifies the BMC.
+    fn set_hostname_verification(&mut self, _hostname: &str) -> Result<(), embedded_tls::TlsError> {
+        Ok(())
+    }
+
+    fn verify_certificate(
+        &mut self,
+        transcript: &Sha256,
+        cert: CertificateRef,
+    ) -> Result<(), embedded_tls::TlsError> {
+        if !matches!(self.progress, Progress::AwaitingCertificate) {
+            return Err(self.fail(
+                TlsError::Protocol {
+                    what: "second server Certificate",
+                },
+                AlertDescription::UnexpectedMessage,
+            ));
+        }
+        let der = match cert.entries.first() {
+            Some(CertificateEntryRef::X509(der)) => *der,
+            _ => {
+                return Err(self.fail(
+                    TlsError::NoServerCertificate,
+                    AlertDescription::CertificateRequired,
+                ))
+            }
+        };
+        let presented = cert::fingerprint(der);
+        if presented != self.pin {
+            let why = TlsError::PinMismatch {
+                pinned: self.pin,
+                presented,
+            };
+            return Err(self.fail(why, AlertDescription::BadCertificate));
+        }
+        let key = match cert::parse(der) {
+            Ok(view) => view.public_key,
+            Err(e) => {
+                return Err(self.fail(
+                    TlsError::ServerCertificate(e),
+                    AlertDescription::UnsupportedCertificate,
+                ))
+            }
+        };
+        self.progress = Progress::CertificateSeen {
+            key,
+            transcript: transcript.clone().finalize().into(),
+        };
+        Ok(())
+    }
+
+    fn verify_signature(
+        &mut self,
+        verify: CertificateVerifyRef,
+    ) -> Result<(), embedded_tls::TlsError> {
+        let (key, transcript) = match &self.progress {
+            Progress::CertificateSeen { key, transcript } => (*key, *transcript),
+            _ => {
+                return Err(self.fail(
+                    TlsError::ServerNotAuthenticated,
+                    AlertDescription::UnexpectedMessage,
+                ))
+            }
+        };
+        let scheme = verify.signature_scheme.as_u16();
+        if verify.signature_scheme != SignatureScheme::EcdsaSecp256r1Sha256 {
+            return Err(self.fail(
+                TlsError::BadSignature { scheme },
+                AlertDescription::IllegalParameter,
+            ));
+        }
+        // 64 spaces, the context string, the transcript hash (RFC 8446 §4.4.3).
+        let mut signed = [0x20u8; 64 + 34 + 32];
+        signed[64..98].copy_from_slice(SERVER_CONTEXT);
+        signed[98..].copy_from_slice(&transcript);
+        let ok = DerSignature::try_from(verify.signature)
+            .ok()
+            .is_some_and(|sig| key.verify(&signed, &sig).is_ok());
+        if !ok {
+            return Err(self.fail(
+                TlsError::BadSignature { scheme },
+                AlertDescription::DecryptError,
+            ));
+        }
+        self.progress = Progress::Verified;
+        Ok(())
+    }
+}
