@@ -9,10 +9,12 @@ use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint, Ipv6Address};
 
+use super::identity::{ClientIdentity, IdentityError, Trust};
 use super::link::{Ipv4Mode, Link, LinkReport};
 use super::net::{earliest, Net};
 use super::status::Status;
-use crate::audit::{AuditEvent, StoreEvent};
+use crate::audit::{AuditEvent, StoreEvent, TlsEvent};
+use crate::cert::Expiry;
 use crate::config::Config;
 use crate::link::discover::{Discovery, DiscoveryEvent};
 use crate::link::ipv4ll::Ipv4ClaimEvent;
@@ -20,7 +22,7 @@ use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
 use crate::platform::{HostFacts, Platform, Record};
 use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
 use crate::records::{BmcCapsRecord, LinkRecord};
-use crate::types::{Channel, Family};
+use crate::types::Family;
 
 /// How often the host's facts about the USBNIC are read again.
 pub const FACTS_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +37,14 @@ pub const fn idx(family: Family) -> usize {
     }
 }
 
+/// Audit events said once per outage rather than on every retry.
+#[derive(Debug, Default)]
+struct Said {
+    plain: bool,
+    downgrade: bool,
+    expired: bool,
+}
+
 /// Everything the agent decides with, apart from the network itself.
 pub struct Control {
     pub(crate) policy: Policy,
@@ -46,8 +56,11 @@ pub struct Control {
     pub(crate) disconnect: [bool; 2],
     /// The status pushed to the platform.
     pub(crate) status: Status,
-    /// The channel used for new connections.
-    pub(crate) channel: Channel,
+    /// How the connection being made authenticates.
+    pub(crate) trust: Trust,
+    /// The client identity, loaded for TLS connections.
+    pub(crate) identity: Option<ClientIdentity>,
+    said: Said,
     bmc_ipv6: Option<Ipv6Address>,
     facts: HostFacts,
     facts_at: Instant,
@@ -105,7 +118,9 @@ impl Control {
             connected: [false; 2],
             disconnect: [false; 2],
             status: Status::default(),
-            channel: Channel::Plain,
+            trust: Trust::Plain,
+            identity: None,
+            said: Said::default(),
             bmc_ipv6: cfg.bmc_ipv6,
             facts,
             facts_at: now + FACTS_INTERVAL,
@@ -363,9 +378,10 @@ impl Control {
                 (None, None) => self.input(Input::BmcIpv6NotFound),
             },
             Action::Connect { family } => {
-                let port = match self.channel {
-                    Channel::Plain => cfg.plain_port,
-                    Channel::Tls13 => cfg.tls_port,
+                self.connected[idx(family)] = false;
+                let Some(port) = self.prepare_channel(cfg, now, net.p) else {
+                    self.input(Input::TcpRefused { family });
+                    return;
                 };
                 let remote = match family {
                     Family::V4 => Some(IpAddress::Ipv4(cfg.bmc_ipv4)),
@@ -378,7 +394,6 @@ impl Control {
                     }
                     None => false,
                 };
-                self.connected[idx(family)] = false;
                 if ok {
                     self.attempts[idx(family)] = Some(now + cfg.connect_timeout);
                 } else {
@@ -409,6 +424,85 @@ impl Control {
                     "staying disconnected: IPv4 {}, IPv6 {}",
                     reason.ipv4, reason.ipv6
                 );
+            }
+        }
+    }
+}
+
+impl Control {
+    /// Decides the channel of the next connection (T5, B1, T3) and returns
+    /// its port, or `None` when no connection may be attempted now.
+    fn prepare_channel<P: Platform>(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        p: &mut P,
+    ) -> Option<u16> {
+        self.trust = Trust::decide(p);
+        match self.trust {
+            Trust::Refused => {
+                if !self.said.downgrade {
+                    self.said.downgrade = true;
+                    p.record(now, &AuditEvent::Tls(TlsEvent::DowngradeRefused {}));
+                }
+                None
+            }
+            Trust::Plain => {
+                if !self.said.plain {
+                    self.said.plain = true;
+                    p.record(now, &AuditEvent::Tls(TlsEvent::PlainChannel {}));
+                }
+                Some(cfg.plain_port)
+            }
+            Trust::Tls { enroll, .. } => {
+                self.said.downgrade = false;
+                if self.identity.is_none() || enroll {
+                    self.identity = match ClientIdentity::load(p) {
+                        Ok(Some(id)) => Some(id),
+                        Ok(None) => {
+                            let unix = p.unix_time().unwrap_or(0);
+                            match ClientIdentity::generate(p, cfg.hostname, unix) {
+                                Ok(id) => Some(id),
+                                Err(e) => {
+                                    error!("cannot make a client identity: {:?}", e);
+                                    None
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let record = match e {
+                                IdentityError::Corrupt(r) => r,
+                                _ => Record::IdentityKey,
+                            };
+                            p.record(now, &AuditEvent::Store(StoreEvent::Corrupt { record }));
+                            None
+                        }
+                    };
+                }
+                let id = self.identity.as_ref()?;
+                if let Some(unix) = p.unix_time() {
+                    match id.expiry(unix) {
+                        Expiry::Expired { not_after } => {
+                            // T3: no connection attempt with an expired
+                            // certificate; said once until it changes.
+                            if !self.said.expired {
+                                self.said.expired = true;
+                                p.record(
+                                    now,
+                                    &AuditEvent::Tls(TlsEvent::ClientCertExpired { not_after }),
+                                );
+                            }
+                            self.identity = None;
+                            return None;
+                        }
+                        Expiry::Expiring { days_left } => p.record(
+                            now,
+                            &AuditEvent::Tls(TlsEvent::ClientCertExpiring { days_left }),
+                        ),
+                        Expiry::Valid | Expiry::NotYetValid => self.said.expired = false,
+                    }
+                }
+                Some(cfg.tls_port)
             }
         }
     }

@@ -10,10 +10,13 @@
 
 pub mod channel;
 pub mod control;
+pub mod drbg;
+pub mod identity;
 pub mod link;
 pub mod net;
 pub mod session;
 pub mod status;
+pub mod tls_channel;
 
 use core::cell::RefCell;
 
@@ -29,12 +32,19 @@ use crate::platform::{Platform, Wake, MAX_FRAME_LEN};
 use crate::policy::{Input, SessionEnd as PolicyEnd};
 use crate::types::{Channel, Family};
 
-use self::channel::Plain;
+use self::channel::{ChannelError, Plain};
 use self::control::{idx, Control};
+use self::drbg::HashDrbg;
+use self::identity::Trust;
 use self::link::Link;
 use self::net::Net;
-use self::session::{Heartbeat, Reader, SessionEnd};
+use self::session::{Established, Heartbeat, Reader, SessionEnd};
 pub use self::status::Status;
+use self::tls_channel::{Flags, NetTransport, TlsChannel};
+use crate::audit::TlsEvent;
+use crate::cert::ShortFingerprint;
+use crate::proto::{Caps, Enroll, Message, RejectCode};
+use crate::tls::{PinnedTls, TlsBuffers, TlsError};
 
 /// TCP receive buffer of each channel socket, in bytes.
 pub const TCP_RX_LEN: usize = 4096;
@@ -52,6 +62,7 @@ pub struct AgentBuffers<'a> {
     sockets: [SocketStorage<'a>; SOCKETS],
     tcp_rx: [[u8; TCP_RX_LEN]; SOCKETS],
     tcp_tx: [[u8; TCP_TX_LEN]; SOCKETS],
+    tls: TlsBuffers,
 }
 
 impl AgentBuffers<'_> {
@@ -61,6 +72,7 @@ impl AgentBuffers<'_> {
             sockets: [SocketStorage::EMPTY; SOCKETS],
             tcp_rx: [[0; TCP_RX_LEN]; SOCKETS],
             tcp_tx: [[0; TCP_TX_LEN]; SOCKETS],
+            tls: TlsBuffers::new(),
         }
     }
 }
@@ -99,6 +111,7 @@ pub struct Agent<'a> {
     ctl: Control,
     heartbeat: Heartbeat,
     reader: Reader,
+    tls: &'a mut TlsBuffers,
 }
 
 /// Borrows the network half of an agent as a [`Net`] (split borrows of the
@@ -152,6 +165,7 @@ impl<'a> Agent<'a> {
             sockets,
             tcp_rx,
             tcp_tx,
+            tls,
         } = bufs;
         let mut sockets = SocketSet::new(&mut sockets[..]);
         let mut handles = [SocketHandle::default(); SOCKETS];
@@ -179,6 +193,7 @@ impl<'a> Agent<'a> {
             ctl,
             heartbeat: Heartbeat::default(),
             reader: Reader::new(),
+            tls,
         })
     }
 
@@ -214,20 +229,34 @@ impl<'a> Agent<'a> {
         }
     }
 
-    /// Runs one session over the connected socket of `family`.
+    /// Runs one session over the connected socket of `family`, on the
+    /// channel the trust decision picked when connecting.
     fn session<P: Platform>(&mut self, p: &mut P, family: Family) -> SessionEnd {
         let this = &mut *self;
-        let channel = this.ctl.channel;
+        let trust = this.ctl.trust;
         let net = RefCell::new(net!(this, &mut *p));
-        let end = run_plain_session(
-            &net,
-            &this.cfg,
-            &mut this.ctl,
-            family,
-            &mut this.heartbeat,
-            &mut this.reader,
-            channel,
-        );
+        this.reader.reset();
+        let end = match trust {
+            Trust::Tls { pin, enroll } => run_tls_session(
+                &net,
+                &this.cfg,
+                &mut this.ctl,
+                family,
+                &mut this.heartbeat,
+                &mut this.reader,
+                this.tls,
+                pin,
+                enroll,
+            ),
+            Trust::Plain | Trust::Refused => run_plain_session(
+                &net,
+                &this.cfg,
+                &mut this.ctl,
+                family,
+                &mut this.heartbeat,
+                &mut this.reader,
+            ),
+        };
         let mut net = net.into_inner();
         end_session(&mut net, &mut this.ctl, family, end);
         end
@@ -273,29 +302,15 @@ impl<'a> Agent<'a> {
     }
 }
 
-fn run_plain_session<P: Platform>(
+/// Records the start of a session (P8) and tells the policy.
+fn started<P: Platform>(
     net: &RefCell<Net<'_, '_, P, Link>>,
     cfg: &Config,
     ctl: &mut Control,
     family: Family,
-    hb: &mut Heartbeat,
-    reader: &mut Reader,
     channel: Channel,
-) -> SessionEnd {
-    reader.reset();
-    let mut ch = Plain::new(net, family);
-    let est = match session::greet(
-        net,
-        &mut ch,
-        reader,
-        cfg,
-        ctl,
-        family,
-        channel == Channel::Tls13,
-    ) {
-        Ok(est) => est,
-        Err(end) => return end,
-    };
+    est: &Established,
+) {
     if let Ok(mut n) = channel::borrow(net) {
         let now = n.now();
         info!(
@@ -313,14 +328,153 @@ fn run_plain_session<P: Platform>(
         ctl.report(Input::Welcome {
             family,
             firmware: est.firmware,
-            caps: est.caps,
+            caps: Caps::from_bits(est.caps).known().bits(),
         });
         ctl.run_policy(cfg, &mut n);
-        ctl.status.session_up(now, family, channel, &est);
+        ctl.status.session_up(now, family, channel, est);
         ctl.status.features = ctl.policy.features();
         n.p.status(&ctl.status);
     }
+}
+
+fn run_plain_session<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
+    cfg: &Config,
+    ctl: &mut Control,
+    family: Family,
+    hb: &mut Heartbeat,
+    reader: &mut Reader,
+) -> SessionEnd {
+    let mut ch = Plain::new(net, family);
+    let hello = session::hello(cfg, family, false);
+    let est = match session::greet(net, &mut ch, reader, cfg, ctl, family, &hello) {
+        Ok(est) => est,
+        Err(end) => return end,
+    };
+    started(net, cfg, ctl, family, Channel::Plain, &est);
+    if Caps::from_bits(est.caps).tls() {
+        // T7: the firmware gained TLS since this host last enrolled (or
+        // never did). If the bootstrap channel now publishes a certificate,
+        // leave the plain channel so the next connection enrolls.
+        let upgrade = channel::borrow(net)
+            .ok()
+            .and_then(|mut n| n.p.bmc_facts())
+            .is_some_and(|f| f.tls && f.fingerprint.is_some());
+        if upgrade {
+            info!("the BMC now offers TLS: leaving the plain channel to enroll");
+            let _ = session::send_message(&mut ch, &Message::Bye(session::bye::MOVING));
+            return SessionEnd::Upgrade;
+        }
+    }
     session::serve(net, &mut ch, reader, cfg, ctl, family, hb)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_tls_session<'c, 'n, 'x, P: Platform>(
+    net: &'c RefCell<Net<'n, 'x, P, Link>>,
+    cfg: &Config,
+    ctl: &mut Control,
+    family: Family,
+    hb: &mut Heartbeat,
+    reader: &mut Reader,
+    bufs: &'c mut TlsBuffers,
+    pin: [u8; 32],
+    enroll: bool,
+) -> SessionEnd {
+    let Some(id) = ctl.identity.as_ref() else {
+        return SessionEnd::Channel(ChannelError::Tls);
+    };
+    let client = ShortFingerprint::of(&id.fingerprint());
+    let flags = Flags::default();
+    let mut rng = match channel::borrow(net) {
+        Ok(mut n) => HashDrbg::from_rng(n.p),
+        Err(e) => return SessionEnd::Channel(e),
+    };
+    let transport = NetTransport::new(net, family, &flags);
+    let tls = match PinnedTls::open(transport, bufs, pin, id.tls(), &mut rng) {
+        Ok(tls) => tls,
+        Err(e) => {
+            if flags.stopped.get() {
+                return SessionEnd::Stopped;
+            }
+            audit(net, AuditEvent::Tls(TlsEvent::handshake_failed(e)));
+            return SessionEnd::Channel(ChannelError::Tls);
+        }
+    };
+    let mut ch = TlsChannel::new(tls, &flags);
+    let mut credential = [0u8; 255];
+    let first = if enroll {
+        let n = match channel::borrow(net) {
+            Ok(mut n) => n.p.enrollment_credential(&mut credential).unwrap_or(0),
+            Err(e) => return SessionEnd::Channel(e),
+        };
+        let text = credential
+            .get(..n)
+            .and_then(|c| core::str::from_utf8(c).ok())
+            .unwrap_or("");
+        Message::Enroll(Enroll { credential: text })
+    } else {
+        session::hello(cfg, family, true)
+    };
+    let greeted = session::greet(net, &mut ch, reader, cfg, ctl, family, &first);
+    credential.fill(0);
+    let est = match greeted {
+        Ok(est) => est,
+        Err(end) => {
+            tls_failure(net, &ch, end, enroll, client);
+            return end;
+        }
+    };
+    if enroll {
+        if let Ok(mut n) = channel::borrow(net) {
+            identity::save_pin(n.p, pin);
+            let now = n.now();
+            n.p.record(
+                now,
+                &AuditEvent::Tls(TlsEvent::Enrolled {
+                    bmc: ShortFingerprint::of(&pin),
+                    client,
+                }),
+            );
+        }
+        ctl.trust = Trust::Tls { pin, enroll: false };
+    }
+    started(net, cfg, ctl, family, Channel::Tls13, &est);
+    let end = session::serve(net, &mut ch, reader, cfg, ctl, family, hb);
+    tls_failure(net, &ch, end, false, client);
+    if matches!(end, SessionEnd::Stopped | SessionEnd::Moving) {
+        ch.close();
+    }
+    end
+}
+
+/// Audits why a TLS session failed, when TLS is the reason.
+fn tls_failure<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
+    ch: &TlsChannel<'_, '_, '_, P>,
+    end: SessionEnd,
+    enroll: bool,
+    client: ShortFingerprint,
+) {
+    let event = match (end, ch.error) {
+        (SessionEnd::Rejected(code), _) if enroll => TlsEvent::EnrollmentRejected { code },
+        (SessionEnd::Rejected(code), _) if code == u8::from(RejectCode::NotEnrolled) => {
+            TlsEvent::ClientCertRefused { client }
+        }
+        (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::AbortedAfterHandshake)) => {
+            TlsEvent::ClientCertRefused { client }
+        }
+        (SessionEnd::Channel(ChannelError::Tls), Some(e)) => TlsEvent::HandshakeFailed { error: e },
+        _ => return,
+    };
+    audit(net, AuditEvent::Tls(event));
+}
+
+fn audit<P: Platform>(net: &RefCell<Net<'_, '_, P, Link>>, event: AuditEvent) {
+    if let Ok(mut n) = channel::borrow(net) {
+        let now = n.now();
+        n.p.record(now, &event);
+    }
 }
 
 fn end_session<P: Platform>(
@@ -349,6 +503,13 @@ fn end_session<P: Platform>(
                 reason: session::bye::MOVING,
             },
             None,
+        ),
+        SessionEnd::Upgrade => (
+            SessionEvent::Ended {
+                family,
+                reason: session::bye::MOVING,
+            },
+            Some(PolicyEnd::Bye),
         ),
         SessionEnd::PeerBye(reason) => {
             (SessionEvent::Ended { family, reason }, Some(PolicyEnd::Bye))

@@ -47,6 +47,9 @@ pub enum SessionEnd {
     /// The policy moved away from this family (race mode back to IPv4,
     /// address lost); BYE was sent.
     Moving,
+    /// The BMC now offers TLS (firmware upgrade, T7): the plain session ends
+    /// so the next connection enrolls.
+    Upgrade,
 }
 
 /// What a session learned from WELCOME.
@@ -94,7 +97,19 @@ fn fill(ch: &mut impl ChannelIo, reader: &mut Reader) -> Result<usize, SessionEn
     Ok(n)
 }
 
-/// Sends HELLO and waits for WELCOME (or REJECT) until the connect timeout.
+/// The HELLO this agent sends.
+pub fn hello(cfg: &Config, family: Family, tls: bool) -> Message<'static> {
+    Message::Hello(Hello {
+        proto: PROTO_VERSION,
+        agent_version: cfg.agent_version,
+        hostname: cfg.hostname,
+        family,
+        tls,
+    })
+}
+
+/// Sends `first` (HELLO, or ENROLL inside TLS) and waits for WELCOME (or
+/// REJECT) until the connect timeout.
 pub fn greet<P: Platform>(
     net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &mut impl ChannelIo,
@@ -102,17 +117,10 @@ pub fn greet<P: Platform>(
     cfg: &Config,
     ctl: &mut Control,
     family: Family,
-    tls: bool,
+    first: &Message<'_>,
 ) -> Result<Established, SessionEnd> {
-    let hello = Message::Hello(Hello {
-        proto: PROTO_VERSION,
-        agent_version: cfg.agent_version,
-        hostname: cfg.hostname,
-        family,
-        tls,
-    });
-    send_message(ch, &hello)?;
-    info!("HELLO sent over {}", family);
+    send_message(ch, first)?;
+    info!("{} sent over {}", first.msg_type(), family);
     let deadline = borrow(net).map_err(SessionEnd::Channel)?.now() + cfg.connect_timeout;
     loop {
         ctl.tick(cfg, &mut *borrow(net).map_err(SessionEnd::Channel)?);

@@ -1,0 +1,257 @@
+//! The TLS channel: embedded-tls (blocking) over the agent's TCP socket.
+//!
+//! embedded-tls 0.19's client is blocking, so its transport pumps the stack
+//! while it waits ([`Net::wait`]); during the handshake that is all it does.
+//! Once a session runs, the session loop must keep its heartbeats and the
+//! policy going, so the transport then refuses to wait *between* records:
+//! with no byte of a new record in the socket it fails the read with
+//! `WouldBlock`, which leaves embedded-tls's state untouched (it reads the
+//! record header straight from the transport), and the channel reports
+//! "nothing yet". Inside a record it still waits, bounded by a deadline.
+
+use core::cell::{Cell, RefCell};
+
+use embedded_io::{ErrorKind, ErrorType, Read, Write};
+use smoltcp::time::{Duration, Instant};
+
+use super::channel::{ChannelError, ChannelIo};
+use super::link::Link;
+use super::net::Net;
+use crate::platform::{Platform, Wake};
+use crate::tls::{PinnedTls, TlsError};
+use crate::types::Family;
+
+/// How long a blocking transport read or write may wait.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shared between the transport (inside embedded-tls) and the channel.
+#[derive(Debug, Default)]
+pub struct Flags {
+    /// Reads may not wait between records (the session runs).
+    pub nonblocking: Cell<bool>,
+    /// The last read failed only because nothing had arrived.
+    pub would_block: Cell<bool>,
+    /// The platform asked to stop while the transport waited.
+    pub stopped: Cell<bool>,
+}
+
+/// A transport failure, as embedded-io sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransportError(ErrorKind);
+
+impl core::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "transport: {:?}", self.0)
+    }
+}
+
+impl core::error::Error for TransportError {}
+
+impl embedded_io::Error for TransportError {
+    fn kind(&self) -> ErrorKind {
+        self.0
+    }
+}
+
+/// embedded-io over the TCP socket of one family.
+pub struct NetTransport<'c, 'n, 'a, P: Platform> {
+    net: &'c RefCell<Net<'n, 'a, P, Link>>,
+    family: Family,
+    flags: &'c Flags,
+    /// Bytes of the current record header seen (0..5).
+    header_seen: usize,
+    header_len_bytes: [u8; 2],
+    /// Bytes of the current record body still to come.
+    body_left: usize,
+}
+
+impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
+    /// A transport over the connected socket of `family`.
+    pub fn new(net: &'c RefCell<Net<'n, 'a, P, Link>>, family: Family, flags: &'c Flags) -> Self {
+        NetTransport {
+            net,
+            family,
+            flags,
+            header_seen: 0,
+            header_len_bytes: [0; 2],
+            body_left: 0,
+        }
+    }
+
+    fn at_record_boundary(&self) -> bool {
+        self.header_seen == 0 && self.body_left == 0
+    }
+
+    /// Follows the TLS record framing over bytes handed to embedded-tls.
+    fn track(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if self.body_left > 0 {
+                self.body_left -= 1;
+                continue;
+            }
+            match self.header_seen {
+                3 => self.header_len_bytes[0] = b,
+                4 => self.header_len_bytes[1] = b,
+                _ => {}
+            }
+            self.header_seen += 1;
+            if self.header_seen == 5 {
+                self.header_seen = 0;
+                self.body_left = usize::from(u16::from_be_bytes(self.header_len_bytes));
+            }
+        }
+    }
+
+    fn deadline(&self) -> Result<Instant, TransportError> {
+        let net = self
+            .net
+            .try_borrow()
+            .map_err(|_| TransportError(ErrorKind::Other))?;
+        Ok(net.now() + IO_TIMEOUT)
+    }
+
+    /// Pumps the stack until `deadline`; `Err` when it passed or on stop.
+    fn wait(&self, deadline: Instant) -> Result<(), TransportError> {
+        let mut net = self
+            .net
+            .try_borrow_mut()
+            .map_err(|_| TransportError(ErrorKind::Other))?;
+        net.poll();
+        if net.now() >= deadline {
+            return Err(TransportError(ErrorKind::TimedOut));
+        }
+        if net.wait(Some(deadline)) == Wake::Stop {
+            self.flags.stopped.set(true);
+            return Err(TransportError(ErrorKind::Interrupted));
+        }
+        Ok(())
+    }
+}
+
+impl<P: Platform> ErrorType for NetTransport<'_, '_, '_, P> {
+    type Error = TransportError;
+}
+
+impl<P: Platform> Read for NetTransport<'_, '_, '_, P> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let deadline = self.deadline()?;
+        loop {
+            {
+                let mut net = self
+                    .net
+                    .try_borrow_mut()
+                    .map_err(|_| TransportError(ErrorKind::Other))?;
+                net.poll();
+                let socket = net.tcp(self.family);
+                if socket.can_recv() {
+                    let n = socket
+                        .recv_slice(buf)
+                        .map_err(|_| TransportError(ErrorKind::ConnectionReset))?;
+                    drop(net);
+                    if let Some(read) = buf.get(..n) {
+                        self.track(read);
+                    }
+                    return Ok(n);
+                }
+                if !socket.may_recv() {
+                    return Err(TransportError(ErrorKind::ConnectionReset));
+                }
+            }
+            if self.flags.nonblocking.get() && self.at_record_boundary() {
+                self.flags.would_block.set(true);
+                return Err(TransportError(ErrorKind::Other));
+            }
+            self.wait(deadline)?;
+        }
+    }
+}
+
+impl<P: Platform> Write for NetTransport<'_, '_, '_, P> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let deadline = self.deadline()?;
+        loop {
+            {
+                let mut net = self
+                    .net
+                    .try_borrow_mut()
+                    .map_err(|_| TransportError(ErrorKind::Other))?;
+                let socket = net.tcp(self.family);
+                if !socket.may_send() {
+                    return Err(TransportError(ErrorKind::ConnectionReset));
+                }
+                let n = socket
+                    .send_slice(buf)
+                    .map_err(|_| TransportError(ErrorKind::ConnectionReset))?;
+                net.poll();
+                if n > 0 {
+                    return Ok(n);
+                }
+            }
+            self.wait(deadline)?;
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), TransportError> {
+        let mut net = self
+            .net
+            .try_borrow_mut()
+            .map_err(|_| TransportError(ErrorKind::Other))?;
+        net.poll();
+        Ok(())
+    }
+}
+
+/// The TLS channel over an open [`PinnedTls`].
+pub struct TlsChannel<'c, 'n, 'a, P: Platform> {
+    tls: PinnedTls<'c, NetTransport<'c, 'n, 'a, P>>,
+    flags: &'c Flags,
+    /// The last TLS failure, for the audit log.
+    pub error: Option<TlsError>,
+}
+
+impl<'c, 'n, 'a, P: Platform> TlsChannel<'c, 'n, 'a, P> {
+    /// Wraps an open connection; reads stop waiting between records now.
+    pub fn new(tls: PinnedTls<'c, NetTransport<'c, 'n, 'a, P>>, flags: &'c Flags) -> Self {
+        flags.nonblocking.set(true);
+        TlsChannel {
+            tls,
+            flags,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, e: TlsError) -> ChannelError {
+        self.error = Some(e);
+        if self.flags.stopped.get() {
+            ChannelError::Stop
+        } else {
+            ChannelError::Tls
+        }
+    }
+
+    /// Sends close_notify (best effort).
+    pub fn close(self) {
+        let _ = self.tls.close();
+    }
+}
+
+impl<P: Platform> ChannelIo for TlsChannel<'_, '_, '_, P> {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ChannelError> {
+        self.tls.send(bytes).map_err(|e| self.fail(e))
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ChannelError> {
+        self.flags.would_block.set(false);
+        match self.tls.read(buf) {
+            Ok(n) => Ok(n),
+            Err(_) if self.flags.would_block.get() => Ok(0),
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+}
