@@ -68,9 +68,19 @@ fn parse_client_hello(record: &[u8]) -> (Vec<u8>, Vec<u8>) {
     panic!("no P-256 key share in the ClientHello");
 }
 
-/// ServerHello + one encrypted record with `plaintext` under the server
-/// handshake traffic key, answering `client_hello`.
-fn answer(client_hello: &[u8], plaintext: &[u8]) -> Vec<u8> {
+/// What the fake server encrypts after its ServerHello.
+#[derive(Clone)]
+enum Flight {
+    /// These bytes as the record's inner plaintext.
+    Raw(Vec<u8>),
+    /// EncryptedExtensions and a valid Finished: no Certificate, no
+    /// CertificateVerify, no CertificateRequest.
+    SkipAuthentication,
+}
+
+/// ServerHello + one encrypted record under the server handshake traffic
+/// key, answering `client_hello`.
+fn answer(client_hello: &[u8], flight: &Flight) -> Vec<u8> {
     let (client_share, session_id) = parse_client_hello(client_hello);
     let mut rng = ChaCha20Rng::seed_from_u64(66);
     let secret = EphemeralSecret::random(&mut rng);
@@ -94,22 +104,38 @@ fn answer(client_hello: &[u8], plaintext: &[u8]) -> Vec<u8> {
     server_hello.extend_from_slice(&body);
 
     let shared = secret.diffie_hellman(&PublicKey::from_sec1_bytes(&client_share).unwrap());
-    let transcript = Sha256::new()
+    let mut hash = Sha256::new()
         .chain_update(&client_hello[5..])
-        .chain_update(&server_hello)
-        .finalize();
+        .chain_update(&server_hello);
+    let transcript = hash.clone().finalize();
     let (early, _) = Hkdf::<Sha256>::extract(None, &[0u8; 32]);
     let derived = expand_label(&early, "derived", &Sha256::digest([]), 32);
     let (handshake, _) = Hkdf::<Sha256>::extract(Some(&derived), shared.raw_secret_bytes());
     let traffic = expand_label(&handshake, "s hs traffic", &transcript, 32);
     let key = expand_label(&traffic, "key", &[], 16);
     let iv = expand_label(&traffic, "iv", &[], 12);
+    let plaintext = match flight {
+        Flight::Raw(bytes) => bytes.clone(),
+        Flight::SkipAuthentication => {
+            let extensions = [0x08, 0x00, 0x00, 0x02, 0x00, 0x00];
+            hash.update(extensions);
+            let finished_key = expand_label(&traffic, "finished", &[], 32);
+            let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(&finished_key).unwrap();
+            hmac::Mac::update(&mut mac, &hash.finalize());
+            let verify_data = hmac::Mac::finalize(mac).into_bytes();
+            let mut p = extensions.to_vec();
+            p.extend_from_slice(&[0x14, 0x00, 0x00, 0x20]);
+            p.extend_from_slice(&verify_data);
+            p.push(0x16);
+            p
+        }
+    };
 
     let mut out = vec![0x16, 0x03, 0x03];
     out.extend_from_slice(&(server_hello.len() as u16).to_be_bytes());
     out.extend_from_slice(&server_hello);
     let header = [0x17, 0x03, 0x03, 0x00, (plaintext.len() + 16) as u8];
-    let mut data = plaintext.to_vec();
+    let mut data = plaintext;
     let tag = Aes128Gcm::new_from_slice(&key)
         .unwrap()
         .encrypt_in_place_detached(Nonce::from_slice(&iv), &header, &mut data)
@@ -122,7 +148,7 @@ fn answer(client_hello: &[u8], plaintext: &[u8]) -> Vec<u8> {
 
 /// Reads the ClientHello, then plays back [`answer`].
 struct Mitm {
-    plaintext: Vec<u8>,
+    flight: Flight,
     to_client: Vec<u8>,
 }
 
@@ -133,7 +159,7 @@ impl embedded_io::ErrorType for Mitm {
 impl embedded_io::Write for Mitm {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
         if buf.first() == Some(&0x16) && self.to_client.is_empty() {
-            self.to_client = answer(buf, &self.plaintext);
+            self.to_client = answer(buf, &self.flight);
         }
         Ok(buf.len())
     }
@@ -151,10 +177,10 @@ impl embedded_io::Read for Mitm {
     }
 }
 
-fn open_against(plaintext: &[u8]) -> Result<(), TlsError> {
+fn open_against(flight: Flight) -> Result<(), TlsError> {
     let pki = Pki::new(60);
     let mut mitm = Mitm {
-        plaintext: plaintext.to_vec(),
+        flight,
         to_client: Vec::new(),
     };
     let mut rng = ChaCha20Rng::seed_from_u64(1);
@@ -175,14 +201,17 @@ fn the_fake_server_really_speaks_tls13_key_exchange() {
     // A well-encrypted handshake record holding an empty Finished: it
     // decrypts, then its content is refused, which proves the keys above
     // are the ones embedded-tls derives.
-    let err = open_against(&[0x14, 0x00, 0x00, 0x00, 0x16]).unwrap_err();
+    let err = open_against(Flight::Raw(vec![0x14, 0x00, 0x00, 0x00, 0x16])).unwrap_err();
     // A wrong key would give "CryptoError (record failed to decrypt)".
     assert_eq!(err, TlsError::Protocol { what: "ParseError" });
 }
 
 #[test]
 fn empty_encrypted_record_from_a_man_in_the_middle_is_refused_without_panic() {
-    assert_eq!(open_against(&[]), Err(TlsError::RuntRecord { len: 16 }));
+    assert_eq!(
+        open_against(Flight::Raw(Vec::new())),
+        Err(TlsError::RuntRecord { len: 16 })
+    );
 }
 
 #[test]
@@ -192,7 +221,7 @@ fn embedded_tls_alone_panics_on_the_empty_record() {
     let outcome = std::panic::catch_unwind(|| {
         let pki = Pki::new(61);
         let mut mitm = Mitm {
-            plaintext: Vec::new(),
+            flight: Flight::Raw(Vec::new()),
             to_client: Vec::new(),
         };
         let mut rng = ChaCha20Rng::seed_from_u64(1);
@@ -204,4 +233,32 @@ fn embedded_tls_alone_panics_on_the_empty_record() {
         let _ = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
     });
     assert!(outcome.is_err(), "embedded-tls no longer panics");
+}
+
+#[test]
+fn server_skipping_certificate_and_certificate_verify_is_refused() {
+    assert_eq!(
+        open_against(Flight::SkipAuthentication),
+        Err(TlsError::ServerNotAuthenticated)
+    );
+}
+
+#[test]
+fn embedded_tls_alone_accepts_a_server_that_skips_authentication() {
+    // Why `PinnedTls::open` checks the verifier's progress itself:
+    // embedded-tls only calls the verifier for messages that arrive.
+    let pki = Pki::new(62);
+    let mut mitm = Mitm {
+        flight: Flight::SkipAuthentication,
+        to_client: Vec::new(),
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 1280]);
+    let mut conn = embedded_tls::blocking::TlsConnection::new(&mut mitm, &mut read, &mut write);
+    let config = embedded_tls::TlsConfig::new();
+    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let mut provider = crate::tls::PinnedProvider::new(pki.server_pin(), identity, &mut rng);
+    let opened = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
+    assert!(opened.is_ok(), "embedded-tls now refuses it: {opened:?}");
+    assert!(!provider.pinned_verifier().is_verified());
 }
