@@ -17,10 +17,12 @@
 //! embedded-tls 0.19 panics on an encrypted record that decrypts to nothing,
 //! which anyone answering our ClientHello can send before the pin is
 //! checked; a record guard under it (`guard.rs`) refuses such records
-//! ([`TlsError::RuntRecord`]). Known limits left, both behind an
-//! authenticated (pinned) server: a post-handshake handshake message other
-//! than NewSessionTicket (e.g. KeyUpdate) panics inside embedded-tls, and
-//! post-handshake alerts lose their description.
+//! ([`TlsError::RuntRecord`]). Known limits left, all behind the
+//! authenticated (pinned) server: a KeyUpdate ends the channel
+//! (`Protocol { what: "Unimplemented" }`), a post-handshake ServerHello,
+//! Certificate, CertificateRequest, CertificateVerify or Finished reaches an
+//! `unimplemented!()` inside embedded-tls, and post-handshake alerts lose
+//! their description.
 
 mod error;
 mod guard;
