@@ -55,6 +55,12 @@ pub enum TlsError {
     /// (embedded-tls 0.19 does not say which alert). On the first read this
     /// is how a BMC refusing our client certificate shows.
     AbortedAfterHandshake,
+    /// The server sent an encrypted record too short to hold any content
+    /// (refused before embedded-tls would panic on it, see `guard.rs`).
+    RuntRecord {
+        /// The record's length field.
+        len: u16,
+    },
     /// A malformed, unexpected or undecryptable record or message.
     Protocol {
         /// embedded-tls's name for it.
@@ -199,6 +205,9 @@ impl fmt::Display for TlsError {
             ),
             TlsError::AbortedAfterHandshake => {
                 f.write_str("server aborted after the handshake (client certificate refused?)")
+            }
+            TlsError::RuntRecord { len } => {
+                write!(f, "server sent an encrypted record of {len} bytes (malformed)")
             }
             TlsError::Protocol { what } => write!(f, "TLS protocol failure: {what}"),
             TlsError::Io(kind) => write!(f, "transport error: {kind:?}"),

@@ -14,17 +14,25 @@
 //! ([`TlsError::AbortedAfterHandshake`]); the agent treats the first WELCOME
 //! as part of authentication.
 //!
-//! Known embedded-tls 0.19 limits, all behind an authenticated (pinned)
-//! server or a completed key exchange: a post-handshake handshake message
-//! other than NewSessionTicket (e.g. KeyUpdate) panics inside embedded-tls,
-//! and post-handshake alerts lose their description.
+//! embedded-tls 0.19 panics on an encrypted record that decrypts to nothing,
+//! which anyone answering our ClientHello can send before the pin is
+//! checked; a record guard under it (`guard.rs`) refuses such records
+//! ([`TlsError::RuntRecord`]). Known limits left, all behind the
+//! authenticated (pinned) server: a KeyUpdate ends the channel
+//! (`Protocol { what: "Unimplemented" }`), a post-handshake ServerHello,
+//! Certificate, CertificateRequest, CertificateVerify or Finished reaches an
+//! `unimplemented!()` inside embedded-tls, and post-handshake alerts lose
+//! their description.
 
 mod error;
+mod guard;
 mod provider;
 mod verifier;
 
 #[cfg(test)]
 mod tests;
+
+use core::cell::Cell;
 
 use embedded_io::{ErrorType, Read, Write};
 use embedded_tls::blocking::TlsConnection;
@@ -36,6 +44,7 @@ pub use provider::{Identity, PinnedProvider};
 pub use verifier::{PinnedVerifier, Progress};
 
 use crate::cert::MAX_CERT_LEN;
+use guard::RecordGuard;
 
 /// Size of the record read buffer: the largest TLS record (2^14 bytes of
 /// plaintext + 256 bytes of expansion). rustls ignores max_fragment_length,
@@ -56,10 +65,10 @@ const _: () = assert!(TLS_RECORD_WRITE_BUF >= MAX_CERT_LEN + TLS_RECORD_OVERHEAD
 /// The record buffers of one TLS connection, owned by the caller
 /// (static memory in firmware, part of the agent's buffers elsewhere).
 pub struct TlsBuffers {
-    /// Incoming records.
-    pub read: [u8; TLS_RECORD_READ_BUF],
-    /// Outgoing records.
-    pub write: [u8; TLS_RECORD_WRITE_BUF],
+    read: [u8; TLS_RECORD_READ_BUF],
+    write: [u8; TLS_RECORD_WRITE_BUF],
+    /// Length of a record the guard refused (see `guard.rs`).
+    refused: Cell<Option<u16>>,
 }
 
 impl TlsBuffers {
@@ -68,6 +77,7 @@ impl TlsBuffers {
         TlsBuffers {
             read: [0; TLS_RECORD_READ_BUF],
             write: [0; TLS_RECORD_WRITE_BUF],
+            refused: Cell::new(None),
         }
     }
 }
@@ -81,7 +91,8 @@ impl Default for TlsBuffers {
 /// An open, mutually authenticated TLS 1.3 channel over transport `T`.
 /// Reads and writes speak [`TlsError`]; it is an `embedded_io` stream too.
 pub struct PinnedTls<'a, T: Read + Write + 'a> {
-    conn: TlsConnection<'a, T, Aes128GcmSha256>,
+    conn: TlsConnection<'a, RecordGuard<'a, T>, Aes128GcmSha256>,
+    refused: &'a Cell<Option<u16>>,
 }
 
 impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
@@ -97,13 +108,18 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         identity: Identity<'_>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
-        let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
+        let refused = &buffers.refused;
+        let guard = RecordGuard::new(transport, refused);
+        let mut conn = TlsConnection::new(guard, &mut buffers.read, &mut buffers.write);
         let config = TlsConfig::new();
         let mut provider = PinnedProvider::new(pin, identity, rng);
         let result = conn.open(TlsContext::new(&config, &mut provider));
         let verifier = provider.pinned_verifier();
         if let Progress::Failed(why) = verifier.progress() {
             return Err(*why);
+        }
+        if let Some(len) = refused.get() {
+            return Err(TlsError::RuntRecord { len });
         }
         result.map_err(TlsError::from_handshake)?;
         if !verifier.is_verified() {
@@ -113,17 +129,24 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
             return Err(TlsError::ClientCertificateNotRequested);
         }
         debug!("TLS 1.3 channel open, server pinned");
-        Ok(PinnedTls { conn })
+        Ok(PinnedTls { conn, refused })
+    }
+
+    fn error(&self, e: embedded_tls::TlsError) -> TlsError {
+        match self.refused.get() {
+            Some(len) => TlsError::RuntRecord { len },
+            None => TlsError::from_application(e),
+        }
     }
 
     /// Reads decrypted bytes; `Ok(0)` only for an empty `buf`.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
-        self.conn.read(buf).map_err(TlsError::from_application)
+        self.conn.read(buf).map_err(|e| self.error(e))
     }
 
     /// Buffers `buf` into records (sent when a record fills or on [`Self::flush`]).
     pub fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
-        self.conn.write(buf).map_err(TlsError::from_application)
+        self.conn.write(buf).map_err(|e| self.error(e))
     }
 
     /// Writes all of `buf`, then sends it.
@@ -147,14 +170,22 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
 
     /// Sends the buffered record.
     pub fn flush(&mut self) -> Result<(), TlsError> {
-        self.conn.flush().map_err(TlsError::from_application)
+        self.conn.flush().map_err(|e| self.error(e))
     }
 
     /// Sends close_notify and gives the transport back.
     pub fn close(self) -> Result<T, (T, TlsError)> {
-        self.conn
-            .close()
-            .map_err(|(t, e)| (t, TlsError::from_application(e)))
+        let refused = self.refused;
+        match self.conn.close() {
+            Ok(guard) => Ok(guard.into_inner()),
+            Err((guard, e)) => Err((
+                guard.into_inner(),
+                match refused.get() {
+                    Some(len) => TlsError::RuntRecord { len },
+                    None => TlsError::from_application(e),
+                },
+            )),
+        }
     }
 }
 

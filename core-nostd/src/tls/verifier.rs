@@ -8,9 +8,11 @@
 //! enrollment over the trusted bootstrap channel, is the trust.
 //!
 //! embedded-tls calls `verify_certificate` and `verify_signature` only when
-//! those messages arrive, so a server that skips them would never be asked to
-//! prove anything. The verifier therefore records its progress, and the
-//! provider refuses to sign or to finish unless it reached [`Progress::Verified`].
+//! those messages arrive, so a server that skips them is never asked to
+//! prove anything: stock embedded-tls 0.19 completes such a handshake (the
+//! `mitm` tests show it). The verifier therefore records its progress; the
+//! provider neither presents the client certificate nor signs unless it
+//! reached [`Progress::Verified`], and `PinnedTls::open` fails otherwise.
 
 use embedded_tls::alert::{AlertDescription, AlertLevel};
 use embedded_tls::{

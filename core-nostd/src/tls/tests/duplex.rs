@@ -35,6 +35,8 @@ pub struct Duplex {
     pub produced: usize,
     /// Bytes the client has read so far.
     pub delivered: usize,
+    /// After echoing, the server also sends a KeyUpdate.
+    pub key_update_after_echo: bool,
     /// Time spent inside the rustls server (to tell the client's share).
     pub server_time: Duration,
     to_client: VecDeque<u8>,
@@ -53,6 +55,7 @@ impl Duplex {
             server_error: None,
             produced: 0,
             delivered: 0,
+            key_update_after_echo: false,
             server_time: Duration::ZERO,
             to_client: VecDeque::new(),
             garbage: ChaCha20Rng::seed_from_u64(seed),
@@ -108,6 +111,9 @@ impl Duplex {
         let _ = std::io::Read::read_to_end(&mut self.server.reader(), &mut plain);
         if !plain.is_empty() {
             std::io::Write::write_all(&mut self.server.writer(), &plain).unwrap();
+            if self.key_update_after_echo {
+                self.server.refresh_traffic_keys().unwrap();
+            }
         }
     }
 }

@@ -202,3 +202,34 @@ fn pin_mismatch_and_handshake_failure_display_their_cause() {
         TlsError::Closed
     );
 }
+
+#[test]
+fn key_update_from_the_server_ends_the_channel_cleanly() {
+    // embedded-tls 0.19 does not implement KeyUpdate: the read fails and
+    // the agent reconnects. rustls sends one by itself only near the
+    // AES-GCM record limit (about 2^24 records); the simulated BMC must not
+    // send it otherwise.
+    let pki = Pki::new(11);
+    let mut duplex = Duplex::new(server_config(&pki, Server::Mutual), Tamper::None);
+    duplex.key_update_after_echo = true;
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut buffers = std::boxed::Box::new(TlsBuffers::new());
+    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let mut tls = PinnedTls::open(
+        &mut duplex,
+        &mut buffers,
+        pki.server_pin(),
+        identity,
+        &mut rng,
+    )
+    .unwrap();
+    tls.send(b"x").unwrap();
+    let mut buf = [0u8; 8];
+    assert_eq!(tls.read(&mut buf), Ok(1));
+    assert_eq!(
+        tls.read(&mut buf),
+        Err(TlsError::Protocol {
+            what: "Unimplemented"
+        })
+    );
+}

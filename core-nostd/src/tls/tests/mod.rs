@@ -7,6 +7,7 @@ extern crate std;
 mod bench;
 mod duplex;
 mod handshake;
+mod mitm;
 mod openssl;
 mod verifier;
 
