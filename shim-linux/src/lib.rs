@@ -8,15 +8,16 @@
 
 pub mod audit;
 pub mod bootstrap;
-// pub mod cli;
+pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod frames;
 pub mod hostnet;
-// pub mod hosts;
-// pub mod install;
+pub mod hosts;
+pub mod install;
 pub mod pcap;
-// pub mod platform;
-// pub mod status;
+pub mod platform;
+pub mod status;
 pub mod store;
 pub mod time;

@@ -1,0 +1,567 @@
+//! What each subcommand does. Output goes to the given writer (stdout in the
+//! binary, a buffer in tests); errors come back as [`Failure`]s with their
+//! exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bmclink_core::platform::{Record, Store, StoreError};
+use bmclink_core::records::{LinkRecord, PinRecord};
+use clap::CommandFactory;
+use sha2::{Digest, Sha256};
+
+use crate::cli::{CertCommand, Cli, Command, Exit, Failure, LinkCommand, RunArgs};
+use crate::config::{self, ShimConfig};
+use crate::frames::{parse_mac, StopSignal};
+use crate::hosts::HostsFile;
+use crate::install;
+use crate::platform::{self, Backend, LinuxPlatform};
+use crate::status::{Observed, Status};
+use crate::store::FileStore;
+
+/// The message of every feature that waits for the core's agent/cert APIs.
+pub const NOT_IN_BUILD: &str = "not available in this build yet";
+
+fn out_err(e: std::io::Error) -> Failure {
+    Failure::new(Exit::Runtime, format!("cannot write the output: {e}"))
+}
+
+/// Loads the config and applies the global flags.
+pub fn resolve_config(cli: &Cli) -> Result<ShimConfig, Failure> {
+    let mut cfg = config::load(cli.config.as_deref())
+        .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
+    if let Some(dir) = &cli.state_dir {
+        cfg.state_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
+/// Runs the parsed command line.
+pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "bmclink", out);
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command()).render(out).map_err(out_err),
+        Command::Run(args) => run(cli, args, out),
+        Command::Install { repair, root } => install(cli, *repair, root, out),
+        Command::Uninstall { root } => uninstall(cli, root, out),
+        Command::Status { json } => status(cli, *json, out),
+        Command::Link(LinkCommand::Show) => link_show(cli, out),
+        Command::Link(LinkCommand::Reset) => link_reset(cli, out),
+        Command::Cert(CertCommand::Show) => cert_show(cli, out),
+        Command::Cert(CertCommand::Renew) => Err(Failure::new(
+            Exit::Runtime,
+            format!("certificate renewal is {NOT_IN_BUILD}; `bmclink install --repair` will make a new identity once it is"),
+        )),
+    }
+}
+
+/// The config for `run`, with the run flags applied, and the backend.
+pub fn run_config(cli: &Cli, args: &RunArgs) -> Result<(ShimConfig, Backend), Failure> {
+    let mut cfg = resolve_config(cli)?;
+    if let Some(p) = &args.audit_log {
+        cfg.audit_log = Some(p.clone());
+    }
+    if let Some(p) = &args.pcap {
+        cfg.pcap = Some(p.clone());
+    }
+    if let Some(m) = &args.mac {
+        cfg.mac = Some(parse_mac(m).ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                format!("--mac {m}: must be a unicast MAC address like 02:00:00:00:00:01"),
+            )
+        })?);
+    }
+    let backend = if let Some(t) = &args.tap {
+        Backend::Tap(
+            config::interface_name("--tap", t)
+                .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?,
+        )
+    } else if args.sim {
+        Backend::Sim
+    } else {
+        let name = args.iface.clone().unwrap_or_else(|| cfg.interface.clone());
+        Backend::Iface(
+            config::interface_name("--iface", &name)
+                .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?,
+        )
+    };
+    Ok((cfg, backend))
+}
+
+/// Builds the platform for `run` (the seam the agent wiring uses).
+pub fn run_platform(cfg: &ShimConfig, backend: &Backend) -> Result<LinuxPlatform, Failure> {
+    let stop = StopSignal::install().map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!("cannot install the SIGTERM handler: {e}"),
+        )
+    })?;
+    platform::build(cfg, backend, Some(stop), true)
+        .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
+}
+
+fn run(cli: &Cli, args: &RunArgs, _out: &mut dyn Write) -> Result<(), Failure> {
+    let (cfg, backend) = run_config(cli, args)?;
+    let platform = run_platform(&cfg, &backend)?;
+    log::info!("platform ready: {platform:?}");
+    Err(Failure::new(
+        Exit::Runtime,
+        format!(
+            "the agent is {NOT_IN_BUILD}: the {backend:?} backend opened, but no session can run"
+        ),
+    ))
+}
+
+fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/bmclink"));
+    let changes =
+        install::install_files(root, &cfg.state_dir, &exe, &cfg.interface).map_err(|e| {
+            Failure::new(
+                Exit::Runtime,
+                format!("{e}; run as root, or pass --root DIR"),
+            )
+        })?;
+    for p in &changes.written {
+        writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
+    }
+    if root == Path::new("/") {
+        writeln!(
+            out,
+            "to activate: systemctl daemon-reload && udevadm control --reload"
+        )
+        .map_err(out_err)?;
+    }
+    let what = if repair {
+        "repair (new identity, re-enrollment)"
+    } else {
+        "identity generation and enrollment"
+    };
+    Err(Failure::new(
+        Exit::Runtime,
+        format!("{what} is {NOT_IN_BUILD}; the unit, udev rule and state directory are in place"),
+    ))
+}
+
+fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    let changes = install::uninstall_files(root, &cfg.state_dir).map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!("{e}; run as root, or pass --root DIR"),
+        )
+    })?;
+    let hosts = install::under(root, &cfg.hosts_file);
+    HostsFile::new(&hosts).remove().map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!(
+                "cannot remove the bmclink block from {}: {e}",
+                hosts.display()
+            ),
+        )
+    })?;
+    for p in &changes.removed {
+        writeln!(out, "removed {}", p.display()).map_err(out_err)?;
+    }
+    if changes.removed.is_empty() {
+        writeln!(out, "bmclink was not installed; nothing to remove").map_err(out_err)?;
+    }
+    Ok(())
+}
+
+fn require_installed(cfg: &ShimConfig) -> Result<(), Failure> {
+    if cfg.state_dir.is_dir() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Exit::NotInstalled,
+        format!(
+            "bmclink is not installed: {} does not exist; run `bmclink install`",
+            cfg.state_dir.display()
+        ),
+    ))
+}
+
+#[derive(serde::Serialize)]
+struct StatusReport<'a> {
+    running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale_pid: Option<u32>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+}
+
+fn status(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let observed =
+        Status::observe(&cfg.state_dir).map_err(|e| Failure::new(Exit::State, e.to_string()))?;
+    let (report, text) = match &observed {
+        Observed::NotRunning => (
+            StatusReport {
+                running: false,
+                stale_pid: None,
+                status: None,
+            },
+            "bmclink is not running".to_owned(),
+        ),
+        Observed::Stale(s) => (
+            StatusReport {
+                running: false,
+                stale_pid: Some(s.pid),
+                status: None,
+            },
+            format!(
+                "bmclink is not running (pid {} ended without cleaning up its status file)",
+                s.pid
+            ),
+        ),
+        Observed::Running(s) => (
+            StatusReport {
+                running: true,
+                stale_pid: None,
+                status: Some(s),
+            },
+            s.to_text(),
+        ),
+    };
+    if json {
+        let j = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))?;
+        writeln!(out, "{j}").map_err(out_err)
+    } else {
+        write!(out, "{}", text.trim_end())
+            .and_then(|()| writeln!(out))
+            .map_err(out_err)
+    }
+}
+
+fn state_failure(store: &FileStore, e: StoreError) -> Failure {
+    Failure::new(Exit::State, store.describe(e))
+}
+
+fn link_show(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut store = FileStore::new(&cfg.state_dir);
+    let mut buf = [0u8; 64];
+    let text = match store
+        .load(Record::Link, &mut buf)
+        .map_err(|e| state_failure(&store, e))?
+    {
+        None => {
+            "no link record: bmclink has not configured the host side of the USB NIC yet".to_owned()
+        }
+        Some(n) => {
+            let rec = LinkRecord::decode(buf.get(..n).unwrap_or(&[]))
+                .map_err(|_| state_failure(&store, StoreError::Corrupt(Record::Link)))?;
+            format!(
+                "link record {}: the host side of the USB NIC was configured once, with {}\n\
+                 bmclink will not configure it again; `bmclink link reset` erases the record",
+                store.path(Record::Link).display(),
+                rec.ipv4
+            )
+        }
+    };
+    writeln!(out, "{text}").map_err(out_err)
+}
+
+fn link_reset(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut store = FileStore::new(&cfg.state_dir);
+    let path = store.path(Record::Link);
+    let existed = path.exists();
+    store
+        .erase(Record::Link)
+        .map_err(|e| state_failure(&store, e))?;
+    let text = if existed {
+        format!(
+            "erased the link record {}: the next `bmclink run` configures the host side of the USB NIC again \
+             (restart the service if it is running: systemctl restart bmclink)",
+            path.display()
+        )
+    } else {
+        format!(
+            "there was no link record ({}); nothing to erase",
+            path.display()
+        )
+    };
+    writeln!(out, "{text}").map_err(out_err)
+}
+
+fn cert_show(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut store = FileStore::new(&cfg.state_dir);
+    let mut der = vec![0u8; 4096];
+    let Some(n) = store
+        .load(Record::IdentityCert, &mut der)
+        .map_err(|e| state_failure(&store, e))?
+    else {
+        return Err(Failure::new(
+            Exit::NotInstalled,
+            format!(
+                "no client certificate at {}; run `bmclink install`",
+                store.path(Record::IdentityCert).display()
+            ),
+        ));
+    };
+    der.truncate(n);
+    let mut text = format!(
+        "client certificate {} ({n} bytes DER)\n  SHA-256 fingerprint: {}\n  validity: {NOT_IN_BUILD}\n",
+        store.path(Record::IdentityCert).display(),
+        hex::encode(Sha256::digest(&der))
+    );
+    let mut pin = [0u8; 64];
+    match store
+        .load(Record::BmcPin, &mut pin)
+        .map_err(|e| state_failure(&store, e))?
+    {
+        None => text.push_str("BMC certificate: not pinned (not enrolled yet)\n"),
+        Some(n) => {
+            let p = PinRecord::decode(pin.get(..n).unwrap_or(&[]))
+                .map_err(|_| state_failure(&store, StoreError::Corrupt(Record::BmcPin)))?;
+            text.push_str(&format!(
+                "BMC certificate pinned, SHA-256 fingerprint: {}\n",
+                hex::encode(p.sha256)
+            ));
+        }
+    }
+    write!(out, "{text}").map_err(out_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::fs;
+    use std::net::Ipv4Addr;
+
+    struct Rig {
+        _t: tempfile::TempDir,
+        state: PathBuf,
+        config: PathBuf,
+    }
+
+    fn rig() -> Rig {
+        let t = tempfile::tempdir().unwrap();
+        let state = t.path().join("state");
+        let config = t.path().join("bmclink.toml");
+        fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\nhosts_file = \"{}\"\n",
+                state.display(),
+                t.path().join("hosts").display()
+            ),
+        )
+        .unwrap();
+        Rig {
+            _t: t,
+            state,
+            config,
+        }
+    }
+
+    fn exec(rig: &Rig, args: &[&str]) -> (Result<(), Failure>, String) {
+        let mut argv = vec!["bmclink", "--config", rig.config.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let mut out = Vec::new();
+        let r = execute(&cli, &mut out);
+        (r, String::from_utf8(out).unwrap())
+    }
+
+    fn code(r: &Result<(), Failure>) -> i32 {
+        r.as_ref().map(|()| 0).unwrap_or_else(|f| f.exit as i32)
+    }
+
+    #[test]
+    fn commands_on_a_missing_state_dir_say_not_installed_with_code_4() {
+        let rig = rig();
+        for args in [
+            &["status"][..],
+            &["link", "show"],
+            &["link", "reset"],
+            &["cert", "show"],
+        ] {
+            let (r, _) = exec(&rig, args);
+            assert_eq!(code(&r), 4, "{args:?}");
+            assert!(r.unwrap_err().message.contains("run `bmclink install`"));
+        }
+    }
+
+    #[test]
+    fn status_prints_not_running_when_there_is_no_status_file() {
+        let rig = rig();
+        fs::create_dir_all(&rig.state).unwrap();
+        let (r, out) = exec(&rig, &["status"]);
+        assert_eq!(code(&r), 0);
+        assert_eq!(out, "bmclink is not running\n");
+        let (r, out) = exec(&rig, &["status", "--json"]);
+        assert_eq!(code(&r), 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["running"], false);
+    }
+
+    #[test]
+    fn status_json_reports_the_running_session() {
+        let rig = rig();
+        fs::create_dir_all(&rig.state).unwrap();
+        let s = Status {
+            pid: std::process::id(),
+            family: Some("IPv4".into()),
+            channel: Some("TLS 1.3".into()),
+            tls_version: Some("TLSv1.3".into()),
+            bmc_firmware: Some("3.30.30.30".into()),
+            features: vec![],
+            addresses: Default::default(),
+            since: "2026-11-21T10:00:00.000Z".into(),
+        };
+        s.write(&rig.state).unwrap();
+        let (r, out) = exec(&rig, &["status", "--json"]);
+        assert_eq!(code(&r), 0);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["running"], true);
+        assert_eq!(v["family"], "IPv4");
+        assert_eq!(v["bmc_firmware"], "3.30.30.30");
+    }
+
+    #[test]
+    fn link_show_decodes_the_record_and_reset_erases_it() {
+        let rig = rig();
+        let mut store = FileStore::new(&rig.state);
+        let rec = LinkRecord {
+            ipv4: Ipv4Addr::new(169, 254, 1, 2),
+        };
+        store.save(Record::Link, &rec.encode()).unwrap();
+        let (r, out) = exec(&rig, &["link", "show"]);
+        assert_eq!(code(&r), 0);
+        assert!(out.contains("configured once, with 169.254.1.2"), "{out}");
+        let (r, out) = exec(&rig, &["link", "reset"]);
+        assert_eq!(code(&r), 0);
+        assert!(out.starts_with("erased the link record"), "{out}");
+        assert!(!store.path(Record::Link).exists());
+        let (_, out) = exec(&rig, &["link", "show"]);
+        assert!(out.starts_with("no link record"), "{out}");
+        let (r, out) = exec(&rig, &["link", "reset"]);
+        assert_eq!(code(&r), 0);
+        assert!(out.starts_with("there was no link record"), "{out}");
+    }
+
+    #[test]
+    fn a_corrupt_link_record_is_a_state_error_naming_file_and_fix() {
+        let rig = rig();
+        FileStore::new(&rig.state)
+            .save(Record::Link, b"garbage")
+            .unwrap();
+        let (r, _) = exec(&rig, &["link", "show"]);
+        assert_eq!(code(&r), 3);
+        let m = r.unwrap_err().message;
+        assert!(
+            m.contains(&rig.state.join("link").display().to_string())
+                && m.contains("bmclink link reset"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn cert_show_prints_fingerprints_and_renew_is_not_pretended() {
+        let rig = rig();
+        let mut store = FileStore::new(&rig.state);
+        store.save(Record::IdentityCert, b"not really DER").unwrap();
+        store
+            .save(Record::BmcPin, &PinRecord { sha256: [0xab; 32] }.encode())
+            .unwrap();
+        let (r, out) = exec(&rig, &["cert", "show"]);
+        assert_eq!(code(&r), 0);
+        assert!(
+            out.contains(&hex::encode(Sha256::digest(b"not really DER"))),
+            "{out}"
+        );
+        assert!(out.contains(&"ab".repeat(32)), "{out}");
+        let (r, _) = exec(&rig, &["cert", "renew"]);
+        assert_eq!(code(&r), 1);
+        assert!(r.unwrap_err().message.contains(NOT_IN_BUILD));
+    }
+
+    #[test]
+    fn a_bad_config_value_is_a_usage_error() {
+        let rig = rig();
+        fs::write(&rig.config, "bmc_ipv4 = \"10.0.0.1\"\n").unwrap();
+        let (r, _) = exec(&rig, &["status"]);
+        assert_eq!(code(&r), 2);
+        assert_eq!(
+            r.unwrap_err().message,
+            "bmc_ipv4 = 10.0.0.1: must be an IPv4 link-local address (169.254.0.0/16)"
+        );
+    }
+
+    #[test]
+    fn install_under_a_root_writes_files_then_says_what_is_missing() {
+        let rig = rig();
+        let root = rig.config.parent().unwrap().join("root");
+        let (r, out) = exec(&rig, &["install", "--root", root.to_str().unwrap()]);
+        assert_eq!(code(&r), 1);
+        assert!(r.unwrap_err().message.contains(NOT_IN_BUILD));
+        assert!(
+            out.contains("70-bmclink.rules") && out.contains("bmclink.service"),
+            "{out}"
+        );
+        let (r, out) = exec(&rig, &["uninstall", "--root", root.to_str().unwrap()]);
+        assert_eq!(code(&r), 0);
+        assert!(out.contains("removed"), "{out}");
+    }
+
+    #[test]
+    fn completions_and_man_page_are_generated() {
+        let rig = rig();
+        let (r, out) = exec(&rig, &["completions", "bash"]);
+        assert_eq!(code(&r), 0);
+        assert!(out.contains("bmclink") && out.contains("link"));
+        let (r, out) = exec(&rig, &["man"]);
+        assert_eq!(code(&r), 0);
+        assert!(
+            out.contains(".TH bmclink"),
+            "{}",
+            &out[..200.min(out.len())]
+        );
+    }
+
+    #[test]
+    fn run_flags_override_the_config_file() {
+        let rig = rig();
+        fs::write(
+            &rig.config,
+            "interface = \"usb0\"\npcap = \"/tmp/a.pcap\"\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "bmclink",
+            "--config",
+            rig.config.to_str().unwrap(),
+            "run",
+            "--pcap",
+            "/tmp/b.pcap",
+        ])
+        .unwrap();
+        let Command::Run(args) = &cli.command else {
+            panic!()
+        };
+        let (cfg, backend) = run_config(&cli, args).unwrap();
+        assert_eq!(backend, Backend::Iface("usb0".into()));
+        assert_eq!(cfg.pcap, Some(PathBuf::from("/tmp/b.pcap")));
+        let cli = Cli::try_parse_from(["bmclink", "run", "--tap", "x/y"]).unwrap();
+        let Command::Run(args) = &cli.command else {
+            panic!()
+        };
+        let e = run_config(&cli, args).unwrap_err();
+        assert_eq!(e.exit, Exit::Usage);
+    }
+}
