@@ -119,7 +119,7 @@ pub struct ConfigFile {
     pub race: Option<bool>,
     /// IPv6 start delay in race mode, milliseconds.
     pub race_delay_ms: Option<u64>,
-    /// Host name sent in HELLO (default: the system's host name).
+    /// Host name sent in HELLO (default: the system's host name, else `host`).
     pub hostname: Option<String>,
 }
 
@@ -333,7 +333,8 @@ impl ConfigFile {
         if let Some(v) = self.race_delay_ms {
             core.race_delay = Duration::from_millis(ranged("race_delay_ms", v, 10, 10_000, " ms")?);
         }
-        if let Some(v) = self.hostname {
+        let hostname = self.hostname.or_else(system_hostname);
+        if let Some(v) = hostname {
             if v.is_empty() || v.len() > 64 || !v.chars().all(|ch| ch.is_ascii_graphic()) {
                 return Err(bad(
                     "hostname",
@@ -347,6 +348,13 @@ impl ConfigFile {
         }
         Ok(c)
     }
+}
+
+/// The system's host name, when it is usable in HELLO.
+fn system_hostname() -> Option<String> {
+    let name = nix::unistd::gethostname().ok()?.into_string().ok()?;
+    let ok = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_graphic());
+    ok.then_some(name)
 }
 
 /// toml's message with the line number, without its multi-line excerpt.
@@ -391,7 +399,14 @@ mod tests {
     #[test]
     fn an_empty_file_gives_the_design_defaults() {
         let c = resolve("").unwrap();
-        assert_eq!(c.core, Config::default());
+        let system = system_hostname().unwrap_or_else(|| "host".to_owned());
+        assert_eq!(
+            c.core,
+            Config {
+                hostname: Box::leak(system.into_boxed_str()),
+                ..Config::default()
+            }
+        );
         assert_eq!(c.interface, "idrac");
         assert_eq!(c.state_dir, Path::new("/var/lib/bmclink"));
         assert_eq!(c.hosts_file, Path::new("/etc/hosts"));

@@ -95,8 +95,7 @@ impl<F: Frames> Frames for PcapFrames<F> {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.inner.recv(buf)?;
         if let Some(frame) = buf.get(..n) {
-            let frame = frame.to_vec();
-            self.capture(&frame);
+            self.capture(frame);
         }
         Some(n)
     }

@@ -27,10 +27,19 @@ pub struct FileStore {
     last_io: Option<(Record, io::Error)>,
 }
 
-/// Creates `dir` (and its parents) mode 0700 when missing; an existing
+/// Creates `dir` mode 0700 (missing parents 0755) when missing; an existing
 /// directory is tightened to 0700.
 pub fn create_state_dir(dir: &Path) -> io::Result<()> {
-    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(parent)?;
+    }
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
@@ -215,6 +224,16 @@ mod tests {
             assert_eq!(mode(&s.path(r)), 0o600, "{}", r.name());
         }
         assert_eq!(mode(s.dir()), 0o700);
+    }
+
+    #[test]
+    fn missing_parents_of_the_state_dir_are_created_0755() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("var/lib/bmclink");
+        create_state_dir(&dir).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&t.path().join("var/lib")), 0o755);
+        create_state_dir(&dir).unwrap();
     }
 
     #[test]

@@ -219,8 +219,9 @@ pub(crate) fn poll_timeout(clock: &LinuxClock, deadline: Option<Instant>) -> Pol
 }
 
 /// Blocks on `device` (readable) and the stop pipe until one is ready or the
-/// deadline passes. Errors (EINTR included) are spurious returns.
-pub(crate) fn poll_wait(
+/// deadline passes. Errors (EINTR included) are spurious returns. Every
+/// backend's `wait` is this; a simulator or another backend may use it too.
+pub fn wait_on(
     device: BorrowedFd<'_>,
     stop: Option<&StopSignal>,
     clock: &LinuxClock,
@@ -354,19 +355,10 @@ mod tests {
         let (dev, _dev_w) = nonblocking_pipe().unwrap();
         let clock = LinuxClock::start();
         let soon = Some(clock.now());
-        assert_eq!(
-            poll_wait(dev.as_fd(), Some(&stop), &clock, soon),
-            Wake::Ready
-        );
+        assert_eq!(wait_on(dev.as_fd(), Some(&stop), &clock, soon), Wake::Ready);
         trigger.stop().unwrap();
-        assert_eq!(
-            poll_wait(dev.as_fd(), Some(&stop), &clock, None),
-            Wake::Stop
-        );
-        assert_eq!(
-            poll_wait(dev.as_fd(), Some(&stop), &clock, soon),
-            Wake::Ready
-        );
+        assert_eq!(wait_on(dev.as_fd(), Some(&stop), &clock, None), Wake::Stop);
+        assert_eq!(wait_on(dev.as_fd(), Some(&stop), &clock, soon), Wake::Ready);
     }
 
     #[test]
@@ -375,6 +367,6 @@ mod tests {
         File::from(dev_w).write_all(b"x").unwrap();
         let clock = LinuxClock::start();
         // No deadline: only readiness can end this wait.
-        assert_eq!(poll_wait(dev.as_fd(), None, &clock, None), Wake::Ready);
+        assert_eq!(wait_on(dev.as_fd(), None, &clock, None), Wake::Ready);
     }
 }

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use bmclink_core::platform::{Frames, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
-use super::{check_ifname, poll_wait, FramesError, StopSignal};
+use super::{check_ifname, wait_on, FramesError, StopSignal};
 use crate::clock::LinuxClock;
 
 /// Frames through an AF_PACKET socket on one interface.
@@ -194,7 +194,7 @@ impl Frames for PacketFrames {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        poll_wait(self.sock.as_fd(), self.stop.as_ref(), &self.clock, deadline)
+        wait_on(self.sock.as_fd(), self.stop.as_ref(), &self.clock, deadline)
     }
 }
 

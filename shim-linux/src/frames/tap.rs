@@ -11,8 +11,8 @@ use bmclink_core::platform::{Frames, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
 use super::{
-    check_ifname, control_socket, ifreq, interface_running, poll_wait, set_interface_up,
-    FramesError, StopSignal,
+    check_ifname, control_socket, ifreq, interface_running, set_interface_up, wait_on, FramesError,
+    StopSignal,
 };
 use crate::clock::LinuxClock;
 
@@ -113,7 +113,7 @@ impl Frames for TapFrames {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        poll_wait(self.tun.as_fd(), self.stop.as_ref(), &self.clock, deadline)
+        wait_on(self.tun.as_fd(), self.stop.as_ref(), &self.clock, deadline)
     }
 }
 
