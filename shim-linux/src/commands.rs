@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bmclink_core::platform::{Record, Store, StoreError};
-use bmclink_core::records::{LinkRecord, PinRecord};
+use bmclink_core::records::{BmcCapsRecord, LinkRecord, PinRecord};
 use clap::CommandFactory;
 use sha2::{Digest, Sha256};
 
@@ -104,8 +104,35 @@ pub fn run_platform(cfg: &ShimConfig, backend: &Backend) -> Result<LinuxPlatform
         .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
 }
 
+/// Checks that every record present under the state directory reads and,
+/// where the shim knows its format, decodes: a bad record stops `run` with
+/// exit code 3 and the fix, before any session (never a silent reset).
+pub fn check_state(store: &mut FileStore) -> Result<(), Failure> {
+    let mut buf = vec![0u8; 4096];
+    for record in Record::ALL {
+        let Some(n) = store
+            .load(record, &mut buf)
+            .map_err(|e| state_failure(store, e))?
+        else {
+            continue;
+        };
+        let bytes = buf.get(..n).unwrap_or(&[]);
+        let decodes = match record {
+            Record::Link => LinkRecord::decode(bytes).is_ok(),
+            Record::BmcPin => PinRecord::decode(bytes).is_ok(),
+            Record::BmcCaps => BmcCapsRecord::decode(bytes).is_ok(),
+            Record::IdentityKey | Record::IdentityCert | Record::StableSecret => n > 0,
+        };
+        if !decodes {
+            return Err(state_failure(store, StoreError::Corrupt(record)));
+        }
+    }
+    Ok(())
+}
+
 fn run(cli: &Cli, args: &RunArgs, _out: &mut dyn Write) -> Result<(), Failure> {
     let (cfg, backend) = run_config(cli, args)?;
+    check_state(&mut FileStore::new(&cfg.state_dir))?;
     let platform = run_platform(&cfg, &backend)?;
     log::info!("platform ready: {platform:?}");
     Err(Failure::new(
@@ -467,6 +494,35 @@ mod tests {
         assert!(
             m.contains(&rig.state.join("link").display().to_string())
                 && m.contains("bmclink link reset"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn run_stops_with_code_3_on_a_corrupt_record_before_opening_a_device() {
+        let rig = rig();
+        let mut store = FileStore::new(&rig.state);
+        assert!(check_state(&mut store).is_ok(), "no state is fine");
+        store
+            .save(
+                Record::BmcCaps,
+                &BmcCapsRecord {
+                    firmware: [3, 0, 0, 1],
+                    caps: 1,
+                }
+                .encode(),
+            )
+            .unwrap();
+        store
+            .save(Record::BmcPin, &PinRecord { sha256: [1; 32] }.encode())
+            .unwrap();
+        assert!(check_state(&mut store).is_ok());
+        store.save(Record::BmcPin, b"P\x01short").unwrap();
+        let (r, _) = exec(&rig, &["run", "--tap", "blnever0"]);
+        assert_eq!(code(&r), 3);
+        let m = r.unwrap_err().message;
+        assert!(
+            m.contains("bmc.pin is corrupt") && m.contains("install --repair"),
             "{m}"
         );
     }

@@ -18,6 +18,7 @@ pub mod hosts;
 pub mod install;
 pub mod pcap;
 pub mod platform;
+pub mod session;
 pub mod status;
 pub mod store;
 pub mod time;
