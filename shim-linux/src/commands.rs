@@ -100,7 +100,9 @@ pub fn run_platform(cfg: &ShimConfig, backend: &Backend) -> Result<LinuxPlatform
             format!("cannot install the SIGTERM handler: {e}"),
         )
     })?;
-    platform::build(cfg, backend, Some(stop), true)
+    // Under systemd stderr already goes to the journal, as syslog does.
+    let foreground = std::env::var_os("JOURNAL_STREAM").is_none();
+    platform::build(cfg, backend, Some(stop), foreground)
         .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
 }
 
@@ -137,9 +139,7 @@ fn run(cli: &Cli, args: &RunArgs, _out: &mut dyn Write) -> Result<(), Failure> {
     log::info!("platform ready: {platform:?}");
     Err(Failure::new(
         Exit::Runtime,
-        format!(
-            "the agent is {NOT_IN_BUILD}: the {backend:?} backend opened, but no session can run"
-        ),
+        format!("the agent is {NOT_IN_BUILD}: the {backend} opened, but no session can run"),
     ))
 }
 

@@ -33,11 +33,24 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The interface whose host facts matter.
-    pub fn interface(&self) -> Option<&str> {
+    /// The interface whose host facts ([`HostNet`]) the policy reads: the
+    /// AF_PACKET interface itself; for a TAP or the simulator, the configured
+    /// USBNIC name, since the kernel side of a TAP plays the BMC, not the host
+    /// (in a test namespace that interface is absent: a host without IP).
+    pub fn host_interface<'a>(&'a self, cfg: &'a ShimConfig) -> &'a str {
         match self {
-            Backend::Tap(n) | Backend::Iface(n) => Some(n),
-            Backend::Sim => None,
+            Backend::Iface(n) => n,
+            Backend::Tap(_) | Backend::Sim => &cfg.interface,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Tap(n) => write!(f, "TAP device {n}"),
+            Backend::Iface(n) => write!(f, "interface {n} (AF_PACKET)"),
+            Backend::Sim => f.write_str("simulated BMC"),
         }
     }
 }
@@ -75,6 +88,7 @@ pub struct LinuxPlatform {
 impl std::fmt::Debug for LinuxPlatform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LinuxPlatform")
+            .field("mac", &crate::frames::format_mac(self.frames.mac()))
             .field("store", &self.store)
             .field("hostnet", &self.hostnet)
             .finish_non_exhaustive()
@@ -128,7 +142,7 @@ pub fn build(
         }
         Backend::Sim => return Err(PlatformError::SimUnavailable),
     };
-    let iface = backend.interface().unwrap_or(&cfg.interface);
+    let iface = backend.host_interface(cfg);
     let mut audit = LinuxAudit::new().with_syslog();
     if foreground {
         audit = audit.with_stderr();
@@ -300,6 +314,14 @@ mod tests {
         assert_eq!(p.bmc_facts(), None);
         let (a, b) = (p.next_u64(), p.next_u64());
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn host_facts_come_from_the_usbnic_never_from_the_taps_kernel_side() {
+        let cfg = ShimConfig::default();
+        assert_eq!(Backend::Iface("usb0".into()).host_interface(&cfg), "usb0");
+        assert_eq!(Backend::Tap("tap0".into()).host_interface(&cfg), "idrac");
+        assert_eq!(Backend::Sim.host_interface(&cfg), "idrac");
     }
 
     #[test]
