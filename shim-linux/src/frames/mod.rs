@@ -3,8 +3,8 @@
 //! for SIGTERM/SIGINT, interface flags, and the agent's own MAC address.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use bmclink_core::platform::Wake;
@@ -180,21 +180,7 @@ impl StopSignal {
     /// Consumes one pending stop request; `true` when there was one.
     fn take(&self) -> bool {
         let mut byte = [0u8; 1];
-        // SAFETY-free: read through a borrowed File view of the pipe.
-        let mut file = ManuallyClosed::new(self.read.as_raw_fd());
-        matches!(file.0.read(&mut byte), Ok(1))
-    }
-}
-
-/// A `File` over a borrowed fd that is never closed by drop.
-struct ManuallyClosed(std::mem::ManuallyDrop<File>);
-
-impl ManuallyClosed {
-    fn new(fd: RawFd) -> Self {
-        // SAFETY: the fd stays owned by its `OwnedFd`; ManuallyDrop never closes it.
-        ManuallyClosed(std::mem::ManuallyDrop::new(unsafe {
-            File::from_raw_fd(fd)
-        }))
+        matches!(nix::unistd::read(&self.read, &mut byte), Ok(1))
     }
 }
 
@@ -228,13 +214,14 @@ pub fn wait_on(
     deadline: Option<Instant>,
 ) -> Wake {
     let timeout = poll_timeout(clock, deadline);
-    let mut fds = vec![PollFd::new(device, PollFlags::POLLIN)];
-    if let Some(s) = stop {
-        fds.push(PollFd::new(s.read.as_fd(), PollFlags::POLLIN));
-    }
-    match nix::poll::poll(&mut fds, timeout) {
-        Ok(_) => {}
-        Err(_) => return Wake::Ready,
+    let second = stop.map_or(device, |s| s.read.as_fd());
+    let mut fds = [
+        PollFd::new(device, PollFlags::POLLIN),
+        PollFd::new(second, PollFlags::POLLIN),
+    ];
+    let used = if stop.is_some() { 2 } else { 1 };
+    if nix::poll::poll(fds.get_mut(..used).unwrap_or_default(), timeout).is_err() {
+        return Wake::Ready;
     }
     if let Some(s) = stop {
         let ready = fds
