@@ -1,0 +1,192 @@
+//! The command line, defined once with clap's derive API; `--help`, shell
+//! completions (`bmclink completions SHELL`) and the man page (`bmclink man`)
+//! are all generated from it.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success (also `status` when the agent is not running) |
+//! | 1 | runtime failure: a device, socket or file operation failed, or the feature is not in this build |
+//! | 2 | usage or configuration error: a bad flag, or a bad value in the config file (the key is named) |
+//! | 3 | state error: a file under the state directory is corrupt or unreadable (the file and the fix are named) |
+//! | 4 | not installed: no state directory or no identity; run `bmclink install` |
+//!
+//! Every error is one sentence on stderr that names what failed and the fix.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// How a command ended, as a process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success.
+    Ok = 0,
+    /// 1: runtime failure.
+    Runtime = 1,
+    /// 2: usage or configuration error.
+    Usage = 2,
+    /// 3: corrupt or unreadable state.
+    State = 3,
+    /// 4: not installed.
+    NotInstalled = 4,
+}
+
+/// A command's failure: the exit code and the sentence for stderr.
+#[derive(Debug)]
+pub struct Failure {
+    /// The exit code.
+    pub exit: Exit,
+    /// What failed and the fix.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with `exit` and `message`.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+/// bmclink: a secure, self-configuring channel from this host to its BMC
+/// over the OS-to-BMC USB network link (iDRAC USB NIC).
+#[derive(Debug, Parser)]
+#[command(name = "bmclink", version)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, \
+3 corrupt or unreadable state, 4 not installed."
+)]
+pub struct Cli {
+    /// Config file (TOML) [default: /etc/bmclink/bmclink.toml when present].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory [default: /var/lib/bmclink, or state_dir from the config].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the agent in the foreground (systemd runs this).
+    Run(RunArgs),
+    /// Install: state directory, systemd unit, udev rule, identity, enrollment.
+    Install {
+        /// Repair an existing install: rewrite the files and make a new identity.
+        #[arg(long)]
+        repair: bool,
+        /// Install under this root directory instead of / (image builds, tests).
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Remove the unit, the udev rule, the records and the hosts-file block.
+    Uninstall {
+        /// Uninstall from under this root directory instead of /.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        root: PathBuf,
+    },
+    /// Show the running agent's session: family, channel, TLS version, BMC firmware, features, addresses.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The client certificate.
+    #[command(subcommand)]
+    Cert(CertCommand),
+    /// The link record (whether the host side of the USB NIC was configured).
+    #[command(subcommand)]
+    Link(LinkCommand),
+    /// Print shell completions to stdout.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    #[command(hide = true)]
+    Man,
+}
+
+/// `bmclink cert ...`
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Show the client certificate's fingerprint and the pinned BMC fingerprint.
+    Show,
+    /// Make a new client certificate and enroll it, without reinstalling.
+    Renew,
+}
+
+/// `bmclink link ...`
+#[derive(Debug, Subcommand)]
+pub enum LinkCommand {
+    /// Show the link record.
+    Show,
+    /// Erase the link record, so the next run configures the host side again.
+    Reset,
+}
+
+/// `bmclink run` flags; they override the config file.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Use a TAP device (created when missing) instead of the USB NIC.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["iface", "sim"])]
+    pub tap: Option<String>,
+    /// Use this interface (AF_PACKET) [default: idrac, or interface from the config].
+    #[arg(long, value_name = "NAME", conflicts_with = "sim")]
+    pub iface: Option<String>,
+    /// Use the in-process simulated BMC.
+    #[arg(long)]
+    pub sim: bool,
+    /// Append audit events as JSON lines to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Write every frame in and out to FILE (pcap).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// The agent's MAC address [default: a fresh locally administered one].
+    #[arg(long, value_name = "MAC")]
+    pub mac: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_one_backend_at_most() {
+        let e = Cli::try_parse_from(["bmclink", "run", "--tap", "t0", "--sim"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let c = Cli::try_parse_from(["bmclink", "run", "--tap", "t0", "--pcap", "x.pcap", "-v"])
+            .unwrap();
+        assert_eq!(c.verbose, 1);
+        let Command::Run(r) = c.command else {
+            panic!("not run")
+        };
+        assert_eq!(r.tap.as_deref(), Some("t0"));
+        assert_eq!(r.pcap, Some(PathBuf::from("x.pcap")));
+    }
+
+    #[test]
+    fn global_flags_work_after_the_subcommand() {
+        let c = Cli::try_parse_from(["bmclink", "link", "show", "--state-dir", "/tmp/s"]).unwrap();
+        assert_eq!(c.state_dir, Some(PathBuf::from("/tmp/s")));
+        assert!(matches!(c.command, Command::Link(LinkCommand::Show)));
+    }
+}

@@ -1,0 +1,364 @@
+//! What each subcommand does. Output goes to the given writer (stdout in the
+//! binary, a buffer in tests); errors come back as [`Failure`]s with their
+//! exit code.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bmclink_core::platform::{Record, Store, StoreError};
+use bmclink_core::records::{BmcCapsRecord, LinkRecord, PinRecord};
+use clap::CommandFactory;
+use sha2::{Digest, Sha256};
+
+use crate::cli::{CertCommand, Cli, Command, Exit, Failure, LinkCommand, RunArgs};
+use crate::config::{self, ShimConfig};
+use crate::frames::{parse_mac, StopSignal};
+use crate::hosts::HostsFile;
+use crate::install;
+use crate::platform::{self, Backend, LinuxPlatform};
+use crate::status::{Observed, Status};
+use crate::store::FileStore;
+
+/// The message of every feature that waits for the core's agent/cert APIs.
+pub const NOT_IN_BUILD: &str = "not available in this build yet";
+
+fn out_err(e: std::io::Error) -> Failure {
+    Failure::new(Exit::Runtime, format!("cannot write the output: {e}"))
+}
+
+/// Loads the config and applies the global flags.
+pub fn resolve_config(cli: &Cli) -> Result<ShimConfig, Failure> {
+    let mut cfg = config::load(cli.config.as_deref())
+        .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
+    if let Some(dir) = &cli.state_dir {
+        cfg.state_dir = dir.clone();
+    }
+    Ok(cfg)
+}
+
+/// Runs the parsed command line.
+pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "bmclink", out);
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(Cli::command()).render(out).map_err(out_err),
+        Command::Run(args) => run(cli, args, out),
+        Command::Install { repair, root } => install(cli, *repair, root, out),
+        Command::Uninstall { root } => uninstall(cli, root, out),
+        Command::Status { json } => status(cli, *json, out),
+        Command::Link(LinkCommand::Show) => link_show(cli, out),
+        Command::Link(LinkCommand::Reset) => link_reset(cli, out),
+        Command::Cert(CertCommand::Show) => cert_show(cli, out),
+        Command::Cert(CertCommand::Renew) => Err(Failure::new(
+            Exit::Runtime,
+            format!("certificate renewal is {NOT_IN_BUILD}; `bmclink install --repair` will make a new identity once it is"),
+        )),
+    }
+}
+
+/// The config for `run`, with the run flags applied, and the backend.
+pub fn run_config(cli: &Cli, args: &RunArgs) -> Result<(ShimConfig, Backend), Failure> {
+    let mut cfg = resolve_config(cli)?;
+    if let Some(p) = &args.audit_log {
+        cfg.audit_log = Some(p.clone());
+    }
+    if let Some(p) = &args.pcap {
+        cfg.pcap = Some(p.clone());
+    }
+    if let Some(m) = &args.mac {
+        cfg.mac = Some(parse_mac(m).ok_or_else(|| {
+            Failure::new(
+                Exit::Usage,
+                format!("--mac {m}: must be a unicast MAC address like 02:00:00:00:00:01"),
+            )
+        })?);
+    }
+    let backend = if let Some(t) = &args.tap {
+        Backend::Tap(
+            config::interface_name("--tap", t)
+                .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?,
+        )
+    } else if args.sim {
+        Backend::Sim
+    } else {
+        let name = args.iface.clone().unwrap_or_else(|| cfg.interface.clone());
+        Backend::Iface(
+            config::interface_name("--iface", &name)
+                .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?,
+        )
+    };
+    Ok((cfg, backend))
+}
+
+/// Builds the platform for `run` (the seam the agent wiring uses).
+pub fn run_platform(cfg: &ShimConfig, backend: &Backend) -> Result<LinuxPlatform, Failure> {
+    let stop = StopSignal::install().map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!("cannot install the SIGTERM handler: {e}"),
+        )
+    })?;
+    // Under systemd stderr already goes to the journal, as syslog does.
+    let foreground = std::env::var_os("JOURNAL_STREAM").is_none();
+    platform::build(cfg, backend, Some(stop), foreground)
+        .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
+}
+
+/// Checks that every record present under the state directory reads and,
+/// where the shim knows its format, decodes: a bad record stops `run` with
+/// exit code 3 and the fix, before any session (never a silent reset).
+pub fn check_state(store: &mut FileStore) -> Result<(), Failure> {
+    let mut buf = vec![0u8; 4096];
+    for record in Record::ALL {
+        let Some(n) = store
+            .load(record, &mut buf)
+            .map_err(|e| state_failure(store, e))?
+        else {
+            continue;
+        };
+        let bytes = buf.get(..n).unwrap_or(&[]);
+        let decodes = match record {
+            Record::Link => LinkRecord::decode(bytes).is_ok(),
+            Record::BmcPin => PinRecord::decode(bytes).is_ok(),
+            Record::BmcCaps => BmcCapsRecord::decode(bytes).is_ok(),
+            Record::IdentityKey | Record::IdentityCert | Record::StableSecret => n > 0,
+        };
+        if !decodes {
+            return Err(state_failure(store, StoreError::Corrupt(record)));
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: &Cli, args: &RunArgs, _out: &mut dyn Write) -> Result<(), Failure> {
+    let (cfg, backend) = run_config(cli, args)?;
+    check_state(&mut FileStore::new(&cfg.state_dir))?;
+    let platform = run_platform(&cfg, &backend)?;
+    log::info!("platform ready: {platform:?}");
+    Err(Failure::new(
+        Exit::Runtime,
+        format!("the agent is {NOT_IN_BUILD}: the {backend} opened, but no session can run"),
+    ))
+}
+
+fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/bmclink"));
+    let changes =
+        install::install_files(root, &cfg.state_dir, &exe, &cfg.interface).map_err(|e| {
+            Failure::new(
+                Exit::Runtime,
+                format!("{e}; run as root, or pass --root DIR"),
+            )
+        })?;
+    for p in &changes.written {
+        writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
+    }
+    if root == Path::new("/") {
+        writeln!(
+            out,
+            "to activate: systemctl daemon-reload && udevadm control --reload"
+        )
+        .map_err(out_err)?;
+    }
+    let what = if repair {
+        "repair (new identity, re-enrollment)"
+    } else {
+        "identity generation and enrollment"
+    };
+    Err(Failure::new(
+        Exit::Runtime,
+        format!("{what} is {NOT_IN_BUILD}; the unit, udev rule and state directory are in place"),
+    ))
+}
+
+fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    let changes = install::uninstall_files(root, &cfg.state_dir).map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!("{e}; run as root, or pass --root DIR"),
+        )
+    })?;
+    let hosts = install::under(root, &cfg.hosts_file);
+    HostsFile::new(&hosts).remove().map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!(
+                "cannot remove the bmclink block from {}: {e}",
+                hosts.display()
+            ),
+        )
+    })?;
+    for p in &changes.removed {
+        writeln!(out, "removed {}", p.display()).map_err(out_err)?;
+    }
+    if changes.removed.is_empty() {
+        writeln!(out, "bmclink was not installed; nothing to remove").map_err(out_err)?;
+    }
+    Ok(())
+}
+
+fn require_installed(cfg: &ShimConfig) -> Result<(), Failure> {
+    if cfg.state_dir.is_dir() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        Exit::NotInstalled,
+        format!(
+            "bmclink is not installed: {} does not exist; run `bmclink install`",
+            cfg.state_dir.display()
+        ),
+    ))
+}
+
+#[derive(serde::Serialize)]
+struct StatusReport<'a> {
+    running: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stale_pid: Option<u32>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    status: Option<&'a Status>,
+}
+
+fn status(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let observed =
+        Status::observe(&cfg.state_dir).map_err(|e| Failure::new(Exit::State, e.to_string()))?;
+    let (report, text) = match &observed {
+        Observed::NotRunning => (
+            StatusReport {
+                running: false,
+                stale_pid: None,
+                status: None,
+            },
+            "bmclink is not running".to_owned(),
+        ),
+        Observed::Stale(s) => (
+            StatusReport {
+                running: false,
+                stale_pid: Some(s.pid),
+                status: None,
+            },
+            format!(
+                "bmclink is not running (pid {} ended without cleaning up its status file)",
+                s.pid
+            ),
+        ),
+        Observed::Running(s) => (
+            StatusReport {
+                running: true,
+                stale_pid: None,
+                status: Some(s),
+            },
+            s.to_text(),
+        ),
+    };
+    if json {
+        let j = serde_json::to_string_pretty(&report)
+            .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))?;
+        writeln!(out, "{j}").map_err(out_err)
+    } else {
+        write!(out, "{}", text.trim_end())
+            .and_then(|()| writeln!(out))
+            .map_err(out_err)
+    }
+}
+
+fn state_failure(store: &FileStore, e: StoreError) -> Failure {
+    Failure::new(Exit::State, store.describe(e))
+}
+
+fn link_show(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut store = FileStore::new(&cfg.state_dir);
+    let mut buf = [0u8; 64];
+    let text = match store
+        .load(Record::Link, &mut buf)
+        .map_err(|e| state_failure(&store, e))?
+    {
+        None => {
+            "no link record: bmclink has not configured the host side of the USB NIC yet".to_owned()
+        }
+        Some(n) => {
+            let rec = LinkRecord::decode(buf.get(..n).unwrap_or(&[]))
+                .map_err(|_| state_failure(&store, StoreError::Corrupt(Record::Link)))?;
+            format!(
+                "link record {}: the host side of the USB NIC was configured once, with {}\n\
+                 bmclink will not configure it again; `bmclink link reset` erases the record",
+                store.path(Record::Link).display(),
+                rec.ipv4
+            )
+        }
+    };
+    writeln!(out, "{text}").map_err(out_err)
+}
+
+fn link_reset(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut store = FileStore::new(&cfg.state_dir);
+    let path = store.path(Record::Link);
+    let existed = path.exists();
+    store
+        .erase(Record::Link)
+        .map_err(|e| state_failure(&store, e))?;
+    let text = if existed {
+        format!(
+            "erased the link record {}: the next `bmclink run` configures the host side of the USB NIC again \
+             (restart the service if it is running: systemctl restart bmclink)",
+            path.display()
+        )
+    } else {
+        format!(
+            "there was no link record ({}); nothing to erase",
+            path.display()
+        )
+    };
+    writeln!(out, "{text}").map_err(out_err)
+}
+
+fn cert_show(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut store = FileStore::new(&cfg.state_dir);
+    let mut der = vec![0u8; 4096];
+    let Some(n) = store
+        .load(Record::IdentityCert, &mut der)
+        .map_err(|e| state_failure(&store, e))?
+    else {
+        return Err(Failure::new(
+            Exit::NotInstalled,
+            format!(
+                "no client certificate at {}; run `bmclink install`",
+                store.path(Record::IdentityCert).display()
+            ),
+        ));
+    };
+    der.truncate(n);
+    let mut text = format!(
+        "client certificate {} ({n} bytes DER)\n  SHA-256 fingerprint: {}\n  validity: {NOT_IN_BUILD}\n",
+        store.path(Record::IdentityCert).display(),
+        hex::encode(Sha256::digest(&der))
+    );
+    let mut pin = [0u8; 64];
+    match store
+        .load(Record::BmcPin, &mut pin)
+        .map_err(|e| state_failure(&store, e))?
+    {
+        None => text.push_str("BMC certificate: not pinned (not enrolled yet)\n"),
+        Some(n) => {
+            let p = PinRecord::decode(pin.get(..n).unwrap_or(&[]))
+                .map_err(|_| state_failure(&store, StoreError::Corrupt(Record::BmcPin)))?;
+            text.push_str(&format!(
+                "BMC certificate pinned, SHA-256 fingerprint: {}\n",
+                hex::encode(p.sha256)
+            ));
+        }
+    }
+    write!(out, "{text}").map_err(out_err)
+}

@@ -1,0 +1,141 @@
+//! [`HostNet`] for Linux: what the host OS itself has on the USBNIC.
+//!
+//! Addresses come from `getifaddrs(3)`; whether IPv6 is enabled from
+//! `/proc/sys/net/ipv6/conf/{all,IF}/disable_ipv6` (no `/proc/sys/net/ipv6`
+//! at all means the kernel has no IPv6); link state from the interface flags.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bmclink_core::platform::{HostFacts, HostNet};
+use nix::net::if_::InterfaceFlags;
+
+/// The host's view of one interface.
+#[derive(Debug, Clone)]
+pub struct LinuxHostNet {
+    iface: String,
+    proc_root: PathBuf,
+}
+
+impl LinuxHostNet {
+    /// Facts about interface `iface`, reading `/proc`.
+    pub fn new(iface: impl Into<String>) -> Self {
+        Self::with_proc_root(iface, "/proc")
+    }
+
+    /// Facts about `iface`, reading `proc_root` in place of `/proc` (tests).
+    pub fn with_proc_root(iface: impl Into<String>, proc_root: impl Into<PathBuf>) -> Self {
+        LinuxHostNet {
+            iface: iface.into(),
+            proc_root: proc_root.into(),
+        }
+    }
+
+    /// Whether the host's IPv6 stack is enabled on the interface.
+    pub fn ipv6_enabled(&self) -> bool {
+        ipv6_enabled(&self.proc_root, &self.iface)
+    }
+
+    /// Whether the interface is up with carrier (`IFF_UP` and `IFF_RUNNING`).
+    pub fn link_up(&self) -> bool {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return false;
+        };
+        addrs.filter(|a| a.interface_name == self.iface).any(|a| {
+            a.flags
+                .contains(InterfaceFlags::IFF_UP | InterfaceFlags::IFF_RUNNING)
+        })
+    }
+}
+
+fn disabled_flag(path: &Path) -> Option<bool> {
+    let text = fs::read_to_string(path).ok()?;
+    Some(text.trim() != "0")
+}
+
+/// `disable_ipv6` is 0 for both `all` and the interface (a missing per-
+/// interface file, e.g. before the device appears, defers to `all`).
+pub(crate) fn ipv6_enabled(proc_root: &Path, iface: &str) -> bool {
+    let conf = proc_root.join("sys/net/ipv6/conf");
+    if !proc_root.join("sys/net/ipv6").is_dir() {
+        return false;
+    }
+    match disabled_flag(&conf.join("all/disable_ipv6")) {
+        Some(false) => {}
+        Some(true) | None => return false,
+    }
+    !disabled_flag(&conf.join(iface).join("disable_ipv6")).unwrap_or(false)
+}
+
+impl HostNet for LinuxHostNet {
+    fn facts(&mut self) -> HostFacts {
+        let mut facts = HostFacts {
+            ipv6_enabled: self.ipv6_enabled(),
+            ..HostFacts::default()
+        };
+        if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+            for a in addrs.filter(|a| a.interface_name == self.iface) {
+                let Some(addr) = a.address else { continue };
+                if addr.as_sockaddr_in().is_some() {
+                    facts.ipv4_present = true;
+                }
+                if addr.as_sockaddr_in6().is_some() {
+                    facts.ipv6_present = true;
+                }
+            }
+        }
+        facts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_tree(all: Option<&str>, iface: Option<&str>) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let conf = t.path().join("sys/net/ipv6/conf");
+        fs::create_dir_all(conf.join("all")).unwrap();
+        if let Some(v) = all {
+            fs::write(conf.join("all/disable_ipv6"), v).unwrap();
+        }
+        if let Some(v) = iface {
+            fs::create_dir_all(conf.join("idrac")).unwrap();
+            fs::write(conf.join("idrac/disable_ipv6"), v).unwrap();
+        }
+        t
+    }
+
+    #[test]
+    fn ipv6_is_enabled_only_when_all_and_the_interface_say_zero() {
+        let t = proc_tree(Some("0\n"), Some("0\n"));
+        assert!(ipv6_enabled(t.path(), "idrac"));
+        let t = proc_tree(Some("0\n"), Some("1\n"));
+        assert!(!ipv6_enabled(t.path(), "idrac"));
+        let t = proc_tree(Some("1\n"), Some("0\n"));
+        assert!(!ipv6_enabled(t.path(), "idrac"));
+        let t = proc_tree(Some("0\n"), None);
+        assert!(ipv6_enabled(t.path(), "idrac"));
+    }
+
+    #[test]
+    fn a_kernel_without_proc_sys_net_ipv6_has_ipv6_disabled() {
+        let t = tempfile::tempdir().unwrap();
+        fs::create_dir_all(t.path().join("sys/net")).unwrap();
+        assert!(!ipv6_enabled(t.path(), "idrac"));
+        let t = proc_tree(None, Some("0"));
+        assert!(!ipv6_enabled(t.path(), "idrac"));
+    }
+
+    #[test]
+    fn loopback_facts_show_its_ipv4_address_and_a_missing_interface_shows_none() {
+        let t = proc_tree(Some("0"), None);
+        let mut lo = LinuxHostNet::with_proc_root("lo", t.path());
+        assert!(lo.facts().ipv4_present, "127.0.0.1 on lo");
+        assert!(lo.link_up());
+        let mut none = LinuxHostNet::with_proc_root("nosuchif0", t.path());
+        let f = none.facts();
+        assert!(!f.ipv4_present && !f.ipv6_present);
+        assert!(!none.link_up());
+    }
+}

@@ -1,0 +1,231 @@
+//! `bmclink install` / `uninstall`: the state directory, the systemd unit and
+//! the udev rule, under a root directory (`/`, or a scratch one in tests).
+
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use bmclink_core::platform::Record;
+
+use crate::store::create_state_dir;
+
+/// The hardened unit, as shipped.
+pub const UNIT: &str = include_str!("../packaging/bmclink.service");
+/// The udev rule, as shipped.
+pub const UDEV_RULE: &str = include_str!("../packaging/70-bmclink.rules");
+/// Where the unit goes, relative to the root.
+pub const UNIT_PATH: &str = "etc/systemd/system/bmclink.service";
+/// Where the rule goes, relative to the root.
+pub const RULE_PATH: &str = "etc/udev/rules.d/70-bmclink.rules";
+
+/// The files `install` wrote or `uninstall` removed, for the report.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Paths written or created.
+    pub written: Vec<PathBuf>,
+    /// Paths removed.
+    pub removed: Vec<PathBuf>,
+}
+
+/// An install step failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {what} {path}: {source}")]
+pub struct InstallError {
+    /// What was being done.
+    pub what: &'static str,
+    /// The path.
+    pub path: PathBuf,
+    /// The OS error.
+    #[source]
+    pub source: io::Error,
+}
+
+fn err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> InstallError + 'a {
+    move |source| InstallError {
+        what,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// `path` (absolute) re-rooted under `root`.
+pub fn under(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// The unit with `ExecStart` pointing at `exe` and `--iface` at `interface`.
+pub fn unit_text(exe: &Path, interface: &str) -> String {
+    UNIT.replace(
+        "ExecStart=/usr/sbin/bmclink run --iface idrac",
+        &format!("ExecStart={} run --iface {interface}", exe.display()),
+    )
+    .replace(
+        "sys-subsystem-net-devices-idrac.device",
+        &format!("sys-subsystem-net-devices-{interface}.device"),
+    )
+}
+
+fn write_file(path: &Path, text: &str, changes: &mut Changes) -> Result<(), InstallError> {
+    if let Some(dir) = path.parent() {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(err("create directory", dir))?;
+    }
+    let tmp = path.with_extension("bmclink-tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .map_err(err("write", &tmp))?;
+    f.set_permissions(fs::Permissions::from_mode(0o644))
+        .and_then(|()| f.write_all(text.as_bytes()))
+        .and_then(|()| f.sync_all())
+        .map_err(err("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(err("write", path))?;
+    changes.written.push(path.to_owned());
+    Ok(())
+}
+
+/// Creates the state directory (0700) and writes the unit and the rule.
+/// Identity generation and enrollment come with the core's cert API.
+pub fn install_files(
+    root: &Path,
+    state_dir: &Path,
+    exe: &Path,
+    interface: &str,
+) -> Result<Changes, InstallError> {
+    let mut changes = Changes::default();
+    let state = under(root, state_dir);
+    create_state_dir(&state).map_err(err("create the state directory", &state))?;
+    changes.written.push(state);
+    write_file(
+        &under(root, Path::new(UNIT_PATH)),
+        &unit_text(exe, interface),
+        &mut changes,
+    )?;
+    write_file(&under(root, Path::new(RULE_PATH)), UDEV_RULE, &mut changes)?;
+    Ok(changes)
+}
+
+fn remove(path: &Path, changes: &mut Changes) -> Result<(), InstallError> {
+    match fs::remove_file(path) {
+        Ok(()) => {
+            changes.removed.push(path.to_owned());
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(err("remove", path)(e)),
+    }
+}
+
+/// Removes the unit, the rule, every record, the status file and the state
+/// directory when it is then empty (anything else in it is kept).
+pub fn uninstall_files(root: &Path, state_dir: &Path) -> Result<Changes, InstallError> {
+    let mut changes = Changes::default();
+    remove(&under(root, Path::new(UNIT_PATH)), &mut changes)?;
+    remove(&under(root, Path::new(RULE_PATH)), &mut changes)?;
+    let state = under(root, state_dir);
+    for r in Record::ALL {
+        remove(&state.join(r.name()), &mut changes)?;
+    }
+    remove(&crate::status::path(&state), &mut changes)?;
+    match fs::remove_dir(&state) {
+        Ok(()) => changes.removed.push(state),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {}
+        Err(e) => return Err(err("remove", &state)(e)),
+    }
+    Ok(changes)
+}
+
+/// Whether bmclink is installed under `root`: the state directory exists.
+pub fn is_installed(root: &Path, state_dir: &Path) -> bool {
+    under(root, state_dir).is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_writes_the_unit_rule_and_a_0700_state_dir_under_root() {
+        let t = tempfile::tempdir().unwrap();
+        let state = Path::new("/var/lib/bmclink");
+        let c = install_files(
+            t.path(),
+            state,
+            Path::new("/usr/local/bin/bmclink"),
+            "idrac",
+        )
+        .unwrap();
+        assert_eq!(c.written.len(), 3);
+        let unit = fs::read_to_string(t.path().join(UNIT_PATH)).unwrap();
+        assert!(unit.contains("ExecStart=/usr/local/bin/bmclink run --iface idrac\n"));
+        assert!(unit.contains("ProtectSystem=strict"));
+        let rule = fs::read_to_string(t.path().join(RULE_PATH)).unwrap();
+        assert!(rule.contains("ENV{SYSTEMD_WANTS}+=\"bmclink.service\""));
+        let mode = fs::metadata(t.path().join("var/lib/bmclink"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert!(is_installed(t.path(), state));
+    }
+
+    #[test]
+    fn the_udev_rule_never_runs_a_program() {
+        for line in UDEV_RULE.lines().filter(|l| !l.starts_with('#')) {
+            assert!(!line.contains("RUN"), "{line}");
+        }
+        assert!(UDEV_RULE.contains("ATTRS{idVendor}==\"413c\", ATTRS{idProduct}==\"a102\""));
+    }
+
+    #[test]
+    fn the_unit_is_hardened() {
+        for key in [
+            "ProtectSystem=strict",
+            "ReadWritePaths=/var/lib/bmclink",
+            "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN",
+            "NoNewPrivileges=yes",
+            "PrivateTmp=yes",
+            "ProtectHome=yes",
+            "RestrictAddressFamilies=AF_UNIX AF_PACKET AF_NETLINK",
+        ] {
+            assert!(UNIT.lines().any(|l| l == key), "missing {key}");
+        }
+    }
+
+    #[test]
+    fn uninstall_removes_what_install_wrote_and_keeps_foreign_files() {
+        let t = tempfile::tempdir().unwrap();
+        let state = Path::new("/var/lib/bmclink");
+        install_files(t.path(), state, Path::new("/usr/sbin/bmclink"), "idrac").unwrap();
+        let dir = t.path().join("var/lib/bmclink");
+        fs::write(dir.join("link"), b"L").unwrap();
+        let c = uninstall_files(t.path(), state).unwrap();
+        assert_eq!(c.removed.len(), 4, "{c:?}");
+        assert!(!dir.exists() && !t.path().join(UNIT_PATH).exists());
+        // A second uninstall has nothing to do.
+        assert_eq!(
+            uninstall_files(t.path(), state).unwrap(),
+            Changes::default()
+        );
+
+        install_files(t.path(), state, Path::new("/usr/sbin/bmclink"), "idrac").unwrap();
+        fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        uninstall_files(t.path(), state).unwrap();
+        assert!(dir.join("notes.txt").exists());
+    }
+
+    #[test]
+    fn the_unit_follows_the_configured_interface() {
+        let u = unit_text(Path::new("/usr/sbin/bmclink"), "usb0");
+        assert!(u.contains("--iface usb0") && u.contains("net-devices-usb0.device"));
+        assert!(!u.contains("idrac.device"));
+    }
+}

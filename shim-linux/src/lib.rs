@@ -1,0 +1,24 @@
+//! # bmclink-linux
+//!
+//! The Linux shim around the `no_std` core: the platform pieces
+//! ([`frames`], [`clock`], [`store`], [`hostnet`], [`bootstrap`], [`audit`],
+//! [`pcap`]) composed into one [`platform::LinuxPlatform`], plus what the
+//! `bmclink` binary needs around it: [`config`], [`hosts`] (P10's managed
+//! block), [`status`], [`install`] and the [`cli`].
+
+pub mod audit;
+pub mod bootstrap;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod frames;
+pub mod hostnet;
+pub mod hosts;
+pub mod install;
+pub mod pcap;
+pub mod platform;
+pub mod session;
+pub mod status;
+pub mod store;
+pub mod time;

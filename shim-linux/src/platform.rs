@@ -1,0 +1,332 @@
+//! [`LinuxPlatform`]: the Linux pieces composed into one value that
+//! implements every trait of `bmclink_core::platform` (and so `Platform`),
+//! and [`build`], which makes one from the resolved config and the backend
+//! chosen on the command line.
+
+use std::path::PathBuf;
+
+use bmclink_core::audit::AuditEvent;
+use bmclink_core::platform::{
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
+};
+use rand_core::{CryptoRng, OsRng, RngCore};
+use smoltcp::time::Instant;
+
+use crate::audit::LinuxAudit;
+use crate::bootstrap::FileBootstrap;
+use crate::clock::LinuxClock;
+use crate::config::ShimConfig;
+use crate::frames::{local_mac, FramesError, PacketFrames, StopSignal, TapFrames};
+use crate::hostnet::LinuxHostNet;
+use crate::pcap::PcapFrames;
+use crate::store::FileStore;
+
+/// Which `Frames` backend `bmclink run` uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `--tap NAME`: a TAP device (tests, the kernel as the BMC's stack).
+    Tap(String),
+    /// `--iface NAME`: an AF_PACKET socket on the real USBNIC.
+    Iface(String),
+    /// `--sim`: the in-process simulated BMC (wired with the agent).
+    Sim,
+}
+
+impl Backend {
+    /// The interface whose host facts ([`HostNet`]) the policy reads: the
+    /// AF_PACKET interface itself; for a TAP or the simulator, the configured
+    /// USBNIC name, since the kernel side of a TAP plays the BMC, not the host
+    /// (in a test namespace that interface is absent: a host without IP).
+    pub fn host_interface<'a>(&'a self, cfg: &'a ShimConfig) -> &'a str {
+        match self {
+            Backend::Iface(n) => n,
+            Backend::Tap(_) | Backend::Sim => &cfg.interface,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Tap(n) => write!(f, "TAP device {n}"),
+            Backend::Iface(n) => write!(f, "interface {n} (AF_PACKET)"),
+            Backend::Sim => f.write_str("simulated BMC"),
+        }
+    }
+}
+
+/// The trusted bootstrap channel of a real host (IPMI over KCS) is not
+/// implemented: it never answers, which the core treats as "no channel".
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoBootstrap;
+
+impl Bootstrap for NoBootstrap {
+    fn bmc_facts(&mut self) -> Option<BmcFacts> {
+        None
+    }
+    fn enrollment_credential(&mut self, _buf: &mut [u8]) -> Option<usize> {
+        None
+    }
+}
+
+/// Every platform trait, on Linux.
+pub struct LinuxPlatform {
+    /// The frame backend (TAP, AF_PACKET, possibly pcap-wrapped, or a simulator's).
+    pub frames: Box<dyn Frames>,
+    /// The monotonic clock shared with the frame backend's `wait`.
+    pub clock: LinuxClock,
+    /// Records under the state directory.
+    pub store: FileStore,
+    /// Host facts about the USBNIC.
+    pub hostnet: LinuxHostNet,
+    /// The bootstrap channel.
+    pub bootstrap: Box<dyn Bootstrap>,
+    /// Audit sinks.
+    pub audit: LinuxAudit,
+}
+
+impl std::fmt::Debug for LinuxPlatform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinuxPlatform")
+            .field("mac", &crate::frames::format_mac(self.frames.mac()))
+            .field("store", &self.store)
+            .field("hostnet", &self.hostnet)
+            .finish_non_exhaustive()
+    }
+}
+
+/// [`build`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// The frame backend could not be opened.
+    #[error(transparent)]
+    Frames(#[from] FramesError),
+    /// The pcap or audit file could not be created.
+    #[error("cannot create {path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `--sim` needs the agent build.
+    #[error("the simulated BMC (--sim) is not available in this build yet")]
+    SimUnavailable,
+}
+
+/// Opens the backend and composes the platform: the agent's MAC from the
+/// config or fresh, the pcap decorator when asked, syslog always, the
+/// JSON-lines log when asked, stderr when `foreground`.
+pub fn build(
+    cfg: &ShimConfig,
+    backend: &Backend,
+    stop: Option<StopSignal>,
+    foreground: bool,
+) -> Result<LinuxPlatform, PlatformError> {
+    let clock = LinuxClock::start();
+    let mac = cfg.mac.unwrap_or_else(|| local_mac(&mut OsRng));
+    let frames: Box<dyn Frames> = match backend {
+        Backend::Tap(name) => {
+            let f = TapFrames::open(name, mac, clock)?;
+            match stop {
+                Some(s) => wrap_pcap(f.with_stop(s), cfg)?,
+                None => wrap_pcap(f, cfg)?,
+            }
+        }
+        Backend::Iface(name) => {
+            let f = PacketFrames::open(name, mac, clock)?;
+            match stop {
+                Some(s) => wrap_pcap(f.with_stop(s), cfg)?,
+                None => wrap_pcap(f, cfg)?,
+            }
+        }
+        Backend::Sim => return Err(PlatformError::SimUnavailable),
+    };
+    let iface = backend.host_interface(cfg);
+    let mut audit = LinuxAudit::new().with_syslog();
+    if foreground {
+        audit = audit.with_stderr();
+    }
+    if let Some(p) = &cfg.audit_log {
+        audit = audit
+            .with_json_file(p)
+            .map_err(|source| PlatformError::File {
+                path: p.clone(),
+                source,
+            })?;
+    }
+    let bootstrap: Box<dyn Bootstrap> = match (&cfg.bootstrap, &cfg.credential) {
+        (Some(facts), cred) => Box::new(FileBootstrap::new(
+            facts,
+            cred.clone()
+                .unwrap_or_else(|| cfg.state_dir.join("enroll.credential")),
+        )),
+        (None, _) => Box::new(NoBootstrap),
+    };
+    Ok(LinuxPlatform {
+        frames,
+        clock,
+        store: FileStore::new(&cfg.state_dir),
+        hostnet: LinuxHostNet::new(iface),
+        bootstrap,
+        audit,
+    })
+}
+
+fn wrap_pcap<F: Frames + 'static>(
+    f: F,
+    cfg: &ShimConfig,
+) -> Result<Box<dyn Frames>, PlatformError> {
+    Ok(match &cfg.pcap {
+        Some(p) => Box::new(
+            PcapFrames::create(f, p).map_err(|source| PlatformError::File {
+                path: p.clone(),
+                source,
+            })?,
+        ),
+        None => Box::new(f),
+    })
+}
+
+impl Frames for LinuxPlatform {
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        self.frames.recv(buf)
+    }
+    fn send(&mut self, frame: &[u8]) {
+        self.frames.send(frame)
+    }
+    fn mac(&self) -> [u8; 6] {
+        self.frames.mac()
+    }
+    fn link_up(&self) -> bool {
+        self.frames.link_up()
+    }
+    fn wait(&mut self, deadline: Option<Instant>) -> Wake {
+        self.frames.wait(deadline)
+    }
+}
+
+impl Clock for LinuxPlatform {
+    fn now(&self) -> Instant {
+        self.clock.now()
+    }
+    fn unix_time(&self) -> Option<u64> {
+        self.clock.unix_time()
+    }
+}
+
+impl Store for LinuxPlatform {
+    fn load(&mut self, record: Record, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        self.store.load(record, buf)
+    }
+    fn save(&mut self, record: Record, data: &[u8]) -> Result<(), StoreError> {
+        self.store.save(record, data)
+    }
+    fn erase(&mut self, record: Record) -> Result<(), StoreError> {
+        self.store.erase(record)
+    }
+}
+
+impl HostNet for LinuxPlatform {
+    fn facts(&mut self) -> HostFacts {
+        self.hostnet.facts()
+    }
+}
+
+impl Bootstrap for LinuxPlatform {
+    fn bmc_facts(&mut self) -> Option<BmcFacts> {
+        self.bootstrap.bmc_facts()
+    }
+    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
+        self.bootstrap.enrollment_credential(buf)
+    }
+}
+
+impl Audit for LinuxPlatform {
+    fn record(&mut self, now: Instant, event: &AuditEvent) {
+        self.audit.record(now, event)
+    }
+}
+
+impl RngCore for LinuxPlatform {
+    fn next_u32(&mut self) -> u32 {
+        OsRng.next_u32()
+    }
+    fn next_u64(&mut self) -> u64 {
+        OsRng.next_u64()
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        OsRng.fill_bytes(dest)
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        OsRng.try_fill_bytes(dest)
+    }
+}
+
+/// getrandom(2) is a CSPRNG.
+impl CryptoRng for LinuxPlatform {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_platform<P: bmclink_core::platform::Platform>(_: &P) {}
+
+    #[test]
+    fn linux_platform_implements_every_platform_trait() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = ShimConfig {
+            state_dir: t.path().join("state"),
+            ..ShimConfig::default()
+        };
+        struct Wire;
+        impl Frames for Wire {
+            fn recv(&mut self, _: &mut [u8]) -> Option<usize> {
+                None
+            }
+            fn send(&mut self, _: &[u8]) {}
+            fn mac(&self) -> [u8; 6] {
+                [2, 0, 0, 0, 0, 7]
+            }
+            fn link_up(&self) -> bool {
+                true
+            }
+            fn wait(&mut self, _: Option<Instant>) -> Wake {
+                Wake::Stop
+            }
+        }
+        let mut p = LinuxPlatform {
+            frames: Box::new(Wire),
+            clock: LinuxClock::start(),
+            store: FileStore::new(&cfg.state_dir),
+            hostnet: LinuxHostNet::new("lo"),
+            bootstrap: Box::new(NoBootstrap),
+            audit: LinuxAudit::new(),
+        };
+        assert_platform(&p);
+        assert_eq!(p.mac(), [2, 0, 0, 0, 0, 7]);
+        assert_eq!(p.wait(None), Wake::Stop);
+        p.save(Record::BmcCaps, b"C\x01\x03\x1e\x1e\x1e\x05")
+            .unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(p.load(Record::BmcCaps, &mut buf), Ok(Some(7)));
+        assert!(p.facts().ipv4_present);
+        assert_eq!(p.bmc_facts(), None);
+        let (a, b) = (p.next_u64(), p.next_u64());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn host_facts_come_from_the_usbnic_never_from_the_taps_kernel_side() {
+        let cfg = ShimConfig::default();
+        assert_eq!(Backend::Iface("usb0".into()).host_interface(&cfg), "usb0");
+        assert_eq!(Backend::Tap("tap0".into()).host_interface(&cfg), "idrac");
+        assert_eq!(Backend::Sim.host_interface(&cfg), "idrac");
+    }
+
+    #[test]
+    fn sim_backend_is_refused_until_the_agent_lands() {
+        let e = build(&ShimConfig::default(), &Backend::Sim, None, false).unwrap_err();
+        assert!(e.to_string().contains("not available in this build yet"));
+    }
+}

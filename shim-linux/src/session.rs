@@ -1,0 +1,212 @@
+//! What a session shows on the host: `status.json` for `bmclink status`, and
+//! P10's hosts-file block (`idrac.local`, `drac.local`) while the session
+//! runs over IPv4. The agent wiring calls [`SessionReport`] at each change.
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
+
+use bmclink_core::{Channel, Family};
+
+use crate::frames::format_mac;
+use crate::hosts::HostsFile;
+use crate::status::{Addresses, Feature, Status};
+use crate::time::now_rfc3339;
+
+/// The in-band features the seed lists as IPv4-only (P10).
+pub const P10_FEATURES: [&str; 5] = [
+    "in-band BMC access",
+    "in-band SNMP get",
+    "idrac.local/drac.local",
+    "auto-update",
+    "monitoring",
+];
+
+/// A running session, as the agent knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// The family the session runs over.
+    pub family: Family,
+    /// Plain or TLS 1.3.
+    pub channel: Channel,
+    /// Firmware from WELCOME.
+    pub bmc_firmware: [u8; 4],
+    /// The host's claimed IPv4 address, if any.
+    pub host_ipv4: Option<Ipv4Addr>,
+    /// The host's IPv6 link-local address, if any.
+    pub host_ipv6: Option<Ipv6Addr>,
+    /// The BMC's IPv4 address, if known.
+    pub bmc_ipv4: Option<Ipv4Addr>,
+    /// The BMC's IPv6 address, if known.
+    pub bmc_ipv6: Option<Ipv6Addr>,
+}
+
+/// Publishes session changes to the status file and the hosts file.
+#[derive(Debug)]
+pub struct SessionReport {
+    state_dir: PathBuf,
+    hosts: Option<HostsFile>,
+    pid: u32,
+    mac: [u8; 6],
+    since: String,
+}
+
+fn addr<T: ToString>(a: Option<T>) -> Option<String> {
+    a.map(|a| a.to_string())
+}
+
+impl SessionReport {
+    /// Reports under `state_dir`; `hosts`: the hosts file to manage, if any.
+    pub fn new(state_dir: impl Into<PathBuf>, hosts: Option<HostsFile>, mac: [u8; 6]) -> Self {
+        SessionReport {
+            state_dir: state_dir.into(),
+            hosts,
+            pid: std::process::id(),
+            mac,
+            since: now_rfc3339(),
+        }
+    }
+
+    fn base(&self) -> Status {
+        Status {
+            pid: self.pid,
+            family: None,
+            channel: None,
+            tls_version: None,
+            bmc_firmware: None,
+            features: P10_FEATURES
+                .iter()
+                .map(|f| Feature {
+                    name: (*f).to_owned(),
+                    available: false,
+                })
+                .collect(),
+            addresses: Addresses {
+                mac: Some(format_mac(self.mac)),
+                ..Addresses::default()
+            },
+            since: self.since.clone(),
+        }
+    }
+
+    /// Running, no session yet (or the session was lost): the status says
+    /// "not connected" and the hosts block is removed.
+    pub fn waiting(&mut self) -> io::Result<()> {
+        self.since = now_rfc3339();
+        if let Some(h) = &self.hosts {
+            h.remove()?;
+        }
+        self.base().write(&self.state_dir)
+    }
+
+    /// A session started: status with family, channel, firmware, features
+    /// and addresses; the hosts block follows the family (P10).
+    pub fn connected(&mut self, s: &SessionView) -> io::Result<()> {
+        self.since = now_rfc3339();
+        let ipv4 = s.family == Family::V4;
+        if let Some(h) = &self.hosts {
+            match (ipv4, s.bmc_ipv4) {
+                (true, Some(bmc)) => h.set(bmc)?,
+                _ => h.remove()?,
+            }
+        }
+        let [a, b, c, d] = s.bmc_firmware;
+        let mut st = self.base();
+        st.family = Some(s.family.to_string());
+        st.channel = Some(s.channel.to_string());
+        st.tls_version = match s.channel {
+            Channel::Tls13 => Some("TLSv1.3".to_owned()),
+            Channel::Plain => None,
+        };
+        st.bmc_firmware = Some(format!("{a}.{b}.{c}.{d}"));
+        for f in &mut st.features {
+            f.available = ipv4;
+        }
+        st.addresses.host_ipv4 = addr(s.host_ipv4);
+        st.addresses.host_ipv6 = addr(s.host_ipv6);
+        st.addresses.bmc_ipv4 = addr(s.bmc_ipv4);
+        st.addresses.bmc_ipv6 = addr(s.bmc_ipv6);
+        st.write(&self.state_dir)
+    }
+
+    /// The agent stops: remove the hosts block and the status file.
+    pub fn stopped(&mut self) -> io::Result<()> {
+        let hosts = self.hosts.as_ref().map(|h| h.remove()).unwrap_or(Ok(()));
+        let status = Status::remove(&self.state_dir);
+        hosts.and(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::Observed;
+    use std::fs;
+
+    const HOSTS: &str = "127.0.0.1 localhost\n";
+
+    fn rig() -> (tempfile::TempDir, SessionReport, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let hosts = t.path().join("hosts");
+        fs::write(&hosts, HOSTS).unwrap();
+        let r = SessionReport::new(t.path(), Some(HostsFile::new(&hosts)), [2, 0, 0, 0, 0, 5]);
+        (t, r, hosts)
+    }
+
+    fn view(family: Family) -> SessionView {
+        SessionView {
+            family,
+            channel: Channel::Tls13,
+            bmc_firmware: [3, 30, 30, 30],
+            host_ipv4: Some(Ipv4Addr::new(169, 254, 1, 2)),
+            host_ipv6: None,
+            bmc_ipv4: Some(Ipv4Addr::new(169, 254, 1, 1)),
+            bmc_ipv6: Some("fe80::1".parse().unwrap()),
+        }
+    }
+
+    fn observed(t: &tempfile::TempDir) -> Status {
+        match Status::observe(t.path()).unwrap() {
+            Observed::Running(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_ipv4_session_maps_idrac_local_and_offers_every_feature() {
+        let (t, mut r, hosts) = rig();
+        r.connected(&view(Family::V4)).unwrap();
+        assert!(fs::read_to_string(&hosts)
+            .unwrap()
+            .contains("169.254.1.1 idrac.local drac.local"));
+        let s = observed(&t);
+        assert_eq!(s.family.as_deref(), Some("IPv4"));
+        assert_eq!(s.tls_version.as_deref(), Some("TLSv1.3"));
+        assert_eq!(s.bmc_firmware.as_deref(), Some("3.30.30.30"));
+        assert_eq!(s.addresses.mac.as_deref(), Some("02:00:00:00:00:05"));
+        assert!(s.features.iter().all(|f| f.available));
+    }
+
+    #[test]
+    fn an_ipv6_only_session_removes_the_block_and_reports_features_unavailable() {
+        let (t, mut r, hosts) = rig();
+        r.connected(&view(Family::V4)).unwrap();
+        r.connected(&view(Family::V6)).unwrap();
+        assert_eq!(fs::read_to_string(&hosts).unwrap(), HOSTS);
+        let s = observed(&t);
+        assert_eq!(s.family.as_deref(), Some("IPv6"));
+        assert_eq!(s.features.len(), 5);
+        assert!(s.features.iter().all(|f| !f.available));
+    }
+
+    #[test]
+    fn stopping_restores_the_hosts_file_and_removes_the_status() {
+        let (t, mut r, hosts) = rig();
+        r.waiting().unwrap();
+        assert_eq!(observed(&t).family, None);
+        r.connected(&view(Family::V4)).unwrap();
+        r.stopped().unwrap();
+        assert_eq!(fs::read_to_string(&hosts).unwrap(), HOSTS);
+        assert_eq!(Status::observe(t.path()).unwrap(), Observed::NotRunning);
+    }
+}

@@ -1,0 +1,310 @@
+//! The subcommands end to end through `commands::execute`, and the binary's
+//! exit codes and stderr through the built `bmclink`.
+
+use std::path::PathBuf;
+
+use bmclink_core::platform::{Record, Store};
+use bmclink_core::records::{BmcCapsRecord, LinkRecord, PinRecord};
+use bmclink_linux::cli::{Cli, Command, Exit, Failure};
+use bmclink_linux::commands::{check_state, execute, run_config, NOT_IN_BUILD};
+use bmclink_linux::platform::Backend;
+use bmclink_linux::status::Status;
+use bmclink_linux::store::FileStore;
+use sha2::{Digest, Sha256};
+
+use clap::Parser;
+use std::fs;
+use std::net::Ipv4Addr;
+
+struct Rig {
+    _t: tempfile::TempDir,
+    state: PathBuf,
+    config: PathBuf,
+}
+
+fn rig() -> Rig {
+    let t = tempfile::tempdir().unwrap();
+    let state = t.path().join("state");
+    let config = t.path().join("bmclink.toml");
+    fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\nhosts_file = \"{}\"\n",
+            state.display(),
+            t.path().join("hosts").display()
+        ),
+    )
+    .unwrap();
+    Rig {
+        _t: t,
+        state,
+        config,
+    }
+}
+
+fn exec(rig: &Rig, args: &[&str]) -> (Result<(), Failure>, String) {
+    let mut argv = vec!["bmclink", "--config", rig.config.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).unwrap();
+    let mut out = Vec::new();
+    let r = execute(&cli, &mut out);
+    (r, String::from_utf8(out).unwrap())
+}
+
+fn code(r: &Result<(), Failure>) -> i32 {
+    r.as_ref().map(|()| 0).unwrap_or_else(|f| f.exit as i32)
+}
+
+#[test]
+fn commands_on_a_missing_state_dir_say_not_installed_with_code_4() {
+    let rig = rig();
+    for args in [
+        &["status"][..],
+        &["link", "show"],
+        &["link", "reset"],
+        &["cert", "show"],
+    ] {
+        let (r, _) = exec(&rig, args);
+        assert_eq!(code(&r), 4, "{args:?}");
+        assert!(r.unwrap_err().message.contains("run `bmclink install`"));
+    }
+}
+
+#[test]
+fn status_prints_not_running_when_there_is_no_status_file() {
+    let rig = rig();
+    fs::create_dir_all(&rig.state).unwrap();
+    let (r, out) = exec(&rig, &["status"]);
+    assert_eq!(code(&r), 0);
+    assert_eq!(out, "bmclink is not running\n");
+    let (r, out) = exec(&rig, &["status", "--json"]);
+    assert_eq!(code(&r), 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["running"], false);
+}
+
+#[test]
+fn status_json_reports_the_running_session() {
+    let rig = rig();
+    fs::create_dir_all(&rig.state).unwrap();
+    let s = Status {
+        pid: std::process::id(),
+        family: Some("IPv4".into()),
+        channel: Some("TLS 1.3".into()),
+        tls_version: Some("TLSv1.3".into()),
+        bmc_firmware: Some("3.30.30.30".into()),
+        features: vec![],
+        addresses: Default::default(),
+        since: "2026-11-21T10:00:00.000Z".into(),
+    };
+    s.write(&rig.state).unwrap();
+    let (r, out) = exec(&rig, &["status", "--json"]);
+    assert_eq!(code(&r), 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["running"], true);
+    assert_eq!(v["family"], "IPv4");
+    assert_eq!(v["bmc_firmware"], "3.30.30.30");
+}
+
+#[test]
+fn link_show_decodes_the_record_and_reset_erases_it() {
+    let rig = rig();
+    let mut store = FileStore::new(&rig.state);
+    let rec = LinkRecord {
+        ipv4: Ipv4Addr::new(169, 254, 1, 2),
+    };
+    store.save(Record::Link, &rec.encode()).unwrap();
+    let (r, out) = exec(&rig, &["link", "show"]);
+    assert_eq!(code(&r), 0);
+    assert!(out.contains("configured once, with 169.254.1.2"), "{out}");
+    let (r, out) = exec(&rig, &["link", "reset"]);
+    assert_eq!(code(&r), 0);
+    assert!(out.starts_with("erased the link record"), "{out}");
+    assert!(!store.path(Record::Link).exists());
+    let (_, out) = exec(&rig, &["link", "show"]);
+    assert!(out.starts_with("no link record"), "{out}");
+    let (r, out) = exec(&rig, &["link", "reset"]);
+    assert_eq!(code(&r), 0);
+    assert!(out.starts_with("there was no link record"), "{out}");
+}
+
+#[test]
+fn a_corrupt_link_record_is_a_state_error_naming_file_and_fix() {
+    let rig = rig();
+    FileStore::new(&rig.state)
+        .save(Record::Link, b"garbage")
+        .unwrap();
+    let (r, _) = exec(&rig, &["link", "show"]);
+    assert_eq!(code(&r), 3);
+    let m = r.unwrap_err().message;
+    assert!(
+        m.contains(&rig.state.join("link").display().to_string())
+            && m.contains("bmclink link reset"),
+        "{m}"
+    );
+}
+
+#[test]
+fn run_stops_with_code_3_on_a_corrupt_record_before_opening_a_device() {
+    let rig = rig();
+    let mut store = FileStore::new(&rig.state);
+    assert!(check_state(&mut store).is_ok(), "no state is fine");
+    store
+        .save(
+            Record::BmcCaps,
+            &BmcCapsRecord {
+                firmware: [3, 0, 0, 1],
+                caps: 1,
+            }
+            .encode(),
+        )
+        .unwrap();
+    store
+        .save(Record::BmcPin, &PinRecord { sha256: [1; 32] }.encode())
+        .unwrap();
+    assert!(check_state(&mut store).is_ok());
+    store.save(Record::BmcPin, b"P\x01short").unwrap();
+    let (r, _) = exec(&rig, &["run", "--tap", "blnever0"]);
+    assert_eq!(code(&r), 3);
+    let m = r.unwrap_err().message;
+    assert!(
+        m.contains("bmc.pin is corrupt") && m.contains("install --repair"),
+        "{m}"
+    );
+}
+
+#[test]
+fn cert_show_prints_fingerprints_and_renew_is_not_pretended() {
+    let rig = rig();
+    let mut store = FileStore::new(&rig.state);
+    store.save(Record::IdentityCert, b"not really DER").unwrap();
+    store
+        .save(Record::BmcPin, &PinRecord { sha256: [0xab; 32] }.encode())
+        .unwrap();
+    let (r, out) = exec(&rig, &["cert", "show"]);
+    assert_eq!(code(&r), 0);
+    assert!(
+        out.contains(&hex::encode(Sha256::digest(b"not really DER"))),
+        "{out}"
+    );
+    assert!(out.contains(&"ab".repeat(32)), "{out}");
+    let (r, _) = exec(&rig, &["cert", "renew"]);
+    assert_eq!(code(&r), 1);
+    assert!(r.unwrap_err().message.contains(NOT_IN_BUILD));
+}
+
+#[test]
+fn a_bad_config_value_is_a_usage_error() {
+    let rig = rig();
+    fs::write(&rig.config, "bmc_ipv4 = \"10.0.0.1\"\n").unwrap();
+    let (r, _) = exec(&rig, &["status"]);
+    assert_eq!(code(&r), 2);
+    assert_eq!(
+        r.unwrap_err().message,
+        "bmc_ipv4 = 10.0.0.1: must be an IPv4 link-local address (169.254.0.0/16)"
+    );
+}
+
+#[test]
+fn install_under_a_root_writes_files_then_says_what_is_missing() {
+    let rig = rig();
+    let root = rig.config.parent().unwrap().join("root");
+    let (r, out) = exec(&rig, &["install", "--root", root.to_str().unwrap()]);
+    assert_eq!(code(&r), 1);
+    assert!(r.unwrap_err().message.contains(NOT_IN_BUILD));
+    assert!(
+        out.contains("70-bmclink.rules") && out.contains("bmclink.service"),
+        "{out}"
+    );
+    let (r, out) = exec(&rig, &["uninstall", "--root", root.to_str().unwrap()]);
+    assert_eq!(code(&r), 0);
+    assert!(out.contains("removed"), "{out}");
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    let rig = rig();
+    let (r, out) = exec(&rig, &["completions", "bash"]);
+    assert_eq!(code(&r), 0);
+    assert!(out.contains("bmclink") && out.contains("link"));
+    let (r, out) = exec(&rig, &["man"]);
+    assert_eq!(code(&r), 0);
+    assert!(
+        out.contains(".TH bmclink"),
+        "{}",
+        &out[..200.min(out.len())]
+    );
+}
+
+#[test]
+fn run_flags_override_the_config_file() {
+    let rig = rig();
+    fs::write(
+        &rig.config,
+        "interface = \"usb0\"\npcap = \"/tmp/a.pcap\"\n",
+    )
+    .unwrap();
+    let cli = Cli::try_parse_from([
+        "bmclink",
+        "--config",
+        rig.config.to_str().unwrap(),
+        "run",
+        "--pcap",
+        "/tmp/b.pcap",
+    ])
+    .unwrap();
+    let Command::Run(args) = &cli.command else {
+        panic!()
+    };
+    let (cfg, backend) = run_config(&cli, args).unwrap();
+    assert_eq!(backend, Backend::Iface("usb0".into()));
+    assert_eq!(cfg.pcap, Some(PathBuf::from("/tmp/b.pcap")));
+    let cli = Cli::try_parse_from(["bmclink", "run", "--tap", "x/y"]).unwrap();
+    let Command::Run(args) = &cli.command else {
+        panic!()
+    };
+    let e = run_config(&cli, args).unwrap_err();
+    assert_eq!(e.exit, Exit::Usage);
+}
+
+fn bmclink(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bmclink"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_binary_exits_with_the_documented_codes_and_one_sentence_on_stderr() {
+    let rig = rig();
+    let cfg = rig.config.to_str().unwrap();
+    let (c, out, _) = bmclink(&["--help"]);
+    assert_eq!(c, 0);
+    assert!(out.contains("Exit codes: 0 ok"));
+    let (c, _, err) = bmclink(&["--config", cfg, "status"]);
+    assert_eq!(c, 4);
+    assert!(
+        err.starts_with("bmclink: bmclink is not installed"),
+        "{err}"
+    );
+    let (c, _, err) = bmclink(&["--config", cfg, "nonsense"]);
+    assert_eq!(c, 2, "{err}");
+    std::fs::write(&rig.config, "tls_port = 0\n").unwrap();
+    let (c, _, err) = bmclink(&["--config", cfg, "status"]);
+    assert_eq!(c, 2);
+    assert_eq!(
+        err,
+        "bmclink: tls_port = 0: must be a TCP port, 1 to 65535\n"
+    );
+    let (c, _, err) = bmclink(&["--config", "/nonexistent.toml", "link", "show"]);
+    assert_eq!(c, 2);
+    assert!(
+        err.contains("cannot read the config file /nonexistent.toml"),
+        "{err}"
+    );
+}
