@@ -15,7 +15,7 @@ use super::status::Status;
 use crate::audit::{AuditEvent, StoreEvent};
 use crate::config::Config;
 use crate::link::discover::{Discovery, DiscoveryEvent};
-use crate::link::ipv4ll::Ipv4ClaimEvent;
+use crate::link::ipv4ll::{Ipv4ClaimEvent, Ipv4ClaimState};
 use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
 use crate::platform::{HostFacts, Platform, Record};
 use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
@@ -251,6 +251,12 @@ impl Control {
                         }
                         self.input(Input::Ipv4Lost);
                     }
+                    Ipv4ClaimEvent::RateLimited { .. } => {
+                        // MAX_CONFLICTS reached: this claim is failed for the
+                        // round (P4 moves on to IPv6); the claim itself keeps
+                        // its rate limit and goes on in the background.
+                        self.input(Input::Ipv4ClaimFailed);
+                    }
                     _ => {}
                 }
             }
@@ -304,9 +310,15 @@ impl Control {
         debug!("policy: {:?}", action);
         match action {
             Action::ClaimIpv4 { preferred } => {
-                let seed = net.p.next_u64();
-                net.link
-                    .claim_ipv4(self.mac, preferred, Ipv4Mode::Fresh, seed, now);
+                // A rate-limited claim is not restarted: a new one would
+                // forget the conflicts and bypass RATE_LIMIT_INTERVAL.
+                let limited = matches!(&net.link.v4,
+                    Some((c, Ipv4Mode::Fresh)) if c.state() == Ipv4ClaimState::RateLimited);
+                if !limited {
+                    let seed = net.p.next_u64();
+                    net.link
+                        .claim_ipv4(self.mac, preferred, Ipv4Mode::Fresh, seed, now);
+                }
             }
             Action::UseRecordedIpv4 { addr } => {
                 if net.link.ipv4() == Some(addr) {

@@ -1,0 +1,885 @@
+//! The named scenarios of the fallback policy (DESIGN §4, rows P1–P10, B2
+//! and B5): a world, an agent configuration, a duration and the outcome
+//! each must show. The tests (`tests/tests/policy_rows.rs`) and
+//! `cargo xtask run --scenario NAME` share them.
+
+use bmclink_core::audit::{AuditEvent, SessionEvent};
+use bmclink_core::platform::{HostFacts, Record};
+use bmclink_core::policy::Features;
+use bmclink_core::records::LinkRecord;
+use bmclink_core::{Config, Family};
+use smoltcp::time::Instant;
+use smoltcp::wire::{ArpOperation, ArpPacket, ArpRepr, Ipv4Address, Ipv4Packet, TcpPacket};
+
+use crate::bmc::BmcConfig;
+use crate::rogue::{ClaimBound, RogueConfig};
+use crate::run_agent;
+use crate::timeline::{self, Line};
+use crate::wire::Captured;
+use crate::world::{World, AGENT_MAC};
+
+/// Ethertype of IPv6.
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+/// Ethertype of ARP.
+pub const ETHERTYPE_ARP: u16 = 0x0806;
+
+/// One named scenario.
+pub struct Scenario {
+    /// Its name (`cargo xtask run --scenario NAME`).
+    pub name: &'static str,
+    /// The DESIGN §4 row it shows.
+    pub row: &'static str,
+    /// What it shows, in one line.
+    pub about: &'static str,
+    /// Builds and runs it.
+    pub run: fn() -> Outcome,
+    /// Checks its expected outcome; the error says what did not hold.
+    pub check: fn(&Outcome) -> Result<(), String>,
+}
+
+/// What a run left behind.
+pub struct Outcome {
+    /// The world after the run.
+    pub world: World,
+    /// The timeline of the run.
+    pub lines: Vec<Line>,
+    /// An earlier run that prepared this one (P7: the first start).
+    pub first: Option<Box<Outcome>>,
+}
+
+/// The plain-channel BMC the scenarios use (TLS is wired in elsewhere).
+pub fn plain_bmc() -> BmcConfig {
+    BmcConfig {
+        firmware: [3, 20, 20, 20],
+        tls: false,
+        ..BmcConfig::default()
+    }
+}
+
+/// The agent configuration of the scenarios.
+pub fn config() -> Config {
+    Config {
+        hostname: "sim-host",
+        ..Config::default()
+    }
+}
+
+/// Runs the agent with `cfg` in `world` for `secs` virtual seconds and
+/// collects the timeline.
+pub fn run_world(mut world: World, cfg: Config, secs: i64) -> Outcome {
+    timeline::take();
+    if let Err(e) = run_agent(&mut world, cfg, Instant::from_secs(secs)) {
+        timeline::emit("sim", format!("the agent could not start: {e:?}"));
+    }
+    Outcome {
+        world,
+        lines: timeline::take(),
+        first: None,
+    }
+}
+
+impl Outcome {
+    /// The audit IDs in order.
+    pub fn ids(&self) -> Vec<String> {
+        self.world.audit_ids()
+    }
+
+    /// Whether audit event `id` was recorded.
+    pub fn has(&self, id: &str) -> bool {
+        self.ids().iter().any(|i| i == id)
+    }
+
+    /// When audit event `id` was first recorded.
+    pub fn first_at(&self, id: &str) -> Option<Instant> {
+        self.world
+            .audit
+            .iter()
+            .find(|(_, e)| e.id().to_string() == id)
+            .map(|(at, _)| *at)
+    }
+
+    /// Every session start: when and over which family.
+    pub fn sessions(&self) -> Vec<(Instant, Family)> {
+        self.world
+            .audit
+            .iter()
+            .filter_map(|(at, e)| match e {
+                AuditEvent::Session(SessionEvent::Started { family, .. }) => Some((*at, *family)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The families of the sessions, in order.
+    pub fn families(&self) -> Vec<Family> {
+        self.sessions().into_iter().map(|(_, f)| f).collect()
+    }
+
+    /// The features of the last status pushed while a session was up.
+    pub fn session_features(&self) -> Option<Features> {
+        self.world
+            .statuses
+            .iter()
+            .rev()
+            .find(|s| s.is_up())
+            .map(|s| s.features)
+    }
+
+    /// The frames the agent put on the wire.
+    pub fn agent_frames(&self) -> Vec<Captured> {
+        self.world
+            .segment
+            .captured()
+            .into_iter()
+            .filter(|c| c.src_mac() == Some(AGENT_MAC))
+            .collect()
+    }
+
+    /// How many IPv6 frames the agent sent.
+    pub fn agent_ipv6_frames(&self) -> usize {
+        self.agent_frames()
+            .iter()
+            .filter(|c| c.ethertype() == Some(ETHERTYPE_IPV6))
+            .count()
+    }
+
+    /// The agent's ARP frames: (when, operation, sender IP, target IP).
+    pub fn agent_arp(&self) -> Vec<(Instant, ArpOperation, Ipv4Address, Ipv4Address)> {
+        self.agent_frames()
+            .iter()
+            .filter(|c| c.ethertype() == Some(ETHERTYPE_ARP))
+            .filter_map(|c| {
+                let p = ArpPacket::new_checked(c.frame.get(14..)?).ok()?;
+                match ArpRepr::parse(&p).ok()? {
+                    ArpRepr::EthernetIpv4 {
+                        operation,
+                        source_protocol_addr,
+                        target_protocol_addr,
+                        ..
+                    } => Some((c.at, operation, source_protocol_addr, target_protocol_addr)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    /// The agent's ARP probes (sender 0.0.0.0): (when, address probed).
+    pub fn agent_probes(&self) -> Vec<(Instant, Ipv4Address)> {
+        self.agent_arp()
+            .into_iter()
+            .filter(|(_, op, s, _)| *op == ArpOperation::Request && s.is_unspecified())
+            .map(|(at, _, _, t)| (at, t))
+            .collect()
+    }
+
+    /// The agent's ARP announcements (sender = target): (when, address).
+    pub fn agent_announces(&self) -> Vec<(Instant, Ipv4Address)> {
+        self.agent_arp()
+            .into_iter()
+            .filter(|(_, op, s, t)| *op == ArpOperation::Request && s == t)
+            .map(|(at, _, s, _)| (at, s))
+            .collect()
+    }
+
+    /// The source addresses of the agent's IPv4 TCP SYNs: (when, source).
+    pub fn agent_ipv4_syns(&self) -> Vec<(Instant, Ipv4Address)> {
+        self.agent_frames()
+            .iter()
+            .filter(|c| c.ethertype() == Some(0x0800))
+            .filter_map(|c| {
+                let ip = Ipv4Packet::new_checked(c.frame.get(14..)?).ok()?;
+                let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+                (tcp.syn() && !tcp.ack()).then_some((c.at, ip.src_addr()))
+            })
+            .collect()
+    }
+
+    /// The agent's IPv4 connection attempts as seen on the wire: its ARP
+    /// requests for the BMC's address (a BMC without IPv4 never answers, so
+    /// no SYN follows) and its IPv4 SYNs, in order.
+    pub fn agent_ipv4_attempts(&self) -> Vec<Instant> {
+        let bmc = Config::default().bmc_ipv4;
+        let mut at: Vec<Instant> = self
+            .agent_arp()
+            .into_iter()
+            .filter(|(_, op, s, t)| {
+                *op == ArpOperation::Request && !s.is_unspecified() && *t == bmc
+            })
+            .map(|(at, ..)| at)
+            .chain(self.agent_ipv4_syns().into_iter().map(|(at, _)| at))
+            .collect();
+        at.sort();
+        at
+    }
+
+    /// The timeline as text.
+    pub fn timeline_text(&self) -> String {
+        self.lines
+            .iter()
+            .map(timeline::format_line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+fn preferred() -> Ipv4Address {
+    Ipv4Address::new(169, 254, 1, 2)
+}
+
+fn with_record(world: &mut World, ipv4: Ipv4Address) {
+    world
+        .store
+        .records
+        .insert(Record::Link, LinkRecord { ipv4 }.encode().to_vec());
+}
+
+fn bmc_without_ipv4() -> BmcConfig {
+    BmcConfig {
+        ipv4: None,
+        ..plain_bmc()
+    }
+}
+
+// ---- P1 ---------------------------------------------------------------
+
+fn p1_run() -> Outcome {
+    run_world(World::new(plain_bmc(), 1), config(), 20)
+}
+
+fn p1_check(o: &Outcome) -> Result<(), String> {
+    ensure(o.families() == [Family::V4], || {
+        format!("one IPv4 session, got {:?}", o.families())
+    })?;
+    ensure(o.agent_ipv6_frames() == 0, || {
+        format!(
+            "IPv4 worked: no IPv6 frame expected, got {}",
+            o.agent_ipv6_frames()
+        )
+    })?;
+    ensure(!o.agent_ipv4_syns().is_empty(), || "no IPv4 SYN".into())
+}
+
+// ---- P2 ---------------------------------------------------------------
+
+fn p2_check(o: &Outcome) -> Result<(), String> {
+    let probes = o.agent_probes();
+    ensure(
+        probes.len() == 3 && probes.iter().all(|(_, a)| *a == preferred()),
+        || format!("3 probes for {} expected, got {probes:?}", preferred()),
+    )?;
+    ensure(o.has("BL1001") && o.has("BL3003"), || {
+        format!("BL1001 and BL3003 expected: {:?}", o.ids())
+    })?;
+    let record = o.world.store.records.get(&Record::Link);
+    ensure(
+        record.and_then(|r| LinkRecord::decode(r).ok()) == Some(LinkRecord { ipv4: preferred() }),
+        || format!("link record for {} expected, got {record:?}", preferred()),
+    )?;
+    ensure(
+        o.ids().iter().filter(|i| *i == "BL3003").count() == 1,
+        || "configured more than once".into(),
+    )?;
+    ensure(o.families() == [Family::V4], || {
+        format!("IPv4 session expected, got {:?}", o.families())
+    })
+}
+
+// ---- P3 ---------------------------------------------------------------
+
+fn p3_record_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 3);
+    with_record(&mut world, preferred());
+    run_world(world, config(), 15)
+}
+
+fn p3_record_check(o: &Outcome) -> Result<(), String> {
+    // The recorded address is checked with ACD before use (RFC 5227 §2.1
+    // MUST), but no new address is ever claimed or recorded.
+    ensure(
+        o.agent_probes().iter().all(|(_, a)| *a == preferred()),
+        || {
+            format!(
+                "a link record exists: no claim of another address: {:?}",
+                o.agent_probes()
+            )
+        },
+    )?;
+    ensure(!o.has("BL3003"), || "configured IPv4 a second time".into())?;
+    let record = o.world.store.records.get(&Record::Link).cloned();
+    ensure(
+        record == Some(LinkRecord { ipv4: preferred() }.encode().to_vec()),
+        || format!("link record rewritten: {record:?}"),
+    )?;
+    ensure(o.families() == [Family::V4], || {
+        format!("IPv4 session expected, got {:?}", o.families())
+    })?;
+    let syns = o.agent_ipv4_syns();
+    ensure(syns.first().map(|(_, a)| *a) == Some(preferred()), || {
+        format!("SYN from the recorded address expected: {syns:?}")
+    })
+}
+
+fn p3_incomplete_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 3);
+    with_record(&mut world, preferred());
+    world.add_rogue(RogueConfig {
+        owns_ipv4: Some(preferred()),
+        ..RogueConfig::default()
+    });
+    run_world(world, config(), 30)
+}
+
+fn p3_incomplete_check(o: &Outcome) -> Result<(), String> {
+    ensure(o.has("BL3002"), || {
+        format!(
+            "BL3002 (stay disconnected, fix named) expected: {:?}",
+            o.ids()
+        )
+    })?;
+    ensure(
+        o.agent_probes().iter().all(|(_, a)| *a == preferred()),
+        || format!("never a claim of another address: {:?}", o.agent_probes()),
+    )?;
+    ensure(!o.has("BL3003"), || "reconfigured IPv4".into())?;
+    ensure(!o.families().contains(&Family::V4), || {
+        format!("no IPv4 session expected, got {:?}", o.families())
+    })?;
+    ensure(o.agent_ipv4_attempts().is_empty(), || {
+        format!("no IPv4 connection attempt: {:?}", o.agent_ipv4_attempts())
+    })
+}
+
+// ---- P4 / P10 ---------------------------------------------------------
+
+fn p4_run() -> Outcome {
+    run_world(World::new(bmc_without_ipv4(), 4), config(), 30)
+}
+
+fn p4_check(o: &Outcome) -> Result<(), String> {
+    ensure(o.has("BL3004"), || {
+        format!("BL3004 expected: {:?}", o.ids())
+    })?;
+    ensure(!o.agent_ipv4_attempts().is_empty(), || {
+        "IPv4 was not tried first".into()
+    })?;
+    ensure(o.families().first() == Some(&Family::V6), || {
+        format!("IPv6 session expected, got {:?}", o.families())
+    })?;
+    let v4_first = o.agent_ipv4_attempts()[0];
+    let v6_session = o.sessions()[0].0;
+    ensure(v4_first < v6_session, || "IPv6 before IPv4".into())
+}
+
+fn p10_run() -> Outcome {
+    // IPv4 failing on the USBNIC: every address probed is taken, so no IPv4
+    // is bound and the IPv6 session is IPv6-only.
+    let mut world = World::new(bmc_without_ipv4(), 10);
+    world.add_rogue(RogueConfig {
+        owns_every_probed_ipv4: true,
+        ..RogueConfig::default()
+    });
+    run_world(world, config(), 40)
+}
+
+fn p10_check(o: &Outcome) -> Result<(), String> {
+    ensure(!o.agent_probes().is_empty(), || {
+        "IPv4 not tried first".into()
+    })?;
+    ensure(o.agent_announces().is_empty(), || {
+        format!("no IPv4 address bound expected: {:?}", o.agent_announces())
+    })?;
+    ensure(o.families().first() == Some(&Family::V6), || {
+        format!("IPv6 session expected, got {:?}", o.families())
+    })?;
+    ensure(o.session_features() == Some(Features::MONITORING), || {
+        format!(
+            "IPv6-only session: monitoring only, got {:?}",
+            o.session_features()
+        )
+    })?;
+    ensure(o.has("BL3012"), || {
+        format!("BL3012 expected: {:?}", o.ids())
+    })
+}
+
+// ---- P5 ---------------------------------------------------------------
+
+fn p5_run() -> Outcome {
+    let mut world = World::new(bmc_without_ipv4(), 5);
+    world.host = HostFacts {
+        ipv4_present: false,
+        ipv6_present: false,
+        ipv6_enabled: false,
+    };
+    run_world(world, config(), 60)
+}
+
+fn no_ipv6_and_ipv4_retried(o: &Outcome) -> Result<(), String> {
+    ensure(o.agent_ipv6_frames() == 0, || {
+        format!("no IPv6 frame expected, got {}", o.agent_ipv6_frames())
+    })?;
+    ensure(o.sessions().is_empty(), || "no session possible".into())?;
+    ensure(o.agent_ipv4_attempts().len() >= 3, || {
+        format!("IPv4 retried: {:?}", o.agent_ipv4_attempts())
+    })?;
+    ensure(o.has("BL3009"), || {
+        format!("BL3009 expected: {:?}", o.ids())
+    })
+}
+
+fn p5_check(o: &Outcome) -> Result<(), String> {
+    no_ipv6_and_ipv4_retried(o)?;
+    ensure(
+        o.ids().iter().filter(|i| *i == "BL3005").count() == 1,
+        || format!("BL3005 once expected: {:?}", o.ids()),
+    )
+}
+
+// ---- P6 ---------------------------------------------------------------
+
+fn p6_v6_off_run() -> Outcome {
+    let cfg = Config {
+        ipv6: false,
+        ..config()
+    };
+    run_world(World::new(bmc_without_ipv4(), 6), cfg, 60)
+}
+
+fn p6_v4_off_run() -> Outcome {
+    let cfg = Config {
+        ipv4: false,
+        ..config()
+    };
+    run_world(World::new(plain_bmc(), 6), cfg, 20)
+}
+
+fn p6_v4_off_check(o: &Outcome) -> Result<(), String> {
+    let arp = o
+        .agent_frames()
+        .iter()
+        .filter(|c| c.ethertype() == Some(ETHERTYPE_ARP))
+        .count();
+    let v4 = o
+        .agent_frames()
+        .iter()
+        .filter(|c| c.ethertype() == Some(0x0800))
+        .count();
+    ensure(arp == 0 && v4 == 0, || {
+        format!("IPv4 disabled: no ARP ({arp}) and no IPv4 ({v4}) frame expected")
+    })?;
+    ensure(o.families() == [Family::V6], || {
+        format!("IPv6 session expected, got {:?}", o.families())
+    })
+}
+
+fn p6_both_off_run() -> Outcome {
+    let cfg = Config {
+        ipv4: false,
+        ipv6: false,
+        ..config()
+    };
+    run_world(World::new(plain_bmc(), 6), cfg, 10)
+}
+
+fn p6_both_off_check(o: &Outcome) -> Result<(), String> {
+    ensure(o.agent_frames().is_empty(), || {
+        format!("no frame at all expected, got {}", o.agent_frames().len())
+    })?;
+    ensure(o.has("BL3001"), || {
+        format!("BL3001 expected: {:?}", o.ids())
+    })
+}
+
+// ---- P7 ---------------------------------------------------------------
+
+fn p7_run() -> Outcome {
+    let bmc = BmcConfig {
+        ipv6_usbnic: false,
+        ipv6: None,
+        ..plain_bmc()
+    };
+    let first = run_world(World::new(bmc.clone(), 7), config(), 15);
+    // Second start with the same store; the BMC's IPv4 is gone now.
+    let mut world = World::new(BmcConfig { ipv4: None, ..bmc }, 8);
+    world.store = first.world.store.clone();
+    let mut second = run_world(world, config(), 40);
+    second.first = Some(Box::new(first));
+    second
+}
+
+fn p7_check(o: &Outcome) -> Result<(), String> {
+    let first = o.first.as_ref().ok_or("no first run")?;
+    ensure(first.families() == [Family::V4], || {
+        format!(
+            "first run: IPv4 session expected, got {:?}",
+            first.families()
+        )
+    })?;
+    ensure(first.has("BL3006"), || {
+        format!("first run: BL3006 expected: {:?}", first.ids())
+    })?;
+    ensure(
+        first.world.store.records.contains_key(&Record::BmcCaps),
+        || "caps not cached".into(),
+    )?;
+    ensure(o.agent_ipv6_frames() == 0, || {
+        format!(
+            "second run: IPv6 never tried, got {} IPv6 frames",
+            o.agent_ipv6_frames()
+        )
+    })?;
+    ensure(!o.agent_ipv4_attempts().is_empty(), || {
+        "second run: IPv4 not tried".into()
+    })
+}
+
+// ---- P8 ---------------------------------------------------------------
+
+fn p8_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 8);
+    world.at(Instant::from_secs(75), |w| {
+        let now = w.clock.now();
+        w.bmc.reboot(now);
+    });
+    run_world(world, config(), 100)
+}
+
+fn p8_check(o: &Outcome) -> Result<(), String> {
+    let starts = o.ids().iter().filter(|i| *i == "BL2001").count();
+    ensure(starts == 2, || {
+        format!("two session starts expected: {:?}", o.ids())
+    })?;
+    ensure(starts as u32 == o.world.bmc.state.session, || {
+        format!(
+            "one BL2001 per session: {starts} vs {} WELCOMEs",
+            o.world.bmc.state.session
+        )
+    })?;
+    let texts: Vec<String> = o
+        .world
+        .audit
+        .iter()
+        .filter(|(_, e)| e.id().to_string() == "BL2001")
+        .map(|(_, e)| e.to_string())
+        .collect();
+    ensure(
+        texts
+            .iter()
+            .all(|t| t.contains("IPv4") && t.contains("plain")),
+        || format!("family and channel named: {texts:?}"),
+    )
+}
+
+// ---- P9 ---------------------------------------------------------------
+
+fn p9_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 9);
+    world.host = HostFacts {
+        ipv4_present: false,
+        ipv6_present: true,
+        ipv6_enabled: true,
+    };
+    run_world(world, config(), 20)
+}
+
+// ---- B2 ---------------------------------------------------------------
+
+fn b2_run() -> Outcome {
+    let mut world = World::new(bmc_without_ipv4(), 22);
+    world.at(Instant::from_secs(25), |w| {
+        w.bmc.cfg.ipv4 = Some(Ipv4Address::new(169, 254, 1, 1));
+        w.bmc.reconfigure();
+    });
+    let cfg = Config {
+        race: true,
+        ..config()
+    };
+    run_world(world, cfg, 120)
+}
+
+fn b2_check(o: &Outcome) -> Result<(), String> {
+    ensure(o.families() == [Family::V6, Family::V4], || {
+        format!("IPv6 then IPv4 sessions expected, got {:?}", o.families())
+    })?;
+    ensure(o.has("BL3008"), || {
+        format!("BL3008 expected: {:?}", o.ids())
+    })?;
+    ensure(o.session_features() == Some(Features::ALL), || {
+        format!("all features on IPv4, got {:?}", o.session_features())
+    })
+}
+
+fn b2_sequential_run() -> Outcome {
+    let mut world = World::new(bmc_without_ipv4(), 22);
+    world.at(Instant::from_secs(25), |w| {
+        w.bmc.cfg.ipv4 = Some(Ipv4Address::new(169, 254, 1, 1));
+        w.bmc.reconfigure();
+    });
+    run_world(world, config(), 120)
+}
+
+fn b2_sequential_check(o: &Outcome) -> Result<(), String> {
+    ensure(o.families() == [Family::V6], || {
+        format!("sequential: one IPv6 session kept, got {:?}", o.families())
+    })?;
+    ensure(!o.has("BL3008"), || "sequential mode moved".into())
+}
+
+// ---- B5 ---------------------------------------------------------------
+
+fn b5_link_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 51);
+    world.at(Instant::from_secs(15), |w| w.segment.set_link(false));
+    world.at(Instant::from_secs(20), |w| w.segment.set_link(true));
+    run_world(world, config(), 40)
+}
+
+fn two_ipv4_sessions(o: &Outcome) -> Result<(), String> {
+    ensure(o.families() == [Family::V4, Family::V4], || {
+        format!("two IPv4 sessions expected, got {:?}", o.families())
+    })
+}
+
+fn b5_link_check(o: &Outcome) -> Result<(), String> {
+    two_ipv4_sessions(o)?;
+    let second = o.sessions()[1].0;
+    ensure(second >= Instant::from_secs(20), || {
+        format!("second session at {second}, before link up")
+    })?;
+    ensure(
+        o.ids().iter().filter(|i| *i == "BL3003").count() == 1,
+        || "IPv4 configured twice".into(),
+    )
+}
+
+fn b5_reboot_run() -> Outcome {
+    // After a good session (60 s, the policy's `good_session`): a shorter
+    // session that ends counts as a failure of its family in the round.
+    let mut world = World::new(plain_bmc(), 52);
+    world.at(Instant::from_secs(75), |w| {
+        let now = w.clock.now();
+        w.bmc.reboot(now);
+    });
+    run_world(world, config(), 100)
+}
+
+fn b5_reboot_check(o: &Outcome) -> Result<(), String> {
+    two_ipv4_sessions(o)?;
+    ensure(o.has("BL2006"), || {
+        format!("BL2006 (reset) expected: {:?}", o.ids())
+    })
+}
+
+fn b5_silence_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 53);
+    world.at(Instant::from_secs(12), |w| w.bmc.set_up(false));
+    world.at(Instant::from_secs(60), |w| {
+        let now = w.clock.now();
+        w.bmc.reboot(now);
+        w.bmc.set_up(true);
+    });
+    run_world(world, config(), 100)
+}
+
+fn b5_silence_check(o: &Outcome) -> Result<(), String> {
+    two_ipv4_sessions(o)?;
+    ensure(o.has("BL2004"), || {
+        format!("BL2004 (peer dead) expected: {:?}", o.ids())
+    })
+}
+
+fn b5_address_lost_run() -> Outcome {
+    let mut world = World::new(plain_bmc(), 54);
+    world.add_rogue(RogueConfig {
+        claims_bound: Some(claim_after_binding()),
+        ..RogueConfig::default()
+    });
+    run_world(world, config(), 60)
+}
+
+/// The rogue's claim in the address-lost scenarios: 8 s after our first
+/// announcement, three announcements 3 s apart (inside DEFEND_INTERVAL).
+pub fn claim_after_binding() -> ClaimBound {
+    ClaimBound {
+        after: smoltcp::time::Duration::from_secs(8),
+        every: smoltcp::time::Duration::from_secs(3),
+        times: 3,
+    }
+}
+
+fn b5_address_lost_check(o: &Outcome) -> Result<(), String> {
+    let ids = o.ids();
+    let pos = |id: &str| ids.iter().position(|i| i == id);
+    ensure(
+        matches!((pos("BL1003"), pos("BL1004")), (Some(a), Some(b)) if a < b),
+        || format!("defend (BL1003) then give up (BL1004) expected: {ids:?}"),
+    )?;
+    ensure(o.sessions().len() >= 2, || {
+        format!("the session recovers: {:?}", o.families())
+    })?;
+    let lost = o.first_at("BL1004").unwrap_or(Instant::ZERO);
+    ensure(
+        o.sessions().last().is_some_and(|(at, _)| *at > lost),
+        || "no session after the address was lost".into(),
+    )
+}
+
+/// Every scenario, in table order.
+pub static ALL: &[Scenario] = &[
+    Scenario {
+        name: "p1-ipv4-first",
+        row: "P1",
+        about: "IPv4 link-local is tried first and used; no IPv6 frame when it works",
+        run: p1_run,
+        check: p1_check,
+    },
+    Scenario {
+        name: "p2-claim-ipv4-once",
+        row: "P2",
+        about: "no IP on the USBNIC: claim 169.254.1.2 (3 probes), save the link record once",
+        run: p1_run,
+        check: p2_check,
+    },
+    Scenario {
+        name: "p3-record-no-reclaim",
+        row: "P3",
+        about: "a link record exists: use the recorded address, never probe again",
+        run: p3_record_run,
+        check: p3_record_check,
+    },
+    Scenario {
+        name: "p3-incomplete-stays-disconnected",
+        row: "P3",
+        about:
+            "recorded address owned by another host: stay disconnected on IPv4 (BL3002), no reclaim",
+        run: p3_incomplete_run,
+        check: p3_incomplete_check,
+    },
+    Scenario {
+        name: "p4-fallback-ipv6",
+        row: "P4",
+        about: "IPv4 fails (BMC without IPv4): fall back to IPv6 link-local",
+        run: p4_run,
+        check: p4_check,
+    },
+    Scenario {
+        name: "p5-host-ipv6-disabled",
+        row: "P5",
+        about: "host IPv6 disabled: never an IPv6 frame, IPv4 retried with backoff",
+        run: p5_run,
+        check: p5_check,
+    },
+    Scenario {
+        name: "p6-ipv6-off-by-config",
+        row: "P6",
+        about: "ipv6 = false: never an IPv6 frame even when IPv4 fails",
+        run: p6_v6_off_run,
+        check: no_ipv6_and_ipv4_retried,
+    },
+    Scenario {
+        name: "p6-ipv4-off-by-config",
+        row: "P6",
+        about: "ipv4 = false: never an ARP or IPv4 frame, session over IPv6",
+        run: p6_v4_off_run,
+        check: p6_v4_off_check,
+    },
+    Scenario {
+        name: "p6-both-off",
+        row: "P6",
+        about: "both families off: nothing sent, BL3001",
+        run: p6_both_off_run,
+        check: p6_both_off_check,
+    },
+    Scenario {
+        name: "p7-bmc-without-ipv6-remembered",
+        row: "P7",
+        about: "BMC without USBNIC IPv6: caps cached; the next start never tries IPv6",
+        run: p7_run,
+        check: p7_check,
+    },
+    Scenario {
+        name: "p8-session-start-names-family",
+        row: "P8",
+        about: "one BL2001 per session start naming family and channel",
+        run: p8_run,
+        check: p8_check,
+    },
+    Scenario {
+        name: "p9-ipv6-only-usbnic-claims-ipv4",
+        row: "P9",
+        about: "USBNIC with only IPv6: IPv4 is still claimed and used",
+        run: p9_run,
+        check: p2_check,
+    },
+    Scenario {
+        name: "p10-ipv6-only-monitoring",
+        row: "P10",
+        about: "IPv6-only session: features are monitoring only (BL3012)",
+        run: p10_run,
+        check: p10_check,
+    },
+    Scenario {
+        name: "b2-race-back-to-ipv4",
+        row: "B2",
+        about: "race mode: IPv6 session first, IPv4 comes up, the session moves to IPv4 (BL3008)",
+        run: b2_run,
+        check: b2_check,
+    },
+    Scenario {
+        name: "b2-sequential-stays",
+        row: "B2",
+        about: "sequential mode: the IPv6 session stays when IPv4 comes up",
+        run: b2_sequential_run,
+        check: b2_sequential_check,
+    },
+    Scenario {
+        name: "b5-link-flap",
+        row: "B5",
+        about: "link down/up: back through the policy, new session, no reconfiguration",
+        run: b5_link_run,
+        check: b5_link_check,
+    },
+    Scenario {
+        name: "b5-bmc-reboot-rst",
+        row: "B5",
+        about: "BMC reboot (RST): the session comes back",
+        run: b5_reboot_run,
+        check: b5_reboot_check,
+    },
+    Scenario {
+        name: "b5-bmc-silent",
+        row: "B5",
+        about: "BMC silent past 3 heartbeats (BL2004), then back: new session",
+        run: b5_silence_run,
+        check: b5_silence_check,
+    },
+    Scenario {
+        name: "b5-address-lost",
+        row: "B5",
+        about: "another host claims our address: defend, give up, the session recovers",
+        run: b5_address_lost_run,
+        check: b5_address_lost_check,
+    },
+];
+
+/// The scenario called `name`.
+pub fn find(name: &str) -> Option<&'static Scenario> {
+    ALL.iter().find(|s| s.name == name)
+}
+
+/// Runs the scenario called `name` and checks it: the outcome and the
+/// check's verdict; `None` for an unknown name.
+pub fn run_and_check(name: &str) -> Option<(Outcome, Result<(), String>)> {
+    let s = find(name)?;
+    let o = (s.run)();
+    let verdict = (s.check)(&o);
+    Some((o, verdict))
+}
