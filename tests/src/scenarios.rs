@@ -751,7 +751,7 @@ pub static ALL: &[Scenario] = &[
     Scenario {
         name: "p3-record-no-reclaim",
         row: "P3",
-        about: "a link record exists: use the recorded address, never probe again",
+        about: "a link record exists: use the recorded address (ACD-checked), never claim or record another",
         run: p3_record_run,
         check: p3_record_check,
     },
