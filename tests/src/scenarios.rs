@@ -725,7 +725,13 @@ fn b5_address_lost_check(o: &Outcome) -> Result<(), String> {
     ensure(o.sessions().len() >= 2, || {
         format!("the session recovers: {:?}", o.families())
     })?;
+    ensure(o.has("BL3002"), || {
+        format!("the recorded address is lost: BL3002 expected: {ids:?}")
+    })?;
     let lost = o.first_at("BL1004").unwrap_or(Instant::ZERO);
+    ensure(o.agent_probes().iter().all(|(at, _)| *at < lost), || {
+        format!("no new claim after the loss (P3): {:?}", o.agent_probes())
+    })?;
     ensure(
         o.sessions().last().is_some_and(|(at, _)| *at > lost),
         || "no session after the address was lost".into(),
@@ -864,7 +870,7 @@ pub static ALL: &[Scenario] = &[
     Scenario {
         name: "b5-address-lost",
         row: "B5",
-        about: "another host claims our address: defend, give up, the session recovers",
+        about: "another host takes our address: defend, give up, no new claim (P3), session recovers over IPv6",
         run: b5_address_lost_run,
         check: b5_address_lost_check,
     },

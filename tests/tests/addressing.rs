@@ -160,6 +160,15 @@ fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() 
     // configuration incomplete (P3, BL3002): the session recovers over IPv6.
     assert!(o.has("BL3002"), "{ids:?}");
     assert_eq!(after[0].1, Family::V6);
+    // Regression: the link layer used to claim and bind a new address on
+    // its own after the recorded one was lost, against P3.
+    let probes_after: Vec<_> = o
+        .agent_probes()
+        .into_iter()
+        .filter(|(at, _)| *at > lost_at)
+        .collect();
+    assert!(probes_after.is_empty(), "{probes_after:?}");
+    assert_eq!(ids.iter().filter(|i| *i == "BL1001").count(), 1, "{ids:?}");
 }
 
 #[test]

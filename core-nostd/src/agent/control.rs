@@ -344,6 +344,13 @@ impl Control {
                 }
             }
             Action::SaveLinkRecord { addr } => {
+                // From now on the claimed address is the recorded one (P3):
+                // losing it must not move the link to another address.
+                if let Some((claim, mode)) = net.link.v4.as_mut() {
+                    if claim.bound() == Some(addr) {
+                        *mode = Ipv4Mode::Recorded(addr);
+                    }
+                }
                 let record = LinkRecord { ipv4: addr };
                 if net.p.save(Record::Link, &record.encode()).is_err() {
                     net.p.record(
