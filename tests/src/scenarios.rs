@@ -617,6 +617,36 @@ fn b2_check(o: &Outcome) -> Result<(), String> {
     })
 }
 
+fn b2_race_delay_run() -> Outcome {
+    let cfg = Config {
+        race: true,
+        ..config()
+    };
+    run_world(World::new(plain_bmc(), 23), cfg, 30)
+}
+
+fn b2_race_delay_check(o: &Outcome) -> Result<(), String> {
+    let frames = o.agent_frames();
+    let first = |ethertype: u16| {
+        frames
+            .iter()
+            .find(|c| c.ethertype() == Some(ethertype))
+            .map(|c| c.at)
+    };
+    let first_v4 = first(ETHERTYPE_ARP).ok_or("no IPv4 claim")?;
+    let first_v6 = first(ETHERTYPE_IPV6).ok_or("no IPv6 attempt in race mode")?;
+    // The round starts at 0 s; IPv6 waits `race_delay` (250 ms).
+    ensure(first_v6 >= Instant::from_millis(250), || {
+        format!("IPv6 must wait 250 ms: IPv4 at {first_v4}, IPv6 at {first_v6}")
+    })?;
+    ensure(o.families().last() == Some(&Family::V4), || {
+        format!("IPv4 preferred in the end, got {:?}", o.families())
+    })?;
+    ensure(o.session_features() == Some(Features::ALL), || {
+        format!("all features on IPv4, got {:?}", o.session_features())
+    })
+}
+
 fn b2_sequential_run() -> Outcome {
     let mut world = World::new(bmc_without_ipv4(), 22);
     world.at(Instant::from_secs(25), |w| {
@@ -838,6 +868,13 @@ pub static ALL: &[Scenario] = &[
         about: "race mode: IPv6 session first, IPv4 comes up, the session moves to IPv4 (BL3008)",
         run: b2_run,
         check: b2_check,
+    },
+    Scenario {
+        name: "b2-race-ipv6-after-delay",
+        row: "B2",
+        about: "race mode, both families up: IPv6 starts 250 ms in, IPv4 still ends up preferred",
+        run: b2_race_delay_run,
+        check: b2_race_delay_check,
     },
     Scenario {
         name: "b2-sequential-stays",

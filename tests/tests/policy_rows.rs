@@ -85,6 +85,11 @@ fn b2_race_mode_moves_session_back_to_ipv4() {
 }
 
 #[test]
+fn b2_race_mode_starts_ipv6_after_the_delay_and_still_prefers_ipv4() {
+    holds("b2-race-ipv6-after-delay");
+}
+
+#[test]
 fn b2_sequential_mode_keeps_the_ipv6_session() {
     holds("b2-sequential-stays");
 }
