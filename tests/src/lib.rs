@@ -12,6 +12,8 @@ pub mod describe;
 pub mod fuzzing;
 pub mod port_device;
 pub mod responder;
+pub mod rogue;
+pub mod scenarios;
 pub mod timeline;
 pub mod wire;
 pub mod world;

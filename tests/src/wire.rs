@@ -37,6 +37,30 @@ struct Inner {
     tap: bool,
     sent: u64,
     dropped: u64,
+    capture: Vec<Captured>,
+    echo: bool,
+}
+
+/// One frame put on the segment (the capture every test can read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// When it was sent.
+    pub at: Instant,
+    /// The frame, as sent (before any fault).
+    pub frame: Vec<u8>,
+}
+
+impl Captured {
+    /// The Ethernet source MAC, if the frame is long enough to have one.
+    pub fn src_mac(&self) -> Option<[u8; 6]> {
+        self.frame.get(6..12)?.try_into().ok()
+    }
+
+    /// The ethertype, if the frame is long enough to have one.
+    pub fn ethertype(&self) -> Option<u16> {
+        let b = self.frame.get(12..14)?;
+        Some(u16::from_be_bytes([b[0], b[1]]))
+    }
 }
 
 /// The segment; clones share it.
@@ -63,6 +87,8 @@ impl Segment {
             tap: true,
             sent: 0,
             dropped: 0,
+            capture: Vec::new(),
+            echo: false,
         })))
     }
 
@@ -79,6 +105,12 @@ impl Segment {
     /// Sets the faults from now on.
     pub fn set_faults(&self, faults: Faults) {
         self.0.borrow_mut().faults = faults;
+    }
+
+    /// Echoes every frame back to its sender too (a looped link or a hub
+    /// that reflects), from now on.
+    pub fn set_echo(&self, on: bool) {
+        self.0.borrow_mut().echo = on;
     }
 
     /// Turns the frame descriptions on the timeline on or off.
@@ -115,6 +147,11 @@ impl Segment {
             .min()
     }
 
+    /// Every frame put on the segment so far, in order.
+    pub fn captured(&self) -> Vec<Captured> {
+        self.0.borrow().capture.clone()
+    }
+
     /// Frames sent and frames dropped by faults, so far.
     pub fn counters(&self) -> (u64, u64) {
         let inner = self.0.borrow();
@@ -130,6 +167,11 @@ impl Port {
             return;
         }
         inner.sent += 1;
+        let at = inner.clock.now();
+        inner.capture.push(Captured {
+            at,
+            frame: frame.to_vec(),
+        });
         if inner.tap {
             if let Some(text) = describe(frame) {
                 timeline::emit("wire", text);
@@ -154,7 +196,7 @@ impl Port {
         };
         let now = inner.clock.now();
         for (id, _) in (0..inner.queues.len()).map(|i| (i, ())).collect::<Vec<_>>() {
-            if id == self.id {
+            if id == self.id && !inner.echo {
                 continue;
             }
             for _ in 0..copies {

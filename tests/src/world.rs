@@ -18,6 +18,7 @@ use smoltcp::time::{Duration, Instant};
 
 use crate::bmc::{BmcConfig, SimBmc};
 use crate::clock::VirtualClock;
+use crate::rogue::{Rogue, RogueConfig};
 use crate::timeline;
 use crate::wire::{Port, Segment};
 
@@ -58,6 +59,8 @@ pub struct World {
     pub credential: Option<String>,
     /// When the simulation asks the agent to stop.
     pub stop_at: Option<Instant>,
+    /// A misbehaving third host on the segment, if any.
+    pub rogue: Option<Rogue>,
     port: Port,
     rng: ChaCha8Rng,
     stop_signalled: bool,
@@ -90,6 +93,7 @@ impl World {
             bootstrap_up: true,
             credential: Some("one-time-credential".into()),
             stop_at: None,
+            rogue: None,
             port,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stop_signalled: false,
@@ -118,6 +122,12 @@ impl World {
     /// A new port on the segment (a third host).
     pub fn extra_port(&self) -> Port {
         self.segment.port()
+    }
+
+    /// Puts a misbehaving third host with `cfg` on the segment.
+    pub fn add_rogue(&mut self, cfg: RogueConfig) {
+        let port = self.extra_port();
+        self.rogue = Some(Rogue::new(cfg, port));
     }
 
     fn run_due(&mut self) -> bool {
@@ -158,6 +168,9 @@ impl Frames for World {
             let now = self.clock.now();
             self.run_due();
             self.bmc.poll(now);
+            if let Some(rogue) = self.rogue.as_mut() {
+                rogue.poll(now);
+            }
             if self.port.ready() {
                 return Wake::Ready;
             }
@@ -175,6 +188,7 @@ impl Frames for World {
                 deadline,
                 self.segment.next_delivery(),
                 self.bmc.poll_at(now),
+                self.rogue.as_ref().and_then(Rogue::poll_at),
                 stop,
                 self.schedule.first().map(|(t, _)| *t),
             ]

@@ -1,9 +1,11 @@
 //! `cargo xtask run`: the agent against the simulated BMC, in virtual time.
+//! `--scenario NAME` runs one named policy scenario instead and checks its
+//! expected outcome; `--list` lists them.
 
 use std::process::ExitCode;
 
 use bmclink_core::Config;
-use bmclink_tests::{run_agent, timeline, BmcConfig, World};
+use bmclink_tests::{run_agent, scenarios, timeline, BmcConfig, World};
 use smoltcp::time::Instant;
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -11,6 +13,19 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--list" => {
+                for s in scenarios::ALL {
+                    println!("{:<34} {:<4} {}", s.name, s.row, s.about);
+                }
+                return ExitCode::SUCCESS;
+            }
+            "--scenario" => match it.next() {
+                Some(name) => return scenario(name),
+                None => {
+                    eprintln!("xtask run: --scenario takes a name (see --list)");
+                    return ExitCode::from(2);
+                }
+            },
             "--seconds" => match it.next().and_then(|s| s.parse().ok()) {
                 Some(s) if s > 0 => seconds = s,
                 _ => {
@@ -44,6 +59,23 @@ pub fn main(args: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     }
     timeline::echo(false);
+    print_audit(&world);
+    let started = world.audit_ids().iter().any(|id| id == "BL2001");
+    let bye = world.bmc.state.log.count("BMC0002") > 0;
+    let pings = world.bmc.state.pings;
+    if started && bye && pings > 0 {
+        println!("\nok: session up, {pings} heartbeats, clean BYE");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "\nxtask run: expected a session (BL2001: {started}), heartbeats ({pings}) and a clean BYE ({bye})"
+        );
+        ExitCode::FAILURE
+    }
+}
+
+/// Prints the audit events and the BMC's Lifecycle log.
+fn print_audit(world: &World) {
     println!("\naudit events:");
     for (at, e) in &world.audit {
         println!(
@@ -63,16 +95,33 @@ pub fn main(args: &[String]) -> ExitCode {
             e.text
         );
     }
-    let started = world.audit_ids().iter().any(|id| id == "BL2001");
-    let bye = world.bmc.state.log.count("BMC0002") > 0;
-    let pings = world.bmc.state.pings;
-    if started && bye && pings > 0 {
-        println!("\nok: session up, {pings} heartbeats, clean BYE");
-        ExitCode::SUCCESS
-    } else {
-        eprintln!(
-            "\nxtask run: expected a session (BL2001: {started}), heartbeats ({pings}) and a clean BYE ({bye})"
-        );
-        ExitCode::FAILURE
+}
+
+/// Runs the named scenario, prints its timeline and audit events, and
+/// exits non-zero when its expected outcome does not hold.
+fn scenario(name: &str) -> ExitCode {
+    let Some(s) = scenarios::find(name) else {
+        eprintln!("xtask run: no scenario `{name}` (see --list)");
+        return ExitCode::from(2);
+    };
+    timeline::Logger::install(log::LevelFilter::Info);
+    println!("bmclink scenario {} ({}): {}\n", s.name, s.row, s.about);
+    let o = (s.run)();
+    if let Some(first) = &o.first {
+        println!("-- first run --\n{}", first.timeline_text());
+        print_audit(&first.world);
+        println!("\n-- second run --");
+    }
+    println!("{}", o.timeline_text());
+    print_audit(&o.world);
+    match (s.check)(&o) {
+        Ok(()) => {
+            println!("\nok: {} holds", s.name);
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("\nxtask run: scenario {} does not hold: {why}", s.name);
+            ExitCode::FAILURE
+        }
     }
 }

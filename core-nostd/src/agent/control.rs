@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, StoreEvent, TlsEvent};
 use crate::cert::Expiry;
 use crate::config::Config;
 use crate::link::discover::{Discovery, DiscoveryEvent};
-use crate::link::ipv4ll::Ipv4ClaimEvent;
+use crate::link::ipv4ll::{Ipv4ClaimEvent, Ipv4ClaimState};
 use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
 use crate::platform::{HostFacts, Platform, Record};
 use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
@@ -266,6 +266,12 @@ impl Control {
                         }
                         self.input(Input::Ipv4Lost);
                     }
+                    Ipv4ClaimEvent::RateLimited { .. } => {
+                        // MAX_CONFLICTS reached: this claim is failed for the
+                        // round (P4 moves on to IPv6); the claim itself keeps
+                        // its rate limit and goes on in the background.
+                        self.input(Input::Ipv4ClaimFailed);
+                    }
                     _ => {}
                 }
             }
@@ -319,9 +325,15 @@ impl Control {
         debug!("policy: {:?}", action);
         match action {
             Action::ClaimIpv4 { preferred } => {
-                let seed = net.p.next_u64();
-                net.link
-                    .claim_ipv4(self.mac, preferred, Ipv4Mode::Fresh, seed, now);
+                // A rate-limited claim is not restarted: a new one would
+                // forget the conflicts and bypass RATE_LIMIT_INTERVAL.
+                let limited = matches!(&net.link.v4,
+                    Some((c, Ipv4Mode::Fresh)) if c.state() == Ipv4ClaimState::RateLimited);
+                if !limited {
+                    let seed = net.p.next_u64();
+                    net.link
+                        .claim_ipv4(self.mac, preferred, Ipv4Mode::Fresh, seed, now);
+                }
             }
             Action::UseRecordedIpv4 { addr } => {
                 if net.link.ipv4() == Some(addr) {
@@ -347,6 +359,13 @@ impl Control {
                 }
             }
             Action::SaveLinkRecord { addr } => {
+                // From now on the claimed address is the recorded one (P3):
+                // losing it must not move the link to another address.
+                if let Some((claim, mode)) = net.link.v4.as_mut() {
+                    if claim.bound() == Some(addr) {
+                        *mode = Ipv4Mode::Recorded(addr);
+                    }
+                }
                 let record = LinkRecord { ipv4: addr };
                 if net.p.save(Record::Link, &record.encode()).is_err() {
                     net.p.record(

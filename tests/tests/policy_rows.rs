@@ -1,0 +1,127 @@
+//! One test per row of the fallback policy (DESIGN §4: P1–P10, B2, B5),
+//! each running its named scenario (`bmclink_tests::scenarios`) through the
+//! real agent, the simulated BMC, link and host, in virtual time.
+
+use bmclink_tests::scenarios::run_and_check;
+
+fn holds(name: &str) {
+    let Some((o, verdict)) = run_and_check(name) else {
+        panic!("no scenario {name}");
+    };
+    if let Err(why) = verdict {
+        eprintln!("{}\naudit: {:?}", o.timeline_text(), o.ids());
+        panic!("scenario {name}: {why}");
+    }
+}
+
+#[test]
+fn p1_ipv4_is_tried_first_and_no_ipv6_frame_when_it_works() {
+    holds("p1-ipv4-first");
+}
+
+#[test]
+fn p2_no_ip_on_usbnic_claims_preferred_address_once_and_records_it() {
+    holds("p2-claim-ipv4-once");
+}
+
+#[test]
+fn p3_link_record_present_means_no_arp_probe() {
+    holds("p3-record-no-reclaim");
+}
+
+#[test]
+fn p3_recorded_address_in_use_stays_disconnected_on_ipv4_with_the_fix_named() {
+    holds("p3-incomplete-stays-disconnected");
+}
+
+#[test]
+fn p4_ipv4_failure_falls_back_to_ipv6() {
+    holds("p4-fallback-ipv6");
+}
+
+#[test]
+fn p5_host_ipv6_disabled_never_emits_ipv6_and_retries_ipv4() {
+    holds("p5-host-ipv6-disabled");
+}
+
+#[test]
+fn p6_ipv6_disabled_by_config_never_emits_ipv6() {
+    holds("p6-ipv6-off-by-config");
+}
+
+#[test]
+fn p6_ipv4_disabled_by_config_never_emits_arp_or_ipv4() {
+    holds("p6-ipv4-off-by-config");
+}
+
+#[test]
+fn p6_both_disabled_sends_nothing() {
+    holds("p6-both-off");
+}
+
+#[test]
+fn p7_bmc_without_usbnic_ipv6_is_cached_and_ipv6_never_tried_next_start() {
+    holds("p7-bmc-without-ipv6-remembered");
+}
+
+#[test]
+fn p8_each_session_start_names_family_and_channel() {
+    holds("p8-session-start-names-family");
+}
+
+#[test]
+fn p9_ipv6_only_usbnic_still_claims_ipv4() {
+    holds("p9-ipv6-only-usbnic-claims-ipv4");
+}
+
+#[test]
+fn p10_ipv6_only_session_offers_monitoring_only() {
+    holds("p10-ipv6-only-monitoring");
+}
+
+#[test]
+fn b2_race_mode_moves_session_back_to_ipv4() {
+    holds("b2-race-back-to-ipv4");
+}
+
+#[test]
+fn b2_race_mode_starts_ipv6_after_the_delay_and_still_prefers_ipv4() {
+    holds("b2-race-ipv6-after-delay");
+}
+
+#[test]
+fn b2_sequential_mode_keeps_the_ipv6_session() {
+    holds("b2-sequential-stays");
+}
+
+#[test]
+fn b5_link_down_up_reconnects_without_reconfiguring() {
+    holds("b5-link-flap");
+}
+
+#[test]
+fn b5_bmc_reboot_with_rst_reconnects() {
+    holds("b5-bmc-reboot-rst");
+}
+
+#[test]
+fn b5_silent_bmc_is_declared_dead_and_reconnected() {
+    holds("b5-bmc-silent");
+}
+
+#[test]
+fn b5_address_taken_after_binding_is_defended_given_up_and_session_recovers() {
+    holds("b5-address-lost");
+}
+
+#[test]
+fn every_scenario_has_a_test() {
+    let src = include_str!("policy_rows.rs");
+    for s in bmclink_tests::scenarios::ALL {
+        assert!(
+            src.contains(&format!("holds(\"{}\")", s.name)),
+            "scenario {} has no test",
+            s.name
+        );
+    }
+}
