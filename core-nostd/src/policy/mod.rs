@@ -58,8 +58,11 @@
 //! - **B5** link down: everything stops ([`Phase::LinkDown`]); link up starts
 //!   a round at once with a fresh backoff. Session end (BYE, peer dead, RST,
 //!   protocol error): after a good session (WELCOME and at least
-//!   `good_session`) a new round at once with a fresh backoff, else the
-//!   family counts as failed in the round. An address lost under a
+//!   `good_session`) a new round at once with a fresh backoff; after a
+//!   shorter session that reached WELCOME the family still works (a BMC
+//!   reboot is no reason to fall back): backoff, then a new round from the
+//!   preferred family; a session without WELCOME counts the family as
+//!   failed in the round. An address lost under a
 //!   connection goes back through the policy at once (with a record: P3).
 //!
 //! # Deadlines

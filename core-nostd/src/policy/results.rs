@@ -232,6 +232,13 @@ impl Policy {
                     self.backoff.reset();
                     self.set(family, Step::Idle, None);
                     self.begin_round(now);
+                } else if s.welcomed_at.is_some() {
+                    // The BMC answered over this family, so the family works
+                    // (a BMC reboot soon after connecting is no reason to
+                    // fall back): back off without resetting, then a new
+                    // round tries the preferred family again.
+                    self.set(family, Step::Idle, None);
+                    self.enter_backoff(now);
                 } else {
                     self.fail(now, family);
                 }

@@ -132,7 +132,7 @@ impl Policy {
         }
     }
 
-    fn enter_backoff(&mut self, now: Instant) {
+    pub(super) fn enter_backoff(&mut self, now: Instant) {
         let (min, max) = (self.cfg.backoff_min, self.cfg.backoff_max);
         let at_max = self.backoff.base(min, max) >= max;
         let delay = self.backoff.next(min, max);
