@@ -7,12 +7,14 @@
 //! seed is the same run. Firmware rigs can reuse the BMC and the segment.
 
 pub mod bmc;
+pub mod bmc_tls;
 pub mod clock;
 pub mod describe;
 pub mod fuzzing;
 pub mod port_device;
 pub mod responder;
 pub mod timeline;
+pub mod tls_host;
 pub mod wire;
 pub mod world;
 
