@@ -181,8 +181,11 @@ impl TlsHost {
         let local = self.next_local_port;
         self.next_local_port += 1;
         let handle = self.handle;
+        // Reset the previous connection, and let the RST go out before
+        // the socket is reused.
+        self.socket().abort();
+        self.poll(world.clock.now());
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-        socket.abort();
         let cx = self.iface.context();
         socket
             .connect(cx, remote, local)
@@ -368,6 +371,63 @@ impl TlsHost {
             let _ = socket.send_slice(&out);
         }
         moved
+    }
+}
+
+/// The host's bare TCP connection as an `embedded_io` stream that runs the
+/// simulation while it waits: what the core's `PinnedTls::open` runs over.
+/// A read returns `Ok(0)` when the connection ended or [`PATIENCE`] passed
+/// with nothing to read.
+pub struct RawStream<'a> {
+    /// The host (connected with `tls: None`).
+    pub host: &'a mut TlsHost,
+    /// The world it lives in.
+    pub world: &'a mut World,
+}
+
+impl embedded_io::ErrorType for RawStream<'_> {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Read for RawStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        if self.host.received.is_empty() {
+            self.host.run(self.world, |h| {
+                !h.received.is_empty() || !h.sockets.get::<tcp::Socket>(h.handle).may_recv()
+            });
+        }
+        let n = buf.len().min(self.host.received.len());
+        buf[..n].copy_from_slice(&self.host.received[..n]);
+        self.host.received.drain(..n);
+        Ok(n)
+    }
+}
+
+impl embedded_io::Write for RawStream<'_> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        let mut sent = 0;
+        while sent < buf.len() {
+            let n = self
+                .host
+                .socket()
+                .send_slice(&buf[sent..])
+                .map_err(|_| embedded_io::ErrorKind::BrokenPipe)?;
+            sent += n;
+            if n == 0 {
+                self.host.run(self.world, |h| {
+                    h.sockets.get::<tcp::Socket>(h.handle).can_send()
+                });
+                if !self.host.socket().can_send() {
+                    return Err(embedded_io::ErrorKind::BrokenPipe);
+                }
+            }
+        }
+        self.host.run(self.world, |_| true);
+        Ok(sent)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 

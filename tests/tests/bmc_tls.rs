@@ -289,3 +289,121 @@ fn garbage_record_after_welcome_fails_authentication_at_the_client() {
     assert!(matches!(got[..], [Received::Welcome(_)]), "{got:?}");
     assert_eq!(host.tls_error, Some(rustls::Error::DecryptError));
 }
+
+/// The agent's own TLS client (embedded-tls, pinning) against the BMC:
+/// runs `PinnedTls::open`, sends `msg`, returns the first frame's reply.
+fn core_client_exchange(
+    world: &mut World,
+    host: &mut TlsHost,
+    identity: &TlsIdentity,
+    pin: [u8; 32],
+    msg: &Message<'_>,
+) -> Result<Vec<Received>, bmclink_core::tls::TlsError> {
+    use bmclink_core::tls::{Identity, PinnedTls, TlsBuffers};
+    use rand_chacha::rand_core::SeedableRng;
+    let port = world.bmc.cfg.tls_port;
+    host.connect(world, (BMC, port), None);
+    let stream = bmclink_tests::tls_host::RawStream { host, world };
+    let mut buffers = Box::new(TlsBuffers::new());
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    let id = Identity::new(identity.key.clone(), &identity.der);
+    let mut tls = PinnedTls::open(stream, &mut buffers, pin, id, &mut rng)?;
+    let mut frame = [0u8; 1026];
+    let n = msg.emit(&mut frame).unwrap();
+    tls.send(&frame[..n])?;
+    let mut buf = [0u8; 1026];
+    let n = tls.read(&mut buf)?;
+    let mut reader = bmclink_core::proto::FrameReader::<4096>::new();
+    reader.push(&buf[..n]);
+    let mut out = Vec::new();
+    while let Some(Ok(m)) = reader.next_message() {
+        out.push(match m {
+            Message::Welcome(w) => Received::Welcome(w.session),
+            Message::Reject(r) => Received::Reject(r.code.to_string()),
+            other => Received::Other(format!("{other:?}")),
+        });
+    }
+    Ok(out)
+}
+
+#[test]
+fn core_tls_client_enrolls_then_says_hello() {
+    let mut world = World::new(BmcConfig::default(), 14);
+    let me = client_identity(140);
+    let mut host = host(&world);
+    let pin = world.bmc_facts().and_then(|f| f.fingerprint).unwrap();
+    let cred = credential(&mut world).unwrap();
+    let got = core_client_exchange(&mut world, &mut host, &me, pin, &enroll(&cred)).unwrap();
+    assert!(matches!(got[..], [Received::Welcome(_)]), "{got:?}");
+    assert_eq!(world.bmc.state.enrolled, vec![me.fingerprint()]);
+    let got = core_client_exchange(&mut world, &mut host, &me, pin, &hello(true)).unwrap();
+    assert!(matches!(got[..], [Received::Welcome(_)]), "{got:?}");
+    let stranger = client_identity(141);
+    let got = core_client_exchange(&mut world, &mut host, &stranger, pin, &hello(true)).unwrap();
+    assert_eq!(got, vec![reject("not-enrolled")]);
+}
+
+#[test]
+fn core_tls_client_refuses_the_impostor_with_a_pin_mismatch() {
+    let mut world = World::new(
+        BmcConfig {
+            impostor_cert: true,
+            ..BmcConfig::default()
+        },
+        15,
+    );
+    let pin = world.bmc_facts().and_then(|f| f.fingerprint).unwrap();
+    let mut host = host(&world);
+    let err = core_client_exchange(
+        &mut world,
+        &mut host,
+        &client_identity(150),
+        pin,
+        &hello(true),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        bmclink_core::tls::TlsError::PinMismatch {
+            pinned: pin,
+            presented: bmclink_core::cert::fingerprint(world.bmc.presented_cert_der()),
+        }
+    );
+    assert!(world.bmc.state.enrolled.is_empty());
+}
+
+#[test]
+fn core_tls_client_fails_cleanly_against_a_tls12_only_bmc() {
+    let mut world = World::new(
+        BmcConfig {
+            tls12_only: true,
+            ..BmcConfig::default()
+        },
+        16,
+    );
+    let pin = world.bmc.fingerprint();
+    let mut host = host(&world);
+    let err = core_client_exchange(
+        &mut world,
+        &mut host,
+        &client_identity(160),
+        pin,
+        &hello(true),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, bmclink_core::tls::TlsError::Version { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn turning_tls_off_closes_the_tls_port() {
+    let mut world = World::new(BmcConfig::default(), 17);
+    world.bmc.cfg.tls = false;
+    let mut host = host(&world);
+    let (config, check) = client_config(&client_identity(170), world.bmc.fingerprint());
+    host.connect(&mut world, (BMC, 5443), Some(config));
+    assert_eq!(host.state(), tcp::State::Closed);
+    assert!(check.presented.lock().unwrap().is_none());
+}
