@@ -1,5 +1,19 @@
 //! The simulated BMC: its own smoltcp stack on the segment, the channel
-//! protocol responder on the plain (and TLS) ports, and a Lifecycle log.
+//! protocol responder on the plain port and, with [`BmcConfig::tls`], inside
+//! a rustls TLS 1.3 server on the TLS port ([`crate::bmc_tls`]), and a
+//! Lifecycle log.
+//!
+//! Lifecycle-log IDs: BMC0001 session started (WELCOME), BMC0002 agent said
+//! BYE, BMC0003 protocol error or unexpected message, BMC0010 reboot,
+//! BMC0020 agent enrolled, BMC0021 HELLO from a client certificate that is
+//! not enrolled, BMC0022 ENROLL with a wrong or used credential, BMC0023
+//! TLS handshake failed, BMC0024 TLS error after the handshake, BMC0030
+//! firmware upgraded to TLS, ISM0050 plain HELLO on TLS-required firmware,
+//! OSE0001 an OS event from the agent.
+//!
+//! Each port has two sockets: a third simultaneous connection to one port
+//! is refused until one closes (a peer that vanishes without FIN or RST
+//! keeps its socket).
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
