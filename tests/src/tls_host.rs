@@ -109,6 +109,54 @@ pub fn client_config(identity: &TlsIdentity, pin: [u8; 32]) -> (Arc<ClientConfig
     (Arc::new(config), check)
 }
 
+/// Presents a fixed certificate chain and signs with a fixed key, whether
+/// or not they belong together (a client that does not hold the key of the
+/// certificate it shows, or shows a malformed one).
+#[derive(Debug)]
+struct FixedClientCert(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for FixedClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Like [`client_config`], but presenting `cert_der` (any bytes) while
+/// signing with `signer`'s key.
+pub fn client_config_mismatched(
+    cert_der: &[u8],
+    signer: &TlsIdentity,
+    pin: [u8; 32],
+) -> Arc<ClientConfig> {
+    let provider = ring_provider(false);
+    let check = Arc::new(PinCheck {
+        pin,
+        provider: provider.clone(),
+        presented: Mutex::new(None),
+    });
+    let key = provider
+        .key_provider
+        .load_private_key(signer.private_key())
+        .expect("a P-256 key loads");
+    let certified =
+        rustls::sign::CertifiedKey::new(vec![CertificateDer::from(cert_der.to_vec())], key);
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3 is in the ring provider")
+        .dangerous()
+        .with_custom_certificate_verifier(check)
+        .with_client_cert_resolver(Arc::new(FixedClientCert(Arc::new(certified))));
+    Arc::new(config)
+}
+
 /// A host with one TCP connection, bare or inside rustls.
 pub struct TlsHost {
     port: Port,

@@ -6,7 +6,7 @@ use bmclink_core::platform::Bootstrap;
 use bmclink_core::proto::{Enroll, Hello, Message, PROTO_VERSION};
 use bmclink_core::Family;
 use bmclink_tests::bmc_tls::{TlsIdentity, TlsTamper};
-use bmclink_tests::tls_host::{client_config, Received, TlsHost};
+use bmclink_tests::tls_host::{client_config, client_config_mismatched, Received, TlsHost};
 use bmclink_tests::{BmcConfig, World};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{IpAddress, Ipv4Address};
@@ -406,4 +406,49 @@ fn turning_tls_off_closes_the_tls_port() {
     host.connect(&mut world, (BMC, 5443), Some(config));
     assert_eq!(host.state(), tcp::State::Closed);
     assert!(check.presented.lock().unwrap().is_none());
+}
+
+#[test]
+fn client_signing_with_another_key_than_its_certificate_is_refused() {
+    let mut world = World::new(BmcConfig::default(), 18);
+    let mut host = host(&world);
+    let shown = client_identity(180);
+    let config =
+        client_config_mismatched(&shown.der, &client_identity(181), world.bmc.fingerprint());
+    host.connect(&mut world, (BMC, 5443), Some(config));
+    host.run(&mut world, |h| h.tls_error.is_some());
+    assert!(
+        matches!(
+            host.tls_error,
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::DecryptError
+            ))
+        ),
+        "{:?}",
+        host.tls_error
+    );
+    assert_eq!(world.bmc.state.log.count("BMC0023"), 1);
+    assert_eq!(world.bmc.state.session, 0);
+}
+
+#[test]
+fn malformed_client_certificate_is_refused_at_the_handshake() {
+    let mut world = World::new(BmcConfig::default(), 19);
+    let mut host = host(&world);
+    let me = client_identity(190);
+    let mut broken = me.der.clone();
+    let last = broken.len() - 1;
+    broken[last] ^= 0x01; // the self-signature no longer verifies
+    for cert in [vec![0x30, 0x03, 0x02, 0x01, 0x00], broken] {
+        let config = client_config_mismatched(&cert, &me, world.bmc.fingerprint());
+        host.connect(&mut world, (BMC, 5443), Some(config));
+        host.run(&mut world, |h| h.tls_error.is_some());
+        assert!(
+            matches!(host.tls_error, Some(rustls::Error::AlertReceived(_))),
+            "{:?}",
+            host.tls_error
+        );
+    }
+    assert_eq!(world.bmc.state.log.count("BMC0023"), 2);
+    assert!(world.bmc.state.enrolled.is_empty());
 }
