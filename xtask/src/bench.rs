@@ -1,0 +1,7 @@
+//! `cargo xtask bench`: measurements (placeholder).
+
+use std::process::ExitCode;
+
+pub fn main(_args: &[String]) -> ExitCode {
+    ExitCode::SUCCESS
+}
