@@ -20,10 +20,10 @@ const AGENT_STATE_BUDGET: usize = 48 * 1024;
 #[cfg(not(debug_assertions))]
 const HANDSHAKE_STACK_BUDGET: usize = 16 * 1024;
 /// The same in the unoptimised `dev` profile, where bmclink-core's frames
-/// are about 3.4x larger (measured 36.8 KiB vs 10.8 KiB on x86_64): a
+/// are about 3.4x larger (measured 37.4 KiB vs 11 KiB on x86_64): a
 /// ceiling that still catches a new large local on the handshake path.
 #[cfg(debug_assertions)]
-const HANDSHAKE_STACK_BUDGET: usize = 40 * 1024;
+const HANDSHAKE_STACK_BUDGET: usize = 48 * 1024;
 
 #[test]
 fn agent_state_fits_48_kib_with_the_tls_read_buffer() {
@@ -55,8 +55,15 @@ fn tls_handshake_peak_stack_fits_16_kib() {
     let (opened, used) = peak_stack(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
         let identity = bmclink_core::tls::Identity::new(identity_key, &cert);
-        let tls = PinnedTls::open(Stream(client_end), &mut buffers, pin, identity, &mut rng);
-        tls.is_ok()
+        let Ok(mut tls) =
+            PinnedTls::open(Stream(client_end), &mut buffers, pin, identity, &mut rng)
+        else {
+            return false;
+        };
+        // One echo, so the server has seen our last flight before the
+        // stream closes (the first record read is measured too).
+        let mut echo = [0u8; 4];
+        tls.send(b"ping").is_ok() && tls.read(&mut echo) == Ok(4) && &echo == b"ping"
     });
     assert!(opened, "the handshake completed");
     assert!(server.join().unwrap(), "the server got our certificate");
