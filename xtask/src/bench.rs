@@ -80,6 +80,11 @@ pub fn main(args: &[String]) -> ExitCode {
 
     println!("== handshake: in-memory, {HANDSHAKES} full mutual TLS 1.3 handshakes per client");
     let (bmc, rus) = handshakes(&pki, &server);
+    if args.iter().any(|a| a == "--handshake-only") {
+        // For profiling: `perf record target/release/xtask bench --handshake-only`.
+        println!("bmclink {bmc:?}, rustls {rus:?}");
+        return ExitCode::SUCCESS;
+    }
     rows.push(Row::new(
         "full mutual TLS 1.3 handshake, client share (vs rustls server, in memory)",
         format!("{:.2} ms", ms(bmc)),
@@ -152,7 +157,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let machine = machine();
     println!("{machine}");
     println!("whole run: {:.0} s", started.elapsed().as_secs_f64());
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md");
+    let path = report_path();
     if let Err(e) = write_report(&path, &machine, &table) {
         eprintln!("xtask bench: cannot write {}: {e}", path.display());
         return ExitCode::FAILURE;
@@ -664,18 +669,29 @@ fn machine() -> String {
     format!("machine: {cores} cores (nproc), CPU {cpu}; {rustc}; {openssl}; release profile")
 }
 
+/// Where `cargo xtask bench` and `cargo xtask size` write their tables.
+pub fn report_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../BENCHMARKS.md")
+}
+
 /// Replaces the generated part of BENCHMARKS.md (between markers), keeping
 /// the hand-written notes around it.
 fn write_report(path: &Path, machine: &str, table: &str) -> std::io::Result<()> {
-    const BEGIN: &str = "<!-- bench:begin -->\n";
-    const END: &str = "<!-- bench:end -->";
-    let generated = format!("{BEGIN}{machine}\n\n{table}{END}");
-    let old = std::fs::read_to_string(path).unwrap_or_default();
-    let new = match (old.find(BEGIN), old.find(END)) {
+    write_section(path, "bench", &format!("{machine}\n\n{table}"))
+}
+
+/// Replaces the text between `<!-- {name}:begin -->` and `<!-- {name}:end -->`
+/// in the file at `path`, appending the section when the markers are missing.
+pub fn write_section(path: &Path, name: &str, text: &str) -> std::io::Result<()> {
+    let begin = format!("<!-- {name}:begin -->\n");
+    let end = format!("<!-- {name}:end -->");
+    let generated = format!("{begin}{text}{end}");
+    let old = std::fs::read_to_string(path).unwrap_or_else(|_| "# bmclink benchmarks\n".into());
+    let new = match (old.find(&begin), old.find(&end)) {
         (Some(b), Some(e)) if b < e => {
-            format!("{}{}{}", &old[..b], generated, &old[e + END.len()..])
+            format!("{}{}{}", &old[..b], generated, &old[e + end.len()..])
         }
-        _ => format!("# bmclink benchmarks\n\n{generated}\n"),
+        _ => format!("{old}\n{generated}\n"),
     };
     std::fs::write(path, new)
 }

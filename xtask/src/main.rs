@@ -7,8 +7,9 @@
 //!   `thumbv7em-none-eabihf` build of the core.
 //! - `audit-table [--write]`: prints the audit table generated from the core,
 //!   or writes it into README.md between its markers.
-//! - `size`: `size_of` of every piece of the agent state and the flash/RAM of
-//!   the `firmware/` image for thumbv7em-none-eabihf; fails over budget.
+//! - `size [--write]`: `size_of` of every piece of the agent state and the
+//!   flash/RAM of the `firmware/` image for thumbv7em-none-eabihf; fails over
+//!   budget; `--write` puts the tables into BENCHMARKS.md.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
 //!   a table and writes BENCHMARKS.md.
 
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] | ci | audit-table [--write] | size | bench>"
+                "usage: cargo xtask <run [--seconds N] | ci | audit-table [--write] | size [--write] | bench>"
             );
             ExitCode::SUCCESS
         }

@@ -194,7 +194,7 @@ fn target_sizes(elf: &[u8], sections: &[Section]) -> Option<Vec<u32>> {
     )
 }
 
-pub fn main(_args: &[String]) -> ExitCode {
+pub fn main(args: &[String]) -> ExitCode {
     let elf_path = match build_firmware() {
         Ok(p) => p,
         Err(e) => {
@@ -214,31 +214,17 @@ pub fn main(_args: &[String]) -> ExitCode {
         return ExitCode::FAILURE;
     };
     let target = target_sizes(&elf, &sections).unwrap_or_default();
-    println!();
-    println!("agent memory (size_of, bytes)");
-    println!(
-        "{:<46} {:<13} {:>9} {:>9}",
-        "piece", "within", "x86_64", "thumbv7em"
-    );
-    for (i, s) in SIZES.iter().enumerate() {
-        let t = target.get(i).map_or("?".into(), |b| b.to_string());
-        println!("{:<46} {:<13} {:>9} {:>9}", s.name, s.within, s.bytes, t);
-    }
     let image = Image::of(&sections);
-    println!();
-    println!("firmware image (thumbv7em-none-eabihf, opt-level z, LTO)");
-    println!("  .text   {:>8}  (code + vector table)", image.text);
-    println!("  .rodata {:>8}", image.rodata);
-    println!("  .data   {:>8}", image.data);
-    println!(
-        "  .bss    {:>8}  (AgentBuffers, records, registers)",
-        image.bss
-    );
-    println!("  flash   {:>8}  (.text + .rodata + .data)", image.flash());
-    println!(
-        "  RAM     {:>8}  (.data + .bss, stack not included)",
-        image.ram()
-    );
+    let report = render(&target, &image);
+    println!("\n{report}");
+    if args.iter().any(|a| a == "--write") {
+        let path = crate::bench::report_path();
+        if let Err(e) = crate::bench::write_section(&path, "size", &report) {
+            eprintln!("xtask size: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
     let state = target
         .first()
         .map_or(SIZES[0].bytes, |b| *b as usize)
@@ -256,6 +242,36 @@ pub fn main(_args: &[String]) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The memory tables as Markdown: `size_of` per piece on both targets, and
+/// the firmware image by section.
+fn render(target: &[u32], image: &Image) -> String {
+    let mut out = String::from(
+        "Agent memory, `size_of` in bytes (x86_64 host; thumbv7em from the firmware ELF):\n\n\
+         | piece | within | x86_64 | thumbv7em |\n|---|---|---:|---:|\n",
+    );
+    for (i, s) in SIZES.iter().enumerate() {
+        let t = target.get(i).map_or("?".into(), |b| b.to_string());
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            s.name, s.within, s.bytes, t
+        ));
+    }
+    out.push_str(&format!(
+        "\nFirmware image `firmware/` (thumbv7em-none-eabihf, opt-level z, fat LTO, \
+         1 codegen unit, panic abort), bytes:\n\n\
+         | .text | .rodata | .data | .bss | flash (.text+.rodata+.data) | static RAM (.data+.bss) |\n\
+         |---:|---:|---:|---:|---:|---:|\n\
+         | {} | {} | {} | {} | {} | {} |\n",
+        image.text,
+        image.rodata,
+        image.data,
+        image.bss,
+        image.flash(),
+        image.ram()
+    ));
+    out
 }
 
 /// Prints one budget line; false when `used` exceeds `limit`.
