@@ -298,8 +298,8 @@ impl StartPath {
             ),
             StartPath::Ipv6Fallback => (
                 "start to session, IPv6 fallback, sequential (virtual time)",
-                Duration::from_secs(1),
-                "RFC 4862 DAD: 1 transmit x RetransTimer 1 s, start delay 0",
+                Duration::from_secs(10),
+                "IPv4 claim 4 s + Config::connect_timeout 5 s + RFC 4862 DAD 1 s",
             ),
             StartPath::Ipv6Race => (
                 "start to session, IPv6 fallback, race mode (virtual time)",

@@ -369,18 +369,62 @@ pub fn serve_one<S: std::io::Read + std::io::Write>(
         }
     }
     let authenticated = conn.peer_certificates().is_some();
-    // Echo until the client goes away.
+    // Echo until the client goes away. Plaintext first: rustls does not
+    // read more while received plaintext waits (`wants_read` is false), so
+    // a `complete_io` that does nothing is not the end until it is drained.
     loop {
+        let mut plain = Vec::new();
+        let _ = conn.reader().read_to_end(&mut plain);
+        if !plain.is_empty() && conn.writer().write_all(&plain).is_err() {
+            break;
+        }
         match conn.complete_io(&mut stream) {
-            Ok((0, 0)) | Err(_) => break,
-            Ok(_) => {
-                let mut plain = Vec::new();
-                let _ = conn.reader().read_to_end(&mut plain);
-                if !plain.is_empty() && conn.writer().write_all(&plain).is_err() {
-                    break;
-                }
-            }
+            Err(_) => break,
+            Ok((0, 0)) if plain.is_empty() => break,
+            Ok(_) => {}
         }
     }
     authenticated
+}
+
+/// Peak stack of bmclink's TLS client through a full mutual handshake plus
+/// one echo round trip (so the server has read our last flight before the
+/// stream closes), by [`crate::bench_stack::peak_stack`]. The server runs
+/// on another thread over a Unix socket pair, so only the client's stack is
+/// painted; the record buffers are on the heap, as in `AgentBuffers`.
+pub fn handshake_peak_stack(pki: &Pki, seed: u64) -> Result<crate::bench_stack::StackUse, String> {
+    let config = server_config(pki);
+    let (client_end, server_end) =
+        std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
+    let server = std::thread::spawn(move || serve_one(config, server_end));
+    let mut buffers = Box::new(TlsBuffers::new());
+    let key = pki.client_key.clone();
+    let cert = pki.client_der.clone();
+    let pin = pki.server_pin();
+    let (client, used) = crate::bench_stack::peak_stack(move || {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let identity = Identity::new(key, &cert);
+        let mut tls = PinnedTls::open(Stream(client_end), &mut buffers, pin, identity, &mut rng)
+            .map_err(|e| format!("handshake: {e:?}"))?;
+        tls.send(b"ping").map_err(|e| format!("send: {e:?}"))?;
+        let mut echo = [0u8; 4];
+        let mut got = 0;
+        while got < echo.len() {
+            match tls.read(&mut echo[got..]) {
+                Ok(0) => return Err("echo: end of stream".to_string()),
+                Ok(n) => got += n,
+                Err(e) => return Err(format!("echo: {e:?}")),
+            }
+        }
+        if &echo != b"ping" {
+            return Err(format!("echo: got {echo:?}"));
+        }
+        Ok(())
+    });
+    let served = server.join().map_err(|_| "server panicked".to_string())?;
+    client?;
+    if !served {
+        return Err("the server did not get the client certificate".into());
+    }
+    Ok(used)
 }
