@@ -44,6 +44,7 @@ pub mod platform;
 pub mod policy;
 pub mod proto;
 pub mod records;
+pub mod sizes;
 pub mod tls;
 pub mod types;
 

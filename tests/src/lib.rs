@@ -6,6 +6,9 @@
 //! RFC timers of seconds pass in microseconds and every run with the same
 //! seed is the same run. Firmware rigs can reuse the BMC and the segment.
 
+pub mod bench_link;
+pub mod bench_stack;
+pub mod bench_tls;
 pub mod bmc;
 pub mod bmc_tls;
 pub mod clock;

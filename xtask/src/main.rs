@@ -7,10 +7,17 @@
 //!   `thumbv7em-none-eabihf` build of the core.
 //! - `audit-table [--write]`: prints the audit table generated from the core,
 //!   or writes it into README.md between its markers.
+//! - `size [--write]`: `size_of` of every piece of the agent state and the
+//!   flash/RAM of the `firmware/` image for thumbv7em-none-eabihf; fails over
+//!   budget; `--write` puts the tables into BENCHMARKS.md.
+//! - `bench`: release-build measurements against rustls and OpenSSL; prints
+//!   a table and writes BENCHMARKS.md.
 
 use std::process::{Command, ExitCode};
 
+mod bench;
 mod run;
+mod size;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,8 +29,12 @@ fn main() -> ExitCode {
         "run" => run::main(rest),
         "ci" => ci(),
         "audit-table" => audit_table(rest),
+        "size" => size::main(rest),
+        "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <run [--seconds N] | ci | audit-table [--write]>");
+            println!(
+                "usage: cargo xtask <run [--seconds N] | ci | audit-table [--write] | size [--write] | bench>"
+            );
             ExitCode::SUCCESS
         }
         other => {
