@@ -19,6 +19,7 @@ pub mod install;
 pub mod pcap;
 pub mod platform;
 pub mod session;
+pub mod sim;
 pub mod status;
 pub mod store;
 pub mod time;
