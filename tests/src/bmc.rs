@@ -1,5 +1,19 @@
 //! The simulated BMC: its own smoltcp stack on the segment, the channel
-//! protocol responder on the plain (and TLS) ports, and a Lifecycle log.
+//! protocol responder on the plain port and, with [`BmcConfig::tls`], inside
+//! a rustls TLS 1.3 server on the TLS port ([`crate::bmc_tls`]), and a
+//! Lifecycle log.
+//!
+//! Lifecycle-log IDs: BMC0001 session started (WELCOME), BMC0002 agent said
+//! BYE, BMC0003 protocol error or unexpected message, BMC0010 reboot,
+//! BMC0020 agent enrolled, BMC0021 HELLO from a client certificate that is
+//! not enrolled, BMC0022 ENROLL with a wrong or used credential, BMC0023
+//! TLS handshake failed, BMC0024 TLS error after the handshake, BMC0030
+//! firmware upgraded to TLS, ISM0050 plain HELLO on TLS-required firmware,
+//! OSE0001 an OS event from the agent.
+//!
+//! Each port has two sockets: a third simultaneous connection to one port
+//! is refused until one closes (a peer that vanishes without FIN or RST
+//! keeps its socket).
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -8,6 +22,7 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, Ipv4Address, Ipv6Address,
 };
 
+use crate::bmc_tls::{server_config, TlsIdentity, TlsSession, TlsTamper};
 use crate::port_device::PortDevice;
 use crate::responder::{Next, Responder};
 use crate::timeline;
@@ -34,8 +49,20 @@ pub struct BmcConfig {
     pub tls_port: u16,
     /// Answer PING with PONG (off: a BMC that hangs).
     pub answer_ping: bool,
-    /// Raw bytes sent right after WELCOME (malformed-input tests).
+    /// Raw bytes sent right after WELCOME (malformed-input tests); inside
+    /// TLS on the TLS port.
     pub inject_after_welcome: Option<Vec<u8>>,
+    /// The one-time enrollment credential the BMC accepts in ENROLL (once:
+    /// it is consumed by a successful enrollment, see
+    /// [`BmcState::used_credentials`]). The bootstrap channel publishes it.
+    pub credential: String,
+    /// The TLS port speaks TLS 1.2 only (a peer the agent must refuse, T4).
+    pub tls12_only: bool,
+    /// The TLS port presents another certificate than the one the bootstrap
+    /// channel publishes ([`SimBmc::fingerprint`]): a man in the middle.
+    pub impostor_cert: bool,
+    /// Mangles the BMC's TLS byte stream (truncated or garbage records).
+    pub tls_tamper: Option<TlsTamper>,
 }
 
 impl BmcConfig {
@@ -70,6 +97,10 @@ impl Default for BmcConfig {
             tls_port: 5443,
             answer_ping: true,
             inject_after_welcome: None,
+            credential: "one-time-credential".into(),
+            tls12_only: false,
+            impostor_cert: false,
+            tls_tamper: None,
         }
     }
 }
@@ -117,12 +148,17 @@ pub struct BmcState {
     pub pings: u32,
     /// OS events received: (seq, id, text).
     pub events: Vec<(u32, String, String)>,
+    /// SHA-256 fingerprints of the enrolled client certificates.
+    pub enrolled: Vec<[u8; 32]>,
+    /// Enrollment credentials consumed by a successful ENROLL.
+    pub used_credentials: Vec<String>,
 }
 
 struct Conn {
     handle: SocketHandle,
     port: u16,
     responder: Option<Responder>,
+    tls: Option<TlsSession>,
 }
 
 /// The simulated BMC.
@@ -136,11 +172,15 @@ pub struct SimBmc {
     sockets: SocketSet<'static>,
     conns: Vec<Conn>,
     up: bool,
+    identity: TlsIdentity,
+    impostor: TlsIdentity,
 }
 
 impl SimBmc {
-    /// A BMC on `port`, up at `now`.
-    pub fn new(cfg: BmcConfig, port: Port, now: Instant) -> Self {
+    /// A BMC on `port`, up at `now`. Its TLS certificate (P-256,
+    /// self-signed, made by the core's generator) and the impostor's are
+    /// derived from `seed`, valid from the wall-clock time `unix`.
+    pub fn new(cfg: BmcConfig, port: Port, now: Instant, seed: u64, unix: u64) -> Self {
         let mut iface = {
             let mut dev = PortDevice::new(&port);
             let mut icfg = IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(cfg.mac)));
@@ -156,29 +196,103 @@ impl SimBmc {
             sockets: SocketSet::new(Vec::new()),
             conns: Vec::new(),
             up: true,
+            identity: TlsIdentity::generate(seed ^ 0xb3c, "bmc", unix, true),
+            impostor: TlsIdentity::generate(seed ^ 0x1d05, "bmc", unix, true),
         };
         bmc.open_listeners();
         bmc
     }
 
-    fn open_listeners(&mut self) {
-        let mut ports = vec![self.cfg.plain_port];
-        if self.cfg.tls {
-            ports.push(self.cfg.tls_port);
+    /// The certificate the BMC publishes over the bootstrap channel (DER).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.identity.der
+    }
+
+    /// SHA-256 of [`SimBmc::cert_der`]: the fingerprint the agent pins.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.identity.fingerprint()
+    }
+
+    /// The certificate the TLS port presents: the published one, or the
+    /// impostor's with [`BmcConfig::impostor_cert`].
+    pub fn presented_cert_der(&self) -> &[u8] {
+        if self.cfg.impostor_cert {
+            &self.impostor.der
+        } else {
+            &self.identity.der
         }
-        for port in ports {
-            for _ in 0..2 {
-                let socket = tcp::Socket::new(
-                    tcp::SocketBuffer::new(vec![0; 8192]),
-                    tcp::SocketBuffer::new(vec![0; 8192]),
-                );
-                let handle = self.sockets.add(socket);
-                self.conns.push(Conn {
-                    handle,
-                    port,
-                    responder: None,
-                });
+    }
+
+    /// The enrollment credential while it is unused (what the bootstrap
+    /// channel hands out), `None` once consumed.
+    pub fn unused_credential(&self) -> Option<&str> {
+        let cred = self.cfg.credential.as_str();
+        (!self.state.used_credentials.iter().any(|c| c == cred)).then_some(cred)
+    }
+
+    /// Issues a new one-time credential (an administrator re-enabling
+    /// enrollment for a reinstall).
+    pub fn issue_credential(&mut self, credential: impl Into<String>) {
+        self.cfg.credential = credential.into();
+    }
+
+    /// Upgrades the firmware to `firmware` with TLS on the USBNIC (T7) and
+    /// restarts the BMC like a real update does: every connection drops and
+    /// the TLS port starts listening.
+    pub fn upgrade_firmware(&mut self, firmware: [u8; 4], now: Instant) {
+        let [a, b, c, d] = firmware;
+        self.state.log.add(
+            "BMC0030",
+            format!("firmware updated to {a}.{b}.{c}.{d} with TLS on the USBNIC"),
+        );
+        self.cfg.firmware = firmware;
+        self.cfg.tls = true;
+        self.reboot(now);
+    }
+
+    /// Listening sockets for the plain port, and for the TLS port while
+    /// [`BmcConfig::tls`] holds (without TLS nothing listens there, so a SYN
+    /// gets a RST).
+    fn open_listeners(&mut self) {
+        self.add_listeners(self.cfg.plain_port);
+        if self.cfg.tls {
+            self.add_listeners(self.cfg.tls_port);
+        }
+    }
+
+    fn add_listeners(&mut self, port: u16) {
+        for _ in 0..2 {
+            let socket = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; 32 * 1024]),
+                tcp::SocketBuffer::new(vec![0; 32 * 1024]),
+            );
+            let handle = self.sockets.add(socket);
+            self.conns.push(Conn {
+                handle,
+                port,
+                responder: None,
+                tls: None,
+            });
+        }
+    }
+
+    /// Follows [`BmcConfig::tls`] being flipped by a test.
+    fn sync_tls_listeners(&mut self, now: Instant) {
+        let tls_port = self.cfg.tls_port;
+        let has = self.conns.iter().any(|c| c.port == tls_port);
+        if self.cfg.tls && !has {
+            self.add_listeners(tls_port);
+        } else if !self.cfg.tls && has {
+            for conn in self.conns.iter().filter(|c| c.port == tls_port) {
+                self.sockets.get_mut::<tcp::Socket>(conn.handle).abort();
             }
+            // Let the RSTs go out before the sockets are removed.
+            let mut dev = PortDevice::new(&self.port);
+            self.iface.poll(now, &mut dev, &mut self.sockets);
+            for conn in self.conns.iter().filter(|c| c.port == tls_port) {
+                self.sockets.remove(conn.handle);
+            }
+            self.conns.retain(|c| c.port != tls_port);
         }
     }
 
@@ -219,6 +333,7 @@ impl SimBmc {
             while self.port.recv().is_some() {}
             return;
         }
+        self.sync_tls_listeners(now);
         for _ in 0..64 {
             let mut dev = PortDevice::new(&self.port);
             self.iface.poll(now, &mut dev, &mut self.sockets);
@@ -266,39 +381,71 @@ impl SimBmc {
             {
                 let tls = conn.port == self.cfg.tls_port;
                 conn.responder = Some(Responder::new(tls));
+                conn.tls = None;
+                if tls {
+                    let identity = if self.cfg.impostor_cert {
+                        &self.impostor
+                    } else {
+                        &self.identity
+                    };
+                    conn.tls = tls_session(identity, &self.cfg);
+                    if conn.tls.is_none() {
+                        socket.abort();
+                        conn.responder = None;
+                        moved = true;
+                        continue;
+                    }
+                }
             }
             let Some(responder) = conn.responder.as_mut() else {
                 continue;
             };
-            if conn.port == self.cfg.tls_port {
-                // The TLS transport is wired in by the TLS layer; until then a
-                // connection to the TLS port is refused by closing it.
-                socket.abort();
-                conn.responder = None;
-                moved = true;
-                continue;
-            }
             let mut out = Vec::new();
             let mut next = Next::Open;
+            let mut input = Vec::new();
             while socket.can_recv() {
-                let mut buf = [0u8; 2048];
+                let mut buf = [0u8; 4096];
                 let n = socket.recv_slice(&mut buf).unwrap_or(0);
                 if n == 0 {
                     break;
                 }
+                input.extend_from_slice(&buf[..n]);
+            }
+            if !input.is_empty() {
                 moved = true;
-                next = responder.on_bytes(&buf[..n], &self.cfg, &mut self.state, &mut out);
-                if next == Next::Close {
-                    break;
+            }
+            match conn.tls.as_mut() {
+                Some(session) => {
+                    if !input.is_empty() {
+                        next = session.on_bytes(
+                            &input,
+                            responder,
+                            &self.cfg,
+                            &mut self.state,
+                            &mut out,
+                        );
+                    }
+                }
+                None => {
+                    if !input.is_empty() {
+                        next = responder.on_bytes(&input, &self.cfg, &mut self.state, &mut out);
+                    }
                 }
             }
             if !out.is_empty() {
                 moved = true;
-                let _ = socket.send_slice(&out);
+                match socket.send_slice(&out) {
+                    Ok(n) if n == out.len() => {}
+                    sent => timeline::emit(
+                        "bmc",
+                        format!("send buffer full: {sent:?} of {} bytes sent", out.len()),
+                    ),
+                }
             }
             if next == Next::Close {
                 socket.close();
                 conn.responder = None;
+                conn.tls = None;
                 moved = true;
             } else if !socket.may_recv() && socket.state() == tcp::State::CloseWait {
                 socket.close();
@@ -319,4 +466,18 @@ fn configure_addrs(iface: &mut Interface, cfg: &BmcConfig) {
             let _ = addrs.push(IpCidr::new(IpAddress::Ipv6(v6), 64));
         }
     });
+}
+
+/// A TLS session presenting `identity` as `cfg` says (TLS 1.2 only,
+/// tampered), or `None` when rustls refuses the configuration.
+fn tls_session(identity: &TlsIdentity, cfg: &BmcConfig) -> Option<TlsSession> {
+    let made = server_config(identity, cfg.tls12_only)
+        .and_then(|config| TlsSession::new(config, cfg.tls_tamper.clone()));
+    match made {
+        Ok(session) => Some(session),
+        Err(e) => {
+            timeline::emit("bmc", format!("cannot start a TLS session: {e}"));
+            None
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! seed is the same run. Firmware rigs can reuse the BMC and the segment.
 
 pub mod bmc;
+pub mod bmc_tls;
 pub mod clock;
 pub mod describe;
 pub mod fuzzing;
@@ -16,6 +17,7 @@ pub mod responder;
 pub mod rogue;
 pub mod scenarios;
 pub mod timeline;
+pub mod tls_host;
 pub mod wire;
 pub mod world;
 

@@ -2,11 +2,12 @@
 //! bytes in, plaintext bytes out, a Lifecycle log on the side. The TLS and
 //! plain transports both feed it.
 
+use bmclink_core::cert::ShortFingerprint;
 use bmclink_core::proto::{
-    Caps, FrameReader, Message, RejectCode, Welcome, MAX_FRAME_LEN, PROTO_VERSION,
+    Caps, FrameReader, Message, Reject, RejectCode, Welcome, MAX_FRAME_LEN, PROTO_VERSION,
 };
 
-use crate::bmc::BmcConfig;
+use crate::bmc::{BmcConfig, BmcState};
 use crate::timeline;
 
 /// What the responder wants done with the connection after a call.
@@ -38,12 +39,17 @@ impl Responder {
         }
     }
 
+    /// Whether a session is established (WELCOME sent).
+    pub fn is_greeted(&self) -> bool {
+        self.greeted
+    }
+
     /// Feeds received plaintext; appends replies to `out`.
     pub fn on_bytes(
         &mut self,
         mut bytes: &[u8],
         cfg: &BmcConfig,
-        state: &mut crate::bmc::BmcState,
+        state: &mut BmcState,
         out: &mut Vec<u8>,
     ) -> Next {
         while !bytes.is_empty() {
@@ -61,7 +67,11 @@ impl Responder {
                         return Next::Close;
                     }
                 };
-                if handle(&msg, self.tls, &mut self.greeted, cfg, state, out) == Next::Close {
+                let peer = Peer {
+                    tls: self.tls,
+                    client_fingerprint: self.client_fingerprint,
+                };
+                if handle(&msg, peer, &mut self.greeted, cfg, state, out) == Next::Close {
                     return Next::Close;
                 }
             }
@@ -81,34 +91,74 @@ fn emit(msg: &Message<'_>, out: &mut Vec<u8>) {
     }
 }
 
+/// What the responder knows of the connection's far end.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    tls: bool,
+    client_fingerprint: Option<[u8; 32]>,
+}
+
+fn reject(code: RejectCode, reason: &str, out: &mut Vec<u8>) {
+    timeline::emit("bmc", format!("-> REJECT {code}"));
+    emit(&Message::Reject(Reject { code, reason }), out);
+}
+
+/// Establishes the session: WELCOME with this firmware's facts.
+fn welcome(how: String, cfg: &BmcConfig, state: &mut BmcState, out: &mut Vec<u8>) {
+    state.session = state.session.wrapping_add(1);
+    let caps = cfg.caps();
+    let fw = cfg.firmware;
+    timeline::emit(
+        "bmc",
+        format!(
+            "-> WELCOME firmware {}.{}.{}.{} session {} caps {:#05b}",
+            fw[0],
+            fw[1],
+            fw[2],
+            fw[3],
+            state.session,
+            caps.bits()
+        ),
+    );
+    state
+        .log
+        .add("BMC0001", format!("OS agent connected over {how}"));
+    emit(
+        &Message::Welcome(Welcome {
+            proto: PROTO_VERSION,
+            firmware: fw,
+            caps,
+            session: state.session,
+        }),
+        out,
+    );
+    if let Some(raw) = &cfg.inject_after_welcome {
+        timeline::emit("bmc", format!("-> (injected {} raw bytes)", raw.len()));
+        out.extend_from_slice(raw);
+    }
+}
+
 fn handle(
     msg: &Message<'_>,
-    tls: bool,
+    peer: Peer,
     greeted: &mut bool,
     cfg: &BmcConfig,
-    state: &mut crate::bmc::BmcState,
+    state: &mut BmcState,
     out: &mut Vec<u8>,
 ) -> Next {
+    let tls = peer.tls;
+    let over = if tls { "TLS" } else { "plain" };
     match msg {
         Message::Hello(h) => {
             timeline::emit(
                 "bmc",
                 format!(
-                    "<- HELLO agent {} host '{}' over {} ({})",
-                    h.agent_version,
-                    h.hostname,
-                    h.family,
-                    if tls { "TLS" } else { "plain" }
+                    "<- HELLO agent {} host '{}' over {} ({over})",
+                    h.agent_version, h.hostname, h.family
                 ),
             );
             if h.proto != PROTO_VERSION {
-                emit(
-                    &Message::Reject(bmclink_core::proto::Reject {
-                        code: RejectCode::BadVersion,
-                        reason: "unsupported protocol version",
-                    }),
-                    out,
-                );
+                reject(RejectCode::BadVersion, "unsupported protocol version", out);
                 return Next::Close;
             }
             if !tls && cfg.tls_required() {
@@ -118,53 +168,81 @@ fn handle(
                     "ISM0050",
                     "OS agent without TLS tried to connect; TLS is required on the USBNIC".into(),
                 );
-                timeline::emit("bmc", "-> REJECT tls-required");
-                emit(
-                    &Message::Reject(bmclink_core::proto::Reject {
-                        code: RejectCode::TlsRequired,
-                        reason: "TLS is required on this firmware",
-                    }),
+                reject(
+                    RejectCode::TlsRequired,
+                    "TLS is required on this firmware",
                     out,
                 );
                 return Next::Close;
             }
-            state.session = state.session.wrapping_add(1);
-            let caps = cfg.caps();
-            let fw = cfg.firmware;
-            timeline::emit(
-                "bmc",
-                format!(
-                    "-> WELCOME firmware {}.{}.{}.{} session {} caps {:#05b}",
-                    fw[0],
-                    fw[1],
-                    fw[2],
-                    fw[3],
-                    state.session,
-                    caps.bits()
-                ),
-            );
-            state.log.add(
-                "BMC0001",
-                format!(
-                    "OS agent connected over {} ({})",
-                    h.family,
-                    if tls { "TLS" } else { "plain" }
-                ),
-            );
-            emit(
-                &Message::Welcome(Welcome {
-                    proto: PROTO_VERSION,
-                    firmware: fw,
-                    caps,
-                    session: state.session,
-                }),
-                out,
-            );
-            *greeted = true;
-            if let Some(raw) = &cfg.inject_after_welcome {
-                timeline::emit("bmc", format!("-> (injected {} raw bytes)", raw.len()));
-                out.extend_from_slice(raw);
+            if tls
+                && !peer
+                    .client_fingerprint
+                    .is_some_and(|fp| state.enrolled.contains(&fp))
+            {
+                let who = peer
+                    .client_fingerprint
+                    .map(|fp| ShortFingerprint::of(&fp).to_string())
+                    .unwrap_or_else(|| "none".into());
+                state.log.add(
+                    "BMC0021",
+                    format!(
+                        "OS agent with a client certificate that is not enrolled ({who}) refused"
+                    ),
+                );
+                reject(
+                    RejectCode::NotEnrolled,
+                    "client certificate not enrolled",
+                    out,
+                );
+                return Next::Close;
             }
+            welcome(format!("{} ({over})", h.family), cfg, state, out);
+            *greeted = true;
+            Next::Open
+        }
+        Message::Enroll(e) if !*greeted => {
+            timeline::emit("bmc", format!("<- ENROLL over {over}"));
+            let Some(fp) = peer.client_fingerprint.filter(|_| tls) else {
+                // ENROLL is defined inside TLS only: without a client
+                // certificate there is nothing to bind.
+                state
+                    .log
+                    .add("BMC0003", "OS agent sent ENROLL outside TLS".into());
+                reject(
+                    RejectCode::TlsRequired,
+                    "enrollment is only possible over TLS",
+                    out,
+                );
+                return Next::Close;
+            };
+            let fresh = e.credential == cfg.credential
+                && !state.used_credentials.iter().any(|c| c == e.credential);
+            if !fresh {
+                state.log.add(
+                    "BMC0022",
+                    "OS agent enrollment refused: wrong or already used credential".into(),
+                );
+                reject(
+                    RejectCode::BadCredential,
+                    "wrong or already used enrollment credential",
+                    out,
+                );
+                return Next::Close;
+            }
+            state.used_credentials.push(cfg.credential.clone());
+            if !state.enrolled.contains(&fp) {
+                state.enrolled.push(fp);
+            }
+            state.log.add(
+                "BMC0020",
+                format!(
+                    "OS agent enrolled (client certificate {})",
+                    ShortFingerprint::of(&fp)
+                ),
+            );
+            welcome("TLS (enrollment)".into(), cfg, state, out);
+            *greeted = true;
             Next::Open
         }
         _ if !*greeted => {

@@ -55,8 +55,6 @@ pub struct World {
     pub statuses: Vec<Status>,
     /// Whether the bootstrap channel answers.
     pub bootstrap_up: bool,
-    /// The one-time enrollment credential, until taken.
-    pub credential: Option<String>,
     /// When the simulation asks the agent to stop.
     pub stop_at: Option<Instant>,
     /// A misbehaving third host on the segment, if any.
@@ -77,7 +75,7 @@ impl World {
         let segment = Segment::new(clock.clone(), seed ^ 0x5e9);
         let port = segment.port();
         let bmc_port = segment.port();
-        let bmc = SimBmc::new(bmc, bmc_port, clock.now());
+        let bmc = SimBmc::new(bmc, bmc_port, clock.now(), seed, clock.unix_time());
         World {
             clock,
             segment,
@@ -91,7 +89,6 @@ impl World {
             audit: Vec::new(),
             statuses: Vec::new(),
             bootstrap_up: true,
-            credential: Some("one-time-credential".into()),
             stop_at: None,
             rogue: None,
             port,
@@ -271,15 +268,20 @@ impl Bootstrap for World {
         }
         let cfg = &self.bmc.cfg;
         Some(BmcFacts {
-            fingerprint: None,
+            fingerprint: cfg.tls.then(|| self.bmc.fingerprint()),
             firmware: cfg.firmware,
             tls: cfg.tls,
             ipv6_usbnic: cfg.ipv6_usbnic,
         })
     }
 
+    /// The BMC's credential while it is unused: the agent and the BMC
+    /// always agree, and a consumed credential is not handed out again.
     fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let cred = self.credential.take()?;
+        if !self.bootstrap_up {
+            return None;
+        }
+        let cred = self.bmc.unused_credential()?;
         let n = cred.len().min(buf.len());
         buf[..n].copy_from_slice(&cred.as_bytes()[..n]);
         Some(n)

@@ -42,13 +42,9 @@ pub fn main(args: &[String]) -> ExitCode {
     timeline::Logger::install(log::LevelFilter::Info);
     timeline::echo(true);
     println!("bmclink: agent vs simulated BMC, virtual time, {seconds} s\n");
-    let bmc = BmcConfig {
-        // The walking skeleton speaks the plain channel: firmware without TLS.
-        firmware: [3, 20, 20, 20],
-        tls: false,
-        ..BmcConfig::default()
-    };
-    let mut world = World::new(bmc, 1);
+    // iDRAC-like firmware 3.30.30.30: TLS required, IPv6 on the USBNIC. The
+    // agent enrolls over the bootstrap channel, then runs mutual TLS 1.3.
+    let mut world = World::new(BmcConfig::default(), 1);
     let cfg = Config {
         hostname: "sim-host",
         ..Config::default()
@@ -60,7 +56,8 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     timeline::echo(false);
     print_audit(&world);
-    let started = world.audit_ids().iter().any(|id| id == "BL2001");
+    let started = world.audit_ids().iter().any(|id| id == "BL2001")
+        && world.audit_ids().iter().any(|id| id == "BL4006");
     let bye = world.bmc.state.log.count("BMC0002") > 0;
     let pings = world.bmc.state.pings;
     if started && bye && pings > 0 {
@@ -68,7 +65,7 @@ pub fn main(args: &[String]) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         eprintln!(
-            "\nxtask run: expected a session (BL2001: {started}), heartbeats ({pings}) and a clean BYE ({bye})"
+            "\nxtask run: expected enrollment and a TLS session (BL4006, BL2001: {started}), heartbeats ({pings}) and a clean BYE ({bye})"
         );
         ExitCode::FAILURE
     }

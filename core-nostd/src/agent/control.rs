@@ -194,6 +194,7 @@ impl Control {
                 self.input(Input::TcpConnected { family: f });
             } else if state == tcp::State::Closed {
                 self.attempts[idx(f)] = None;
+                self.refused_with_pin(now, net.p);
                 self.input(Input::TcpRefused { family: f });
             } else if now >= deadline {
                 net.tcp(f).abort();
@@ -449,6 +450,18 @@ impl Control {
 }
 
 impl Control {
+    /// B1: the TLS port of a pinned BMC refused us and its bootstrap says it
+    /// has no TLS any more: a downgrade, refused (said once per outage).
+    fn refused_with_pin<P: Platform>(&mut self, now: Instant, p: &mut P) {
+        if !matches!(self.trust, Trust::Tls { enroll: false, .. }) || self.said.downgrade {
+            return;
+        }
+        if p.bmc_facts().is_some_and(|f| !f.tls) {
+            self.said.downgrade = true;
+            p.record(now, &AuditEvent::Tls(TlsEvent::DowngradeRefused {}));
+        }
+    }
+
     /// Decides the channel of the next connection (T5, B1, T3) and returns
     /// its port, or `None` when no connection may be attempted now.
     fn prepare_channel<P: Platform>(
@@ -474,7 +487,6 @@ impl Control {
                 Some(cfg.plain_port)
             }
             Trust::Tls { enroll, .. } => {
-                self.said.downgrade = false;
                 if self.identity.is_none() || enroll {
                     self.identity = match ClientIdentity::load(p) {
                         Ok(Some(id)) => Some(id),

@@ -464,6 +464,11 @@ fn tls_failure<P: Platform>(
         (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::AbortedAfterHandshake)) => {
             TlsEvent::ClientCertRefused { client }
         }
+        // A reset or close mid-session is a lost connection (BL2006, by
+        // the caller), not a TLS failure.
+        (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::Io(_) | TlsError::Closed)) => {
+            return
+        }
         (SessionEnd::Channel(ChannelError::Tls), Some(e)) => TlsEvent::HandshakeFailed { error: e },
         _ => return,
     };
