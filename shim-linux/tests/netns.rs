@@ -20,6 +20,7 @@ use bmclink_core::platform::{Record, Store};
 use bmclink_core::records::LinkRecord;
 use bmclink_linux::status::{Observed, Status};
 use bmclink_linux::store::FileStore;
+use bmclink_tests::bmc_tls::{server_config, TlsIdentity};
 use bmclink_tests::kernel_bmc::KernelBmc;
 use bmclink_tests::BmcConfig;
 
@@ -150,6 +151,47 @@ impl Rig {
         )
         .expect("config");
         Rig { ns, bmc, dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The file-based bootstrap: a TLS 1.3 BMC with `firmware` presenting
+    /// the certificate `fingerprint`, and the one-time credential.
+    fn bootstrap(&self, fingerprint: &[u8; 32], firmware: &str, credential: &str) {
+        let facts = self.path("bootstrap.toml");
+        fs::write(
+            &facts,
+            format!(
+                "firmware = \"{firmware}\"\ntls = true\nipv6_usbnic = true\nfingerprint = \"{}\"\n",
+                hex::encode(fingerprint)
+            ),
+        )
+        .expect("facts");
+        fs::write(self.path("credential"), credential).expect("credential");
+        let mut cfg = fs::read_to_string(self.config()).expect("config");
+        cfg.push_str(&format!(
+            "bootstrap = \"{}\"\ncredential = \"{}\"\n",
+            facts.display(),
+            self.path("credential").display()
+        ));
+        fs::write(self.config(), cfg).expect("config");
+    }
+
+    /// `bmclink cert renew`: the agent's identity.
+    fn renew(&self) {
+        let out = Command::new(BMCLINK)
+            .arg("--config")
+            .arg(self.config())
+            .args(["cert", "renew"])
+            .output()
+            .expect("bmclink cert renew");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn state(&self) -> PathBuf {
@@ -385,6 +427,198 @@ fn without_the_peers_ipv4_the_agent_falls_back_to_ipv6_over_the_kernels_ndp() {
     });
     assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
     assert_eq!(rig.bmc.count("BMC0002"), 1, "no BYE\n{}", rig.story());
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+#[test]
+fn agent_enrolls_over_tls_13_against_the_kernel_and_heartbeats() {
+    if !may_run("agent_enrolls_over_tls_13_against_the_kernel_and_heartbeats") {
+        return;
+    }
+    let rig = Rig::new("tls", &["169.254.1.1/16"]);
+    let id = TlsIdentity::generate(7, "idrac", unix_now() - 3600, true);
+    let cfg = BmcConfig {
+        firmware: [3, 30, 30, 30],
+        tls: true,
+        ..BmcConfig::default()
+    };
+    let credential = cfg.credential.clone();
+    let tls = KernelBmc::spawn_tls(
+        rig.ns.listen(5443),
+        cfg,
+        server_config(&id, false).expect("rustls server config"),
+        false,
+    );
+    rig.bootstrap(&id.fingerprint(), "3.30.30.30", &credential);
+    rig.renew();
+    let mut agent = rig.start();
+    let story = || {
+        format!(
+            "{}\n--- TLS BMC timeline ---\n{}",
+            rig.story(),
+            tls.timeline()
+        )
+    };
+    let s = rig.until("a TLS session over IPv4", || {
+        match Status::observe(&rig.state()) {
+            Ok(Observed::Running(s)) if s.tls_version.is_some() => Some(s),
+            _ => None,
+        }
+    });
+    assert_eq!(s.tls_version.as_deref(), Some("TLSv1.3"), "{s:?}");
+    assert_eq!(s.bmc_firmware.as_deref(), Some("3.30.30.30"), "{s:?}");
+    assert_eq!(tls.count("BMC0001"), 1, "{}", story());
+    rig.until("a heartbeat over TLS", || (tls.pings() >= 1).then_some(()));
+    let audit = rig.audit();
+    assert!(audit.contains("BL4006"), "not enrolled\n{audit}");
+    assert!(
+        !audit.contains("BL4002") && !audit.contains("BL4003"),
+        "{audit}"
+    );
+    let mut pin = [0u8; 64];
+    let n = FileStore::new(rig.state())
+        .load(Record::BmcPin, &mut pin)
+        .expect("pin readable")
+        .expect("pin saved after enrollment");
+    assert_eq!(
+        bmclink_core::records::PinRecord::decode(&pin[..n])
+            .expect("pin decodes")
+            .sha256,
+        id.fingerprint()
+    );
+    assert_eq!(agent.terminate(), Some(0), "{}", story());
+    assert_eq!(tls.count("BMC0002"), 1, "no BYE over TLS\n{}", story());
+}
+
+/// A process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tls_handshake_completes_against_openssl_s_server() {
+    if !may_run("tls_handshake_completes_against_openssl_s_server") {
+        return;
+    }
+    if Command::new("openssl").arg("version").output().is_err() {
+        let required = std::env::var("BMCLINK_REQUIRE_ROOT").is_ok_and(|v| v == "1");
+        assert!(!required, "BMCLINK_REQUIRE_ROOT=1 but openssl is missing");
+        eprintln!("skipping tls_handshake_completes_against_openssl_s_server: no openssl");
+        return;
+    }
+    let rig = Rig::new("ossl", &["169.254.1.1/16"]);
+    let id = TlsIdentity::generate(9, "idrac", unix_now() - 3600, true);
+    rig.bootstrap(&id.fingerprint(), "3.30.30.30", "one-time-credential");
+    rig.renew();
+    let p = |n: &str| rig.path(n).to_str().expect("utf-8 path").to_owned();
+    fs::write(rig.path("bmc.der"), &id.der).expect("bmc cert");
+    let rustls::pki_types::PrivateKeyDer::Sec1(key) = id.private_key() else {
+        panic!("a SEC1 key")
+    };
+    fs::write(rig.path("bmc.key.der"), key.secret_sec1_der()).expect("bmc key");
+    openssl(&[
+        "x509",
+        "-inform",
+        "der",
+        "-in",
+        &p("bmc.der"),
+        "-out",
+        &p("bmc.pem"),
+    ]);
+    openssl(&[
+        "ec",
+        "-inform",
+        "der",
+        "-in",
+        &p("bmc.key.der"),
+        "-out",
+        &p("bmc.key.pem"),
+    ]);
+    let client = rig.state().join("identity.crt");
+    openssl(&[
+        "x509",
+        "-inform",
+        "der",
+        "-in",
+        client.to_str().expect("utf-8 path"),
+        "-out",
+        &p("client.pem"),
+    ]);
+    let server = Killed(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &rig.ns.name,
+                "openssl",
+                "s_server",
+                "-tls1_3",
+            ])
+            .args(["-Verify", "1", "-verify_return_error", "-accept", "5443"])
+            .args(["-cert", &p("bmc.pem"), "-key", &p("bmc.key.pem")])
+            .args(["-CAfile", &p("client.pem")])
+            .stdin(Stdio::piped())
+            .stdout(fs::File::create(rig.path("s_server.out")).expect("out file"))
+            .stderr(fs::File::create(rig.path("s_server.err")).expect("err file"))
+            .spawn()
+            .expect("start openssl s_server"),
+    );
+    let said = || {
+        format!(
+            "{}{}",
+            fs::read_to_string(rig.path("s_server.out")).unwrap_or_default(),
+            fs::read_to_string(rig.path("s_server.err")).unwrap_or_default()
+        )
+    };
+    rig.until("s_server listening", || {
+        said().contains("ACCEPT").then_some(())
+    });
+    let mut agent = rig.start();
+    // s_server prints the cipher once it has the client's Finished: the
+    // agent accepted the pinned certificate and completed TLS 1.3 with its
+    // client certificate.
+    rig.until("the handshake at s_server", || {
+        said()
+            .contains("CIPHER is TLS_AES_128_GCM_SHA256")
+            .then_some(())
+    });
+    // TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite (and s_server runs -tls1_3).
+    let out = said();
+    assert!(
+        out.contains("e2e-host"),
+        "the client certificate names the host\n{out}"
+    );
+    let audit = rig.audit();
+    assert!(
+        !audit.contains("BL4002") && !audit.contains("BL4003"),
+        "the agent refused the handshake\n{audit}"
+    );
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+    drop(server);
 }
 
 /// Idle CPU of the connected agent over `secs` seconds, in percent of a core.

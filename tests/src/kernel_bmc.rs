@@ -1,7 +1,8 @@
 //! A BMC server on kernel sockets: the simulated BMC's protocol side
 //! ([`Responder`]) behind a std `TcpListener`, for end-to-end tests where
 //! the Linux kernel plays the BMC's network stack (a TAP device's kernel
-//! side in a network namespace). Plain channel only.
+//! side in a network namespace). The plain channel, or TLS 1.3 through the
+//! simulated BMC's rustls server ([`crate::bmc_tls`]).
 //!
 //! Every connection runs on its own thread; the Lifecycle log, the session
 //! counter and the PING count are shared in one [`BmcState`], and every
@@ -15,7 +16,10 @@ use std::time::Instant as StdInstant;
 
 use smoltcp::time::Instant;
 
+use rustls::ServerConfig;
+
 use crate::bmc::{BmcConfig, BmcState};
+use crate::bmc_tls::TlsSession;
 use crate::responder::{Next, Responder};
 use crate::timeline;
 
@@ -38,9 +42,28 @@ impl KernelBmc {
     /// Serves `listener` on a background thread with `cfg`'s firmware and
     /// behaviour; `echo`: print every timeline line to stdout.
     pub fn spawn(listener: TcpListener, cfg: BmcConfig, echo: bool) -> KernelBmc {
+        Self::spawn_with(listener, cfg, None, echo)
+    }
+
+    /// As [`KernelBmc::spawn`], speaking TLS with `tls` on every connection.
+    pub fn spawn_tls(
+        listener: TcpListener,
+        cfg: BmcConfig,
+        tls: Arc<ServerConfig>,
+        echo: bool,
+    ) -> KernelBmc {
+        Self::spawn_with(listener, cfg, Some(tls), echo)
+    }
+
+    fn spawn_with(
+        listener: TcpListener,
+        cfg: BmcConfig,
+        tls: Option<Arc<ServerConfig>>,
+        echo: bool,
+    ) -> KernelBmc {
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Arc::clone(&seen);
-        std::thread::spawn(move || serve(&listener, &cfg, &shared, echo));
+        std::thread::spawn(move || serve(&listener, &cfg, tls.as_ref(), &shared, echo));
         KernelBmc { seen }
     }
 
@@ -65,19 +88,27 @@ impl KernelBmc {
     }
 }
 
-/// Accepts connections on `listener` forever, one thread each.
-pub fn serve(listener: &TcpListener, cfg: &BmcConfig, seen: &Arc<Mutex<Seen>>, echo: bool) {
+/// Accepts connections on `listener` forever, one thread each; TLS with
+/// `tls`, else the plain channel.
+pub fn serve(
+    listener: &TcpListener,
+    cfg: &BmcConfig,
+    tls: Option<&Arc<ServerConfig>>,
+    seen: &Arc<Mutex<Seen>>,
+    echo: bool,
+) {
     let start = StdInstant::now();
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let (cfg, seen) = (cfg.clone(), Arc::clone(seen));
-        std::thread::spawn(move || connection(stream, &cfg, &seen, start, echo));
+        let (cfg, seen, tls) = (cfg.clone(), Arc::clone(seen), tls.cloned());
+        std::thread::spawn(move || connection(stream, &cfg, tls, &seen, start, echo));
     }
 }
 
 fn connection(
     mut stream: TcpStream,
     cfg: &BmcConfig,
+    tls: Option<Arc<ServerConfig>>,
     seen: &Mutex<Seen>,
     start: StdInstant,
     echo: bool,
@@ -86,7 +117,16 @@ fn connection(
         .peer_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
-    let mut responder = Responder::new(false);
+    let mut responder = Responder::new(tls.is_some());
+    let mut session = match tls.map(|c| TlsSession::new(c, None)).transpose() {
+        Ok(s) => s,
+        Err(e) => {
+            note(seen, start, echo, || {
+                timeline::emit("bmc", format!("cannot start TLS for {peer}: {e}"))
+            });
+            return;
+        }
+    };
     let mut buf = [0u8; 4096];
     let mut out = Vec::new();
     note(seen, start, echo, || {
@@ -106,7 +146,10 @@ fn connection(
         let next = {
             let mut s = seen.lock().unwrap_or_else(PoisonError::into_inner);
             timeline::set_now(since(start));
-            let next = responder.on_bytes(&buf[..n], cfg, &mut s.state, &mut out);
+            let next = match &mut session {
+                Some(t) => t.on_bytes(&buf[..n], &mut responder, cfg, &mut s.state, &mut out),
+                None => responder.on_bytes(&buf[..n], cfg, &mut s.state, &mut out),
+            };
             keep(&mut s, echo);
             next
         };

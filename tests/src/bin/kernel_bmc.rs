@@ -49,6 +49,7 @@ fn main() -> ExitCode {
     serve(
         &listener,
         &cfg,
+        None,
         &Arc::new(Mutex::new(Seen::default())),
         true,
     );
