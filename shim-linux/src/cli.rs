@@ -7,7 +7,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success (also `status` when the agent is not running) |
-//! | 1 | runtime failure: a device, socket or file operation failed, or the feature is not in this build |
+//! | 1 | runtime failure: a device, socket or file operation failed; `run --sim` reached no session |
 //! | 2 | usage or configuration error: a bad flag, or a bad value in the config file (the key is named) |
 //! | 3 | state error: a file under the state directory is corrupt or unreadable (the file and the fix are named) |
 //! | 4 | not installed: no state directory or no identity; run `bmclink install` |
@@ -145,9 +145,13 @@ pub struct RunArgs {
     /// Use this interface (AF_PACKET) [default: idrac, or interface from the config].
     #[arg(long, value_name = "NAME", conflicts_with = "sim")]
     pub iface: Option<String>,
-    /// Use the in-process simulated BMC.
+    /// Use the in-process simulated BMC: a plain-channel BMC (firmware
+    /// 3.20.20.20) in virtual time; prints the timeline and the audit events.
     #[arg(long)]
     pub sim: bool,
+    /// With --sim: how many virtual seconds to run before stopping [default: 35].
+    #[arg(long, value_name = "N", requires = "sim", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub seconds: Option<u64>,
     /// Append audit events as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,

@@ -5,10 +5,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bmclink_core::platform::{Record, Store, StoreError};
+use bmclink_core::agent::identity;
+use bmclink_core::agent::{Agent, AgentBuffers};
+use bmclink_core::cert::{self, Expiry};
+use bmclink_core::platform::{Clock, Record, Store, StoreError};
 use bmclink_core::records::{BmcCapsRecord, LinkRecord, PinRecord};
 use clap::CommandFactory;
-use sha2::{Digest, Sha256};
 
 use crate::cli::{CertCommand, Cli, Command, Exit, Failure, LinkCommand, RunArgs};
 use crate::config::{self, ShimConfig};
@@ -16,11 +18,10 @@ use crate::frames::{parse_mac, StopSignal};
 use crate::hosts::HostsFile;
 use crate::install;
 use crate::platform::{self, Backend, LinuxPlatform};
+use crate::sim;
 use crate::status::{Observed, Status};
 use crate::store::FileStore;
-
-/// The message of every feature that waits for the core's agent/cert APIs.
-pub const NOT_IN_BUILD: &str = "not available in this build yet";
+use crate::time::rfc3339_utc;
 
 fn out_err(e: std::io::Error) -> Failure {
     Failure::new(Exit::Runtime, format!("cannot write the output: {e}"))
@@ -43,7 +44,9 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             clap_complete::generate(*shell, &mut Cli::command(), "bmclink", out);
             Ok(())
         }
-        Command::Man => clap_mangen::Man::new(Cli::command()).render(out).map_err(out_err),
+        Command::Man => clap_mangen::Man::new(Cli::command())
+            .render(out)
+            .map_err(out_err),
         Command::Run(args) => run(cli, args, out),
         Command::Install { repair, root } => install(cli, *repair, root, out),
         Command::Uninstall { root } => uninstall(cli, root, out),
@@ -51,10 +54,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Link(LinkCommand::Show) => link_show(cli, out),
         Command::Link(LinkCommand::Reset) => link_reset(cli, out),
         Command::Cert(CertCommand::Show) => cert_show(cli, out),
-        Command::Cert(CertCommand::Renew) => Err(Failure::new(
-            Exit::Runtime,
-            format!("certificate renewal is {NOT_IN_BUILD}; `bmclink install --repair` will make a new identity once it is"),
-        )),
+        Command::Cert(CertCommand::Renew) => cert_renew(cli, out),
     }
 }
 
@@ -132,15 +132,117 @@ pub fn check_state(store: &mut FileStore) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run(cli: &Cli, args: &RunArgs, _out: &mut dyn Write) -> Result<(), Failure> {
+fn run(cli: &Cli, args: &RunArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let (cfg, backend) = run_config(cli, args)?;
+    if backend == Backend::Sim {
+        return sim::run(&cfg, args.seconds, out);
+    }
+    if args.seconds.is_some() {
+        return Err(Failure::new(
+            Exit::Usage,
+            "--seconds is for --sim only; a real run ends on SIGTERM or SIGINT",
+        ));
+    }
     check_state(&mut FileStore::new(&cfg.state_dir))?;
-    let platform = run_platform(&cfg, &backend)?;
+    let mut platform = run_platform(&cfg, &backend)?;
     log::info!("platform ready: {platform:?}");
-    Err(Failure::new(
-        Exit::Runtime,
-        format!("the agent is {NOT_IN_BUILD}: the {backend} opened, but no session can run"),
-    ))
+    if let Some(sink) = &mut platform.status {
+        sink.report.waiting().map_err(|e| {
+            Failure::new(
+                Exit::Runtime,
+                format!(
+                    "cannot write the status file under {}: {e}",
+                    cfg.state_dir.display()
+                ),
+            )
+        })?;
+    }
+    let mut bufs = Box::new(AgentBuffers::new());
+    let ended = match Agent::new(cfg.core.clone(), &mut bufs, &mut platform) {
+        Ok(mut agent) => {
+            agent.run(&mut platform);
+            Ok(())
+        }
+        Err(e) => Err(Failure::new(
+            Exit::Usage,
+            format!("the agent cannot start on the {backend}: {e:?}; pass a unicast --mac"),
+        )),
+    };
+    if let Some(sink) = &mut platform.status {
+        if let Err(e) = sink.report.stopped() {
+            log::warn!("cannot remove the status file or the hosts block: {e}");
+        }
+    }
+    ended
+}
+
+/// The platform `install` and `cert renew` work on: `cfg` with its state
+/// directory under `root`.
+fn offline_platform(cfg: &ShimConfig, root: &Path) -> Result<LinuxPlatform, Failure> {
+    let cfg = ShimConfig {
+        state_dir: install::under(root, &cfg.state_dir),
+        ..cfg.clone()
+    };
+    let foreground = std::env::var_os("JOURNAL_STREAM").is_none();
+    platform::offline(&cfg, foreground).map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
+}
+
+/// Makes a fresh identity (T2, T8, B4): key and self-signed certificate,
+/// the BMC pin erased so the next `run` enrolls again. Prints what it made.
+fn new_identity(
+    p: &mut LinuxPlatform,
+    common_name: &str,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let id = identity::reinstall(p, common_name).map_err(|e| identity_failure(&p.store, e))?;
+    let now = p.clock.unix_time().unwrap_or(0);
+    writeln!(
+        out,
+        "new client identity (P-256) for {common_name}: {}\n  {}\n  SHA-256 fingerprint: {}\n\
+         the BMC pin is erased: the next `bmclink run` enrolls with the one-time credential from the bootstrap channel",
+        p.store.path(Record::IdentityCert).display(),
+        validity(id.cert(), now),
+        hex::encode(id.fingerprint()),
+    )
+    .map_err(out_err)
+}
+
+fn identity_failure(store: &FileStore, e: identity::IdentityError) -> Failure {
+    match e {
+        identity::IdentityError::Store(e) => state_failure(store, e),
+        identity::IdentityError::Corrupt(r) => state_failure(store, StoreError::Corrupt(r)),
+        identity::IdentityError::Cert(e) => Failure::new(
+            Exit::Runtime,
+            format!("cannot make the client certificate: {e:?}"),
+        ),
+    }
+}
+
+/// "valid from .. until .. (N days left)" for a DER certificate at `now`.
+pub fn validity(der: &[u8], now: u64) -> String {
+    let Ok(view) = cert::parse(der) else {
+        return "validity: the certificate does not parse".to_owned();
+    };
+    let span = format!(
+        "valid from {} until {}",
+        rfc3339_utc(view.not_before, 0),
+        rfc3339_utc(view.not_after, 0)
+    );
+    match Expiry::at(&view, now) {
+        Expiry::Valid => format!(
+            "{span} ({} days left)",
+            view.not_after.saturating_sub(now) / 86_400
+        ),
+        Expiry::Expiring { days_left } => {
+            format!("{span} ({days_left} days left: renew it with `bmclink cert renew`)")
+        }
+        Expiry::Expired { .. } => {
+            format!("{span} (EXPIRED: no connection is attempted; run `bmclink cert renew`)")
+        }
+        Expiry::NotYetValid => {
+            format!("{span} (not valid yet: check the system clock)")
+        }
+    }
 }
 
 fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
@@ -156,6 +258,15 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
     for p in &changes.written {
         writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
     }
+    let mut p = offline_platform(&cfg, root)?;
+    if repair {
+        writeln!(
+            out,
+            "repair: a new identity replaces the old one; the link record is kept"
+        )
+        .map_err(out_err)?;
+    }
+    new_identity(&mut p, cfg.core.hostname, out)?;
     if root == Path::new("/") {
         writeln!(
             out,
@@ -163,15 +274,19 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
         )
         .map_err(out_err)?;
     }
-    let what = if repair {
-        "repair (new identity, re-enrollment)"
-    } else {
-        "identity generation and enrollment"
-    };
-    Err(Failure::new(
-        Exit::Runtime,
-        format!("{what} is {NOT_IN_BUILD}; the unit, udev rule and state directory are in place"),
-    ))
+    Ok(())
+}
+
+fn cert_renew(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    require_installed(&cfg)?;
+    let mut p = offline_platform(&cfg, Path::new("/"))?;
+    new_identity(&mut p, cfg.core.hostname, out)?;
+    writeln!(
+        out,
+        "restart the agent to use it: systemctl restart bmclink"
+    )
+    .map_err(out_err)
 }
 
 fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
@@ -340,10 +455,20 @@ fn cert_show(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         ));
     };
     der.truncate(n);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let subject = cert::parse(&der)
+        .ok()
+        .and_then(|v| v.common_name())
+        .unwrap_or("?")
+        .to_owned();
     let mut text = format!(
-        "client certificate {} ({n} bytes DER)\n  SHA-256 fingerprint: {}\n  validity: {NOT_IN_BUILD}\n",
+        "client certificate {} ({n} bytes DER), CN {subject}\n  SHA-256 fingerprint: {}\n  {}\n",
         store.path(Record::IdentityCert).display(),
-        hex::encode(Sha256::digest(&der))
+        hex::encode(cert::fingerprint(&der)),
+        validity(&der, now)
     );
     let mut pin = [0u8; 64];
     match store

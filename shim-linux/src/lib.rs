@@ -4,7 +4,8 @@
 //! ([`frames`], [`clock`], [`store`], [`hostnet`], [`bootstrap`], [`audit`],
 //! [`pcap`]) composed into one [`platform::LinuxPlatform`], plus what the
 //! `bmclink` binary needs around it: [`config`], [`hosts`] (P10's managed
-//! block), [`status`], [`install`] and the [`cli`].
+//! block), [`status`] and [`session`] (what a running agent shows),
+//! [`install`], [`sim`] (`run --sim`), the [`cli`] and its [`commands`].
 
 pub mod audit;
 pub mod bootstrap;
@@ -19,6 +20,7 @@ pub mod install;
 pub mod pcap;
 pub mod platform;
 pub mod session;
+pub mod sim;
 pub mod status;
 pub mod store;
 pub mod time;

@@ -3,8 +3,10 @@
 //! and [`build`], which makes one from the resolved config and the backend
 //! chosen on the command line.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{
     Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
@@ -18,7 +20,9 @@ use crate::clock::LinuxClock;
 use crate::config::ShimConfig;
 use crate::frames::{local_mac, FramesError, PacketFrames, StopSignal, TapFrames};
 use crate::hostnet::LinuxHostNet;
+use crate::hosts::HostsFile;
 use crate::pcap::PcapFrames;
+use crate::session::{SessionReport, SessionView};
 use crate::store::FileStore;
 
 /// Which `Frames` backend `bmclink run` uses.
@@ -28,7 +32,8 @@ pub enum Backend {
     Tap(String),
     /// `--iface NAME`: an AF_PACKET socket on the real USBNIC.
     Iface(String),
-    /// `--sim`: the in-process simulated BMC (wired with the agent).
+    /// `--sim`: the in-process simulated BMC in virtual time; it runs on
+    /// `bmclink_tests::World`, not on a [`LinuxPlatform`].
     Sim,
 }
 
@@ -69,6 +74,64 @@ impl Bootstrap for NoBootstrap {
     }
 }
 
+/// No device: the platform of the commands that use the core without a
+/// link (`install`, `cert renew`). Sends nothing, receives nothing, and
+/// `wait` stops at once.
+#[derive(Debug, Clone, Copy)]
+pub struct NoFrames {
+    /// The MAC it reports.
+    pub mac: [u8; 6],
+}
+
+impl Frames for NoFrames {
+    fn recv(&mut self, _buf: &mut [u8]) -> Option<usize> {
+        None
+    }
+    fn send(&mut self, _frame: &[u8]) {}
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+    fn link_up(&self) -> bool {
+        false
+    }
+    fn wait(&mut self, _deadline: Option<Instant>) -> Wake {
+        Wake::Stop
+    }
+}
+
+/// Where the agent's status goes: `status.json` and P10's hosts block
+/// through [`SessionReport`], with the BMC's configured IPv4 address (the
+/// core's status carries the addresses it learns, not the configured one).
+#[derive(Debug)]
+pub struct StatusSink {
+    /// The status and hosts files.
+    pub report: SessionReport,
+    /// The BMC's IPv4 address from the config.
+    pub bmc_ipv4: Ipv4Addr,
+}
+
+impl StatusSink {
+    /// Publishes `status`: a session up writes its view, otherwise the
+    /// status says "not connected" and the hosts block goes.
+    pub fn publish(&mut self, status: &Status) -> std::io::Result<()> {
+        match (status.family, status.channel, status.firmware) {
+            (Some(family), Some(channel), Some(bmc_firmware)) => {
+                self.report.connected(&SessionView {
+                    family,
+                    channel,
+                    bmc_firmware,
+                    host_ipv4: status.host_ipv4,
+                    host_ipv6: status.host_ipv6,
+                    bmc_ipv4: (family == bmclink_core::Family::V4).then_some(self.bmc_ipv4),
+                    bmc_ipv6: status.bmc_ipv6,
+                    features: status.features.names().collect(),
+                })
+            }
+            _ => self.report.waiting(),
+        }
+    }
+}
+
 /// Every platform trait, on Linux.
 pub struct LinuxPlatform {
     /// The frame backend (TAP, AF_PACKET, possibly pcap-wrapped, or a simulator's).
@@ -83,6 +146,8 @@ pub struct LinuxPlatform {
     pub bootstrap: Box<dyn Bootstrap>,
     /// Audit sinks.
     pub audit: LinuxAudit,
+    /// Where status changes go (`run` only).
+    pub status: Option<StatusSink>,
 }
 
 impl std::fmt::Debug for LinuxPlatform {
@@ -109,9 +174,9 @@ pub enum PlatformError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// `--sim` needs the agent build.
-    #[error("the simulated BMC (--sim) is not available in this build yet")]
-    SimUnavailable,
+    /// `--sim` has no device: it runs on the simulation kit's world.
+    #[error("the simulated BMC (--sim) has no device to open; `bmclink run --sim` runs it in virtual time")]
+    SimHasNoDevice,
 }
 
 /// Opens the backend and composes the platform: the agent's MAC from the
@@ -140,7 +205,7 @@ pub fn build(
                 None => wrap_pcap(f, cfg)?,
             }
         }
-        Backend::Sim => return Err(PlatformError::SimUnavailable),
+        Backend::Sim => return Err(PlatformError::SimHasNoDevice),
     };
     let iface = backend.host_interface(cfg);
     let mut audit = LinuxAudit::new().with_syslog();
@@ -155,21 +220,58 @@ pub fn build(
                 source,
             })?;
     }
-    let bootstrap: Box<dyn Bootstrap> = match (&cfg.bootstrap, &cfg.credential) {
+    let mac = frames.mac();
+    Ok(LinuxPlatform {
+        frames,
+        clock,
+        store: FileStore::new(&cfg.state_dir),
+        hostnet: LinuxHostNet::new(iface),
+        bootstrap: bootstrap_of(cfg),
+        audit,
+        status: Some(StatusSink {
+            report: SessionReport::new(&cfg.state_dir, Some(HostsFile::new(&cfg.hosts_file)), mac),
+            bmc_ipv4: cfg.core.bmc_ipv4,
+        }),
+    })
+}
+
+fn bootstrap_of(cfg: &ShimConfig) -> Box<dyn Bootstrap> {
+    match (&cfg.bootstrap, &cfg.credential) {
         (Some(facts), cred) => Box::new(FileBootstrap::new(
             facts,
             cred.clone()
                 .unwrap_or_else(|| cfg.state_dir.join("enroll.credential")),
         )),
         (None, _) => Box::new(NoBootstrap),
-    };
+    }
+}
+
+/// The platform without a device for `install` and `cert renew`: the
+/// store, the bootstrap, syslog and the JSON-lines audit log of `cfg`,
+/// stderr when `foreground`.
+pub fn offline(cfg: &ShimConfig, foreground: bool) -> Result<LinuxPlatform, PlatformError> {
+    let mut audit = LinuxAudit::new().with_syslog();
+    if foreground {
+        audit = audit.with_stderr();
+    }
+    if let Some(p) = &cfg.audit_log {
+        audit = audit
+            .with_json_file(p)
+            .map_err(|source| PlatformError::File {
+                path: p.clone(),
+                source,
+            })?;
+    }
     Ok(LinuxPlatform {
-        frames,
-        clock,
+        frames: Box::new(NoFrames {
+            mac: cfg.mac.unwrap_or_else(|| local_mac(&mut OsRng)),
+        }),
+        clock: LinuxClock::start(),
         store: FileStore::new(&cfg.state_dir),
-        hostnet: LinuxHostNet::new(iface),
-        bootstrap,
+        hostnet: LinuxHostNet::new(&cfg.interface),
+        bootstrap: bootstrap_of(cfg),
         audit,
+        status: None,
     })
 }
 
@@ -246,6 +348,16 @@ impl Audit for LinuxPlatform {
     fn record(&mut self, now: Instant, event: &AuditEvent) {
         self.audit.record(now, event)
     }
+    fn status(&mut self, status: &Status) {
+        if let Some(sink) = &mut self.status {
+            if let Err(e) = sink.publish(status) {
+                log::warn!(
+                    "cannot write the status file or the hosts file under {}: {e}",
+                    sink.report.state_dir().display()
+                );
+            }
+        }
+    }
 }
 
 impl RngCore for LinuxPlatform {
@@ -302,6 +414,7 @@ mod tests {
             hostnet: LinuxHostNet::new("lo"),
             bootstrap: Box::new(NoBootstrap),
             audit: LinuxAudit::new(),
+            status: None,
         };
         assert_platform(&p);
         assert_eq!(p.mac(), [2, 0, 0, 0, 0, 7]);
@@ -325,8 +438,8 @@ mod tests {
     }
 
     #[test]
-    fn sim_backend_is_refused_until_the_agent_lands() {
+    fn sim_backend_has_no_device_to_open() {
         let e = build(&ShimConfig::default(), &Backend::Sim, None, false).unwrap_err();
-        assert!(e.to_string().contains("not available in this build yet"));
+        assert!(matches!(e, PlatformError::SimHasNoDevice), "{e}");
     }
 }

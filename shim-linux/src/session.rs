@@ -6,21 +6,13 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
+use bmclink_core::policy::Features;
 use bmclink_core::{Channel, Family};
 
 use crate::frames::format_mac;
 use crate::hosts::HostsFile;
 use crate::status::{Addresses, Feature, Status};
 use crate::time::now_rfc3339;
-
-/// The in-band features the seed lists as IPv4-only (P10).
-pub const P10_FEATURES: [&str; 5] = [
-    "in-band BMC access",
-    "in-band SNMP get",
-    "idrac.local/drac.local",
-    "auto-update",
-    "monitoring",
-];
 
 /// A running session, as the agent knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +31,9 @@ pub struct SessionView {
     pub bmc_ipv4: Option<Ipv4Addr>,
     /// The BMC's IPv6 address, if known.
     pub bmc_ipv6: Option<Ipv6Addr>,
+    /// The P10 features by their stable names ([`Features::NAMED`]) and
+    /// whether this session offers each.
+    pub features: Vec<(&'static str, bool)>,
 }
 
 /// Publishes session changes to the status file and the hosts file.
@@ -67,6 +62,11 @@ impl SessionReport {
         }
     }
 
+    /// The state directory the status file is written under.
+    pub fn state_dir(&self) -> &std::path::Path {
+        &self.state_dir
+    }
+
     fn base(&self) -> Status {
         Status {
             pid: self.pid,
@@ -74,11 +74,11 @@ impl SessionReport {
             channel: None,
             tls_version: None,
             bmc_firmware: None,
-            features: P10_FEATURES
-                .iter()
-                .map(|f| Feature {
-                    name: (*f).to_owned(),
-                    available: false,
+            features: Features::NONE
+                .names()
+                .map(|(name, available)| Feature {
+                    name: name.to_owned(),
+                    available,
                 })
                 .collect(),
             addresses: Addresses {
@@ -119,9 +119,14 @@ impl SessionReport {
             Channel::Plain => None,
         };
         st.bmc_firmware = Some(format!("{a}.{b}.{c}.{d}"));
-        for f in &mut st.features {
-            f.available = ipv4;
-        }
+        st.features = s
+            .features
+            .iter()
+            .map(|(name, available)| Feature {
+                name: (*name).to_owned(),
+                available: *available,
+            })
+            .collect();
         st.addresses.host_ipv4 = addr(s.host_ipv4);
         st.addresses.host_ipv6 = addr(s.host_ipv6);
         st.addresses.bmc_ipv4 = addr(s.bmc_ipv4);
@@ -162,6 +167,12 @@ mod tests {
             host_ipv6: None,
             bmc_ipv4: Some(Ipv4Addr::new(169, 254, 1, 1)),
             bmc_ipv6: Some("fe80::1".parse().unwrap()),
+            features: match family {
+                Family::V4 => Features::ALL,
+                Family::V6 => Features::MONITORING,
+            }
+            .names()
+            .collect(),
         }
     }
 
@@ -188,7 +199,7 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_only_session_removes_the_block_and_reports_features_unavailable() {
+    fn an_ipv6_only_session_removes_the_block_and_reports_only_its_features() {
         let (t, mut r, hosts) = rig();
         r.connected(&view(Family::V4)).unwrap();
         r.connected(&view(Family::V6)).unwrap();
@@ -196,7 +207,13 @@ mod tests {
         let s = observed(&t);
         assert_eq!(s.family.as_deref(), Some("IPv6"));
         assert_eq!(s.features.len(), 5);
-        assert!(s.features.iter().all(|f| !f.available));
+        let offered: Vec<&str> = s
+            .features
+            .iter()
+            .filter(|f| f.available)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(offered, ["monitoring"]);
     }
 
     #[test]

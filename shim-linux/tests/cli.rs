@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use bmclink_core::platform::{Record, Store};
 use bmclink_core::records::{BmcCapsRecord, LinkRecord, PinRecord};
 use bmclink_linux::cli::{Cli, Command, Exit, Failure};
-use bmclink_linux::commands::{check_state, execute, run_config, NOT_IN_BUILD};
+use bmclink_linux::commands::{check_state, execute, run_config};
 use bmclink_linux::platform::Backend;
 use bmclink_linux::status::Status;
 use bmclink_linux::store::FileStore;
@@ -173,8 +173,15 @@ fn run_stops_with_code_3_on_a_corrupt_record_before_opening_a_device() {
     );
 }
 
+fn fingerprint_line(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("SHA-256 fingerprint: "))
+        .unwrap_or_else(|| panic!("no fingerprint in {out}"))
+        .to_owned()
+}
+
 #[test]
-fn cert_show_prints_fingerprints_and_renew_is_not_pretended() {
+fn cert_show_names_a_certificate_that_does_not_parse_and_the_pin() {
     let rig = rig();
     let mut store = FileStore::new(&rig.state);
     store.save(Record::IdentityCert, b"not really DER").unwrap();
@@ -187,10 +194,45 @@ fn cert_show_prints_fingerprints_and_renew_is_not_pretended() {
         out.contains(&hex::encode(Sha256::digest(b"not really DER"))),
         "{out}"
     );
+    assert!(out.contains("does not parse"), "{out}");
     assert!(out.contains(&"ab".repeat(32)), "{out}");
-    let (r, _) = exec(&rig, &["cert", "renew"]);
-    assert_eq!(code(&r), 1);
-    assert!(r.unwrap_err().message.contains(NOT_IN_BUILD));
+}
+
+#[test]
+fn cert_renew_makes_a_fresh_ten_year_identity_erases_the_pin_and_audits_bl4010() {
+    let rig = rig();
+    let audit = rig.state.with_file_name("audit.jsonl");
+    let mut cfg = fs::read_to_string(&rig.config).unwrap();
+    cfg.push_str(&format!("audit_log = \"{}\"\n", audit.display()));
+    fs::write(&rig.config, cfg).unwrap();
+    let mut store = FileStore::new(&rig.state);
+    store
+        .save(Record::BmcPin, &PinRecord { sha256: [0xab; 32] }.encode())
+        .unwrap();
+    let link = LinkRecord {
+        ipv4: Ipv4Addr::new(169, 254, 1, 2),
+    };
+    store.save(Record::Link, &link.encode()).unwrap();
+
+    let (r, out) = exec(&rig, &["cert", "renew"]);
+    assert_eq!(code(&r), 0, "{r:?}");
+    let first = fingerprint_line(&out);
+    let (r, shown) = exec(&rig, &["cert", "show"]);
+    assert_eq!(code(&r), 0);
+    assert_eq!(fingerprint_line(&shown), first);
+    assert!(
+        shown.contains("3652 days left") || shown.contains("3653 days left"),
+        "{shown}"
+    );
+    assert!(shown.contains("not pinned"), "{shown}");
+    assert!(fs::read_to_string(&audit).unwrap().contains("BL4010"));
+
+    let (r, out) = exec(&rig, &["cert", "renew"]);
+    assert_eq!(code(&r), 0);
+    assert_ne!(fingerprint_line(&out), first, "renewal reused the identity");
+    let mut buf = [0u8; 64];
+    let n = store.load(Record::Link, &mut buf).unwrap().unwrap();
+    assert_eq!(LinkRecord::decode(&buf[..n]).unwrap(), link);
 }
 
 #[test]
@@ -206,19 +248,42 @@ fn a_bad_config_value_is_a_usage_error() {
 }
 
 #[test]
-fn install_under_a_root_writes_files_then_says_what_is_missing() {
+fn install_under_a_root_writes_files_and_an_identity_and_repair_keeps_the_link_record() {
     let rig = rig();
     let root = rig.config.parent().unwrap().join("root");
-    let (r, out) = exec(&rig, &["install", "--root", root.to_str().unwrap()]);
-    assert_eq!(code(&r), 1);
-    assert!(r.unwrap_err().message.contains(NOT_IN_BUILD));
+    let root_s = root.to_str().unwrap();
+    let (r, out) = exec(&rig, &["install", "--root", root_s]);
+    assert_eq!(code(&r), 0, "{r:?}");
     assert!(
         out.contains("70-bmclink.rules") && out.contains("bmclink.service"),
         "{out}"
     );
-    let (r, out) = exec(&rig, &["uninstall", "--root", root.to_str().unwrap()]);
+    let first = fingerprint_line(&out);
+    let state = root.join(rig.state.strip_prefix("/").unwrap());
+    let mut store = FileStore::new(&state);
+    let link = LinkRecord {
+        ipv4: Ipv4Addr::new(169, 254, 7, 9),
+    };
+    store.save(Record::Link, &link.encode()).unwrap();
+
+    let (r, out) = exec(&rig, &["install", "--repair", "--root", root_s]);
+    assert_eq!(code(&r), 0, "{r:?}");
+    assert_ne!(
+        fingerprint_line(&out),
+        first,
+        "T8: repair makes a new identity"
+    );
+    let mut buf = [0u8; 64];
+    let n = store.load(Record::Link, &mut buf).unwrap().unwrap();
+    assert_eq!(LinkRecord::decode(&buf[..n]).unwrap(), link);
+
+    let (r, out) = exec(&rig, &["uninstall", "--root", root_s]);
     assert_eq!(code(&r), 0);
     assert!(out.contains("removed"), "{out}");
+    assert!(
+        !store.path(Record::IdentityCert).exists(),
+        "uninstall left the identity behind"
+    );
 }
 
 #[test]

@@ -14,6 +14,7 @@ pub mod bmc_tls;
 pub mod clock;
 pub mod describe;
 pub mod fuzzing;
+pub mod kernel_bmc;
 pub mod port_device;
 pub mod responder;
 pub mod rogue;

@@ -1,0 +1,666 @@
+//! End to end, root only: the `bmclink` binary on a TAP device whose kernel
+//! side, in a network namespace this test creates, plays the BMC's network
+//! stack (169.254.1.1/16 and fe80::1 on the TAP), with the BMC's protocol
+//! served on kernel sockets by `bmclink_tests::kernel_bmc` from a thread
+//! that entered the namespace. The agent runs inside the namespace too
+//! (`ip netns exec`), attached to the TAP by name; its own stack is smoltcp,
+//! so the kernel's addresses are all the BMC's.
+//!
+//! Not root: prints why and passes, unless `BMCLINK_REQUIRE_ROOT=1` (CI),
+//! which makes it fail. Every wait is bounded; the namespace and the agent
+//! are cleaned up by guards, failures included.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bmclink_core::platform::{Record, Store};
+use bmclink_core::records::LinkRecord;
+use bmclink_linux::status::{Observed, Status};
+use bmclink_linux::store::FileStore;
+use bmclink_tests::bmc_tls::{server_config, TlsIdentity};
+use bmclink_tests::kernel_bmc::KernelBmc;
+use bmclink_tests::BmcConfig;
+
+const BMCLINK: &str = env!("CARGO_BIN_EXE_bmclink");
+const AGENT_MAC: &str = "02:62:6c:00:00:02";
+const TAP: &str = "blbmc0";
+/// How long any one condition may take to hold (ACD alone takes up to ~7 s).
+const PATIENCE: Duration = Duration::from_secs(40);
+
+/// Whether the test may run; prints the reason when it may not.
+fn may_run(test: &str) -> bool {
+    let required = std::env::var("BMCLINK_REQUIRE_ROOT").is_ok_and(|v| v == "1");
+    let reason = if !nix::unistd::geteuid().is_root() {
+        Some("it needs root (network namespaces, TAP devices)")
+    } else if !Path::new("/dev/net/tun").exists() {
+        Some("/dev/net/tun is missing")
+    } else if Command::new("ip").arg("-V").output().is_err() {
+        Some("the `ip` command (iproute2) is missing")
+    } else {
+        None
+    };
+    match reason {
+        None => true,
+        Some(r) if required => panic!("{test}: BMCLINK_REQUIRE_ROOT=1 but {r}"),
+        Some(r) => {
+            eprintln!(
+                "skipping {test}: {r}; run as root (BMCLINK_REQUIRE_ROOT=1 makes this a failure)"
+            );
+            false
+        }
+    }
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop (panics included).
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        let name = format!("bmclink-{tag}-{}", std::process::id());
+        ip(&["netns", "add", &name]);
+        Netns { name }
+    }
+
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    /// A listener on `[::]:port` inside the namespace (IPv4 and IPv6).
+    fn listen(&self, port: u16) -> TcpListener {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let f = fs::File::open(&path).expect("open netns");
+                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                TcpListener::bind(("::", port)).expect("listen in the namespace")
+            })
+            .join()
+            .expect("listener thread")
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// The kernel's BMC side: the TAP with the given IPv4 addresses and
+/// fe80::1, and the BMC server on 5080.
+struct Rig {
+    ns: Netns,
+    bmc: KernelBmc,
+    dir: tempfile::TempDir,
+}
+
+impl Rig {
+    fn new(tag: &str, ipv4: &[&str]) -> Rig {
+        let ns = Netns::new(tag);
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns.ip(&["tuntap", "add", "dev", TAP, "mode", "tap"]);
+        // Only fe80::1, so the BMC's IPv6 address is known.
+        ns.ip(&["link", "set", TAP, "addrgenmode", "none"]);
+        for a in ipv4 {
+            ns.ip(&["addr", "add", a, "dev", TAP]);
+        }
+        ns.ip(&["-6", "addr", "add", "fe80::1/64", "dev", TAP, "nodad"]);
+        ns.ip(&["link", "set", TAP, "up"]);
+        let bmc = KernelBmc::spawn(
+            ns.listen(5080),
+            BmcConfig {
+                firmware: [3, 20, 20, 20],
+                tls: false,
+                ..BmcConfig::default()
+            },
+            false,
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        fs::create_dir(&state).expect("state dir");
+        fs::write(dir.path().join("hosts"), "127.0.0.1 localhost\n").expect("hosts");
+        fs::write(
+            dir.path().join("bmclink.toml"),
+            format!(
+                "state_dir = \"{}\"\nhosts_file = \"{}\"\nheartbeat_secs = 1\n\
+                 connect_timeout_secs = 3\nbackoff_min_secs = 1\nbackoff_max_secs = 2\n\
+                 hostname = \"e2e-host\"\n",
+                state.display(),
+                dir.path().join("hosts").display()
+            ),
+        )
+        .expect("config");
+        Rig { ns, bmc, dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The file-based bootstrap: a TLS 1.3 BMC with `firmware` presenting
+    /// the certificate `fingerprint`, and the one-time credential.
+    fn bootstrap(&self, fingerprint: &[u8; 32], firmware: &str, credential: &str) {
+        let facts = self.path("bootstrap.toml");
+        fs::write(
+            &facts,
+            format!(
+                "firmware = \"{firmware}\"\ntls = true\nipv6_usbnic = true\nfingerprint = \"{}\"\n",
+                hex::encode(fingerprint)
+            ),
+        )
+        .expect("facts");
+        fs::write(self.path("credential"), credential).expect("credential");
+        let mut cfg = fs::read_to_string(self.config()).expect("config");
+        cfg.push_str(&format!(
+            "bootstrap = \"{}\"\ncredential = \"{}\"\n",
+            facts.display(),
+            self.path("credential").display()
+        ));
+        fs::write(self.config(), cfg).expect("config");
+    }
+
+    /// `bmclink cert renew`: the agent's identity.
+    fn renew(&self) {
+        let out = Command::new(BMCLINK)
+            .arg("--config")
+            .arg(self.config())
+            .args(["cert", "renew"])
+            .output()
+            .expect("bmclink cert renew");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("bmclink.toml")
+    }
+
+    fn audit(&self) -> String {
+        fs::read_to_string(self.dir.path().join("audit.jsonl")).unwrap_or_default()
+    }
+
+    /// `bmclink run --tap` inside the namespace.
+    fn start(&self) -> Agent {
+        let err = fs::File::create(self.dir.path().join("agent.stderr")).expect("stderr file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns.name, BMCLINK, "-v"])
+            .arg("--config")
+            .arg(self.config())
+            .args(["run", "--tap", TAP, "--mac", AGENT_MAC, "--audit-log"])
+            .arg(self.dir.path().join("audit.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("start bmclink");
+        Agent { child: Some(child) }
+    }
+
+    /// What went on, for failure messages.
+    fn story(&self) -> String {
+        format!(
+            "--- agent stderr ---\n{}\n--- BMC timeline ---\n{}",
+            fs::read_to_string(self.dir.path().join("agent.stderr")).unwrap_or_default(),
+            self.bmc.timeline()
+        )
+    }
+
+    /// Waits until `f` gives a value, or fails with the story.
+    fn until<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let give_up = Instant::now() + PATIENCE;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            assert!(
+                Instant::now() < give_up,
+                "gave up waiting for {what}\n{}",
+                self.story()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for a session over `family` in the status file.
+    fn session(&self, family: &str) -> Status {
+        self.until(
+            &format!("a session over {family}"),
+            || match Status::observe(&self.state()) {
+                Ok(Observed::Running(s)) if s.family.as_deref() == Some(family) => Some(s),
+                _ => None,
+            },
+        )
+    }
+}
+
+/// The agent process, killed on drop if still running.
+struct Agent {
+    child: Option<Child>,
+}
+
+impl Agent {
+    fn pid(&self) -> i32 {
+        self.child.as_ref().map(|c| c.id() as i32).unwrap_or(0)
+    }
+
+    /// SIGTERM, then the exit code (bounded wait).
+    fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < give_up {
+            if let Some(st) = child.try_wait().expect("wait") {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the agent did not exit within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// user + system CPU time of `pid` in clock ticks, from /proc/PID/stat.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // Fields after the ")" that ends the command name: state is field 3;
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+fn ticks_per_second() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .map(|t| t as u64)
+        .unwrap_or(100)
+}
+
+fn bmclink_status_json(rig: &Rig) -> serde_json::Value {
+    let out = Command::new(BMCLINK)
+        .arg("--config")
+        .arg(rig.config())
+        .args(["status", "--json"])
+        .output()
+        .expect("bmclink status");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+#[test]
+fn agent_claims_an_address_against_the_kernel_connects_heartbeats_and_says_bye() {
+    if !may_run("agent_claims_an_address_against_the_kernel_connects_heartbeats_and_says_bye") {
+        return;
+    }
+    let rig = Rig::new("e2e", &["169.254.1.1/16"]);
+    let mut agent = rig.start();
+    rig.session("IPv4");
+
+    let j = bmclink_status_json(&rig);
+    assert_eq!(j["running"], true, "{j}");
+    assert_eq!(j["family"], "IPv4", "{j}");
+    assert_eq!(j["channel"], "plain", "{j}");
+    assert_eq!(j["bmc_firmware"], "3.20.20.20", "{j}");
+    assert_eq!(j["addresses"]["host_ipv4"], "169.254.1.2", "{j}");
+    assert_eq!(j["addresses"]["bmc_ipv4"], "169.254.1.1", "{j}");
+    assert_eq!(j["addresses"]["mac"], AGENT_MAC, "{j}");
+    let offered: Vec<&str> = j["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .filter(|f| f["available"] == true)
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(offered.contains(&"idrac.local"), "{j}");
+    let hosts = fs::read_to_string(rig.dir.path().join("hosts")).unwrap();
+    assert!(
+        hosts.contains("169.254.1.1 idrac.local drac.local"),
+        "{hosts}"
+    );
+
+    // The kernel learned the agent's claimed address from its ARP.
+    let neigh = rig.ns.ip(&["neigh", "show", "dev", TAP]);
+    assert!(
+        neigh.contains("169.254.1.2") && neigh.contains(AGENT_MAC),
+        "{neigh}"
+    );
+    rig.until("two heartbeats at the BMC", || {
+        (rig.bmc.pings() >= 2).then_some(())
+    });
+
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+    assert_eq!(rig.bmc.count("BMC0002"), 1, "no BYE\n{}", rig.story());
+    let mut store = FileStore::new(rig.state());
+    let mut buf = [0u8; 64];
+    let n = store
+        .load(Record::Link, &mut buf)
+        .expect("link record readable")
+        .expect("link record saved");
+    assert_eq!(
+        LinkRecord::decode(&buf[..n])
+            .expect("link record decodes")
+            .ipv4,
+        std::net::Ipv4Addr::new(169, 254, 1, 2)
+    );
+    assert_eq!(Status::observe(&rig.state()).unwrap(), Observed::NotRunning);
+    assert_eq!(
+        fs::read_to_string(rig.dir.path().join("hosts")).unwrap(),
+        "127.0.0.1 localhost\n",
+        "the hosts block outlived the agent"
+    );
+    assert!(rig.audit().contains("BL2001"), "{}", rig.audit());
+}
+
+#[test]
+fn with_the_kernel_holding_the_preferred_address_the_agent_picks_another() {
+    if !may_run("with_the_kernel_holding_the_preferred_address_the_agent_picks_another") {
+        return;
+    }
+    let rig = Rig::new("acd", &["169.254.1.1/16", "169.254.1.2/16"]);
+    let mut agent = rig.start();
+    let s = rig.session("IPv4");
+    let mine = s.addresses.host_ipv4.clone().expect("host IPv4");
+    assert_ne!(mine, "169.254.1.2", "the agent kept the kernel's address");
+    assert!(mine.starts_with("169.254."), "{mine}");
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+}
+
+#[test]
+fn without_the_peers_ipv4_the_agent_falls_back_to_ipv6_over_the_kernels_ndp() {
+    if !may_run("without_the_peers_ipv4_the_agent_falls_back_to_ipv6_over_the_kernels_ndp") {
+        return;
+    }
+    let rig = Rig::new("v6", &[]);
+    let mut agent = rig.start();
+    let s = rig.session("IPv6");
+    assert_eq!(s.addresses.bmc_ipv6.as_deref(), Some("fe80::1"), "{s:?}");
+    assert!(s.addresses.host_ipv6.is_some(), "{s:?}");
+    let hosts = fs::read_to_string(rig.dir.path().join("hosts")).unwrap();
+    assert!(
+        !hosts.contains("idrac.local"),
+        "P10: no idrac.local over IPv6\n{hosts}"
+    );
+    rig.until("a heartbeat at the BMC", || {
+        (rig.bmc.pings() >= 1).then_some(())
+    });
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+    assert_eq!(rig.bmc.count("BMC0002"), 1, "no BYE\n{}", rig.story());
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+#[test]
+fn agent_enrolls_over_tls_13_against_the_kernel_and_heartbeats() {
+    if !may_run("agent_enrolls_over_tls_13_against_the_kernel_and_heartbeats") {
+        return;
+    }
+    let rig = Rig::new("tls", &["169.254.1.1/16"]);
+    let id = TlsIdentity::generate(7, "idrac", unix_now() - 3600, true);
+    let cfg = BmcConfig {
+        firmware: [3, 30, 30, 30],
+        tls: true,
+        ..BmcConfig::default()
+    };
+    let credential = cfg.credential.clone();
+    let tls = KernelBmc::spawn_tls(
+        rig.ns.listen(5443),
+        cfg,
+        server_config(&id, false).expect("rustls server config"),
+        false,
+    );
+    rig.bootstrap(&id.fingerprint(), "3.30.30.30", &credential);
+    rig.renew();
+    let mut agent = rig.start();
+    let story = || {
+        format!(
+            "{}\n--- TLS BMC timeline ---\n{}",
+            rig.story(),
+            tls.timeline()
+        )
+    };
+    let s = rig.until("a TLS session over IPv4", || {
+        match Status::observe(&rig.state()) {
+            Ok(Observed::Running(s)) if s.tls_version.is_some() => Some(s),
+            _ => None,
+        }
+    });
+    assert_eq!(s.tls_version.as_deref(), Some("TLSv1.3"), "{s:?}");
+    assert_eq!(s.bmc_firmware.as_deref(), Some("3.30.30.30"), "{s:?}");
+    assert_eq!(tls.count("BMC0001"), 1, "{}", story());
+    rig.until("a heartbeat over TLS", || (tls.pings() >= 1).then_some(()));
+    let audit = rig.audit();
+    assert!(audit.contains("BL4006"), "not enrolled\n{audit}");
+    assert!(
+        !audit.contains("BL4002") && !audit.contains("BL4003"),
+        "{audit}"
+    );
+    let mut pin = [0u8; 64];
+    let n = FileStore::new(rig.state())
+        .load(Record::BmcPin, &mut pin)
+        .expect("pin readable")
+        .expect("pin saved after enrollment");
+    assert_eq!(
+        bmclink_core::records::PinRecord::decode(&pin[..n])
+            .expect("pin decodes")
+            .sha256,
+        id.fingerprint()
+    );
+    assert_eq!(agent.terminate(), Some(0), "{}", story());
+    assert_eq!(tls.count("BMC0002"), 1, "no BYE over TLS\n{}", story());
+}
+
+/// A process killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tls_handshake_completes_against_openssl_s_server() {
+    if !may_run("tls_handshake_completes_against_openssl_s_server") {
+        return;
+    }
+    if Command::new("openssl").arg("version").output().is_err() {
+        let required = std::env::var("BMCLINK_REQUIRE_ROOT").is_ok_and(|v| v == "1");
+        assert!(!required, "BMCLINK_REQUIRE_ROOT=1 but openssl is missing");
+        eprintln!("skipping tls_handshake_completes_against_openssl_s_server: no openssl");
+        return;
+    }
+    let rig = Rig::new("ossl", &["169.254.1.1/16"]);
+    let id = TlsIdentity::generate(9, "idrac", unix_now() - 3600, true);
+    rig.bootstrap(&id.fingerprint(), "3.30.30.30", "one-time-credential");
+    rig.renew();
+    let p = |n: &str| rig.path(n).to_str().expect("utf-8 path").to_owned();
+    fs::write(rig.path("bmc.der"), &id.der).expect("bmc cert");
+    let rustls::pki_types::PrivateKeyDer::Sec1(key) = id.private_key() else {
+        panic!("a SEC1 key")
+    };
+    fs::write(rig.path("bmc.key.der"), key.secret_sec1_der()).expect("bmc key");
+    openssl(&[
+        "x509",
+        "-inform",
+        "der",
+        "-in",
+        &p("bmc.der"),
+        "-out",
+        &p("bmc.pem"),
+    ]);
+    openssl(&[
+        "ec",
+        "-inform",
+        "der",
+        "-in",
+        &p("bmc.key.der"),
+        "-out",
+        &p("bmc.key.pem"),
+    ]);
+    let client = rig.state().join("identity.crt");
+    openssl(&[
+        "x509",
+        "-inform",
+        "der",
+        "-in",
+        client.to_str().expect("utf-8 path"),
+        "-out",
+        &p("client.pem"),
+    ]);
+    let server = Killed(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &rig.ns.name,
+                "openssl",
+                "s_server",
+                "-tls1_3",
+            ])
+            .args(["-Verify", "1", "-verify_return_error", "-accept", "5443"])
+            .args(["-cert", &p("bmc.pem"), "-key", &p("bmc.key.pem")])
+            .args(["-CAfile", &p("client.pem")])
+            .stdin(Stdio::piped())
+            .stdout(fs::File::create(rig.path("s_server.out")).expect("out file"))
+            .stderr(fs::File::create(rig.path("s_server.err")).expect("err file"))
+            .spawn()
+            .expect("start openssl s_server"),
+    );
+    let said = || {
+        format!(
+            "{}{}",
+            fs::read_to_string(rig.path("s_server.out")).unwrap_or_default(),
+            fs::read_to_string(rig.path("s_server.err")).unwrap_or_default()
+        )
+    };
+    rig.until("s_server listening", || {
+        said().contains("ACCEPT").then_some(())
+    });
+    let mut agent = rig.start();
+    // s_server prints the cipher once it has the client's Finished: the
+    // agent accepted the pinned certificate and completed TLS 1.3 with its
+    // client certificate.
+    rig.until("the handshake at s_server", || {
+        said()
+            .contains("CIPHER is TLS_AES_128_GCM_SHA256")
+            .then_some(())
+    });
+    // TLS_AES_128_GCM_SHA256 is a TLS 1.3 suite (and s_server runs -tls1_3).
+    let out = said();
+    assert!(
+        out.contains("e2e-host"),
+        "the client certificate names the host\n{out}"
+    );
+    let audit = rig.audit();
+    assert!(
+        !audit.contains("BL4002") && !audit.contains("BL4003"),
+        "the agent refused the handshake\n{audit}"
+    );
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+    drop(server);
+}
+
+/// Idle CPU of the connected agent over `secs` seconds, in percent of a core.
+fn idle_cpu(tag: &str, secs: u64) -> f64 {
+    let rig = Rig::new(tag, &["169.254.1.1/16"]);
+    let mut agent = rig.start();
+    rig.session("IPv4");
+    let (t0, c0) = (Instant::now(), cpu_ticks(agent.pid()));
+    std::thread::sleep(Duration::from_secs(secs));
+    let (t1, c1) = (Instant::now(), cpu_ticks(agent.pid()));
+    let pings = rig.bmc.pings();
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+    let cpu = (c1 - c0) as f64 / ticks_per_second() as f64;
+    let pct = 100.0 * cpu / (t1 - t0).as_secs_f64();
+    println!(
+        "idle CPU while connected: {cpu:.3} s of CPU over {:.1} s ({pct:.3}% of a core), {pings} heartbeats",
+        (t1 - t0).as_secs_f64()
+    );
+    pct
+}
+
+#[test]
+fn idle_cpu_while_connected_over_10_s_is_no_busy_loop() {
+    if !may_run("idle_cpu_while_connected_over_10_s_is_no_busy_loop") {
+        return;
+    }
+    let pct = idle_cpu("cpu10", 10);
+    assert!(
+        pct < 5.0,
+        "the idle agent used {pct:.2}% of a core: a busy loop?"
+    );
+}
+
+#[test]
+#[ignore = "60 s of real time; run by hand with --ignored for the closing note"]
+fn idle_cpu_while_connected_over_60_s() {
+    if !may_run("idle_cpu_while_connected_over_60_s") {
+        return;
+    }
+    let pct = idle_cpu("cpu60", 60);
+    assert!(
+        pct < 5.0,
+        "the idle agent used {pct:.2}% of a core: a busy loop?"
+    );
+}
