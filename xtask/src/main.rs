@@ -86,6 +86,18 @@ fn ci() -> ExitCode {
             ],
         ),
         ("tests", &["test", "--workspace"]),
+        (
+            "handshake stack budget (release)",
+            &[
+                "test",
+                "--release",
+                "-p",
+                "bmclink-tests",
+                "--test",
+                "budgets",
+            ],
+        ),
+        ("firmware size and RAM budgets", &["xtask", "size"]),
         ("main job", &["xtask", "run"]),
     ];
     for (name, args) in steps {
