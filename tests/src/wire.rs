@@ -37,7 +37,12 @@ struct Inner {
     tap: bool,
     sent: u64,
     dropped: u64,
+    capture: Option<Vec<Captured>>,
+    deaf: Vec<usize>,
 }
+
+/// One frame as it was sent, before faults: when, from which port, bytes.
+pub type Captured = (Instant, usize, Vec<u8>);
 
 /// The segment; clones share it.
 #[derive(Clone)]
@@ -63,6 +68,8 @@ impl Segment {
             tap: true,
             sent: 0,
             dropped: 0,
+            capture: None,
+            deaf: Vec::new(),
         })))
     }
 
@@ -74,6 +81,14 @@ impl Segment {
             seg: self.clone(),
             id: inner.queues.len() - 1,
         }
+    }
+
+    /// Attaches a port that only sends (an intruder, a fuzzer): nothing is
+    /// queued for it, so it never holds up virtual time.
+    pub fn deaf_port(&self) -> Port {
+        let port = self.port();
+        self.0.borrow_mut().deaf.push(port.id);
+        port
     }
 
     /// Sets the faults from now on.
@@ -115,6 +130,16 @@ impl Segment {
             .min()
     }
 
+    /// Starts keeping a copy of every frame sent (for seed corpora).
+    pub fn capture(&self) {
+        self.0.borrow_mut().capture = Some(Vec::new());
+    }
+
+    /// The frames captured since [`Segment::capture`].
+    pub fn captured(&self) -> Vec<Captured> {
+        self.0.borrow().capture.clone().unwrap_or_default()
+    }
+
     /// Frames sent and frames dropped by faults, so far.
     pub fn counters(&self) -> (u64, u64) {
         let inner = self.0.borrow();
@@ -130,6 +155,11 @@ impl Port {
             return;
         }
         inner.sent += 1;
+        let now = inner.clock.now();
+        let id = self.id;
+        if let Some(c) = inner.capture.as_mut() {
+            c.push((now, id, frame.to_vec()));
+        }
         if inner.tap {
             if let Some(text) = describe(frame) {
                 timeline::emit("wire", text);
@@ -152,9 +182,8 @@ impl Port {
         } else {
             1
         };
-        let now = inner.clock.now();
         for (id, _) in (0..inner.queues.len()).map(|i| (i, ())).collect::<Vec<_>>() {
-            if id == self.id {
+            if id == self.id || inner.deaf.contains(&id) {
                 continue;
             }
             for _ in 0..copies {

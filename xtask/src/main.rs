@@ -3,6 +3,8 @@
 //! - `run [--seconds N]`: the main job: the agent against the in-process
 //!   simulated BMC, in virtual time, printing the timeline; exits 0 only when
 //!   a session came up, heartbeated and ended with BYE.
+//! - `fuzz [TARGET] [--seconds N]`: runs one or every cargo-fuzz target
+//!   (default 60 s each) and reports exec/s, coverage and crashes.
 //! - `ci`: everything CI checks: fmt, clippy `-D warnings`, all tests, the
 //!   `thumbv7em-none-eabihf` build of the core.
 //! - `audit-table [--write]`: prints the audit table generated from the core,
@@ -10,6 +12,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod fuzz;
 mod run;
 
 fn main() -> ExitCode {
@@ -20,10 +23,11 @@ fn main() -> ExitCode {
     };
     match cmd {
         "run" => run::main(rest),
+        "fuzz" => fuzz::main(rest),
         "ci" => ci(),
         "audit-table" => audit_table(rest),
         "help" | "--help" | "-h" => {
-            println!("usage: cargo xtask <run [--seconds N] | ci | audit-table [--write]>");
+            println!("usage: cargo xtask <run [--seconds N] | fuzz [TARGET] [--seconds N] | ci | audit-table [--write]>");
             ExitCode::SUCCESS
         }
         other => {
