@@ -96,6 +96,11 @@ impl Segment {
         self.0.borrow_mut().faults = faults;
     }
 
+    /// Sets the one-way latency from now on (a slow BMC or a slow link).
+    pub fn set_latency(&self, latency: Duration) {
+        self.0.borrow_mut().latency = latency;
+    }
+
     /// Turns the frame descriptions on the timeline on or off.
     pub fn set_tap(&self, on: bool) {
         self.0.borrow_mut().tap = on;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use bmclink_core::agent::session::events::OsEvent;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{
@@ -58,6 +59,9 @@ pub struct World {
     pub credential: Option<String>,
     /// When the simulation asks the agent to stop.
     pub stop_at: Option<Instant>,
+    /// OS events the host has for the BMC, taken by the agent in order
+    /// (fill it, or push at scheduled times with [`World::at`]).
+    pub os_events: std::collections::VecDeque<OsEvent>,
     port: Port,
     rng: ChaCha8Rng,
     stop_signalled: bool,
@@ -90,6 +94,7 @@ impl World {
             bootstrap_up: true,
             credential: Some("one-time-credential".into()),
             stop_at: None,
+            os_events: Default::default(),
             port,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stop_signalled: false,
@@ -283,6 +288,10 @@ impl Audit for World {
 
     fn status(&mut self, status: &Status) {
         self.statuses.push(*status);
+    }
+
+    fn next_os_event(&mut self) -> Option<OsEvent> {
+        self.os_events.pop_front()
     }
 }
 
