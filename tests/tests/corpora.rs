@@ -74,3 +74,17 @@ fn write_frames_seeds() {
     seed.truncate(4096);
     std::fs::write(dir.join("whole_run"), seed).unwrap();
 }
+
+/// The targets' bodies hold on seeded random inputs too (a cheap stand-in
+/// for a fuzzing run, on stable).
+#[test]
+fn policy_and_proto_bodies_hold_on_random_inputs() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..3000 {
+        let mut data = vec![0u8; (rng.next_u32() % 600) as usize];
+        rng.fill_bytes(&mut data);
+        bmclink_tests::fuzzing::policy(&data);
+        bmclink_tests::fuzzing::proto(&data);
+    }
+}
