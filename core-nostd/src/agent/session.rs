@@ -81,8 +81,10 @@ pub struct Heartbeat {
     pub events: EventQueue<EVENT_QUEUE>,
 }
 
-/// Moves the platform's new OS events into the queue.
-fn pull_events(p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+/// Moves the platform's new OS events into the queue (called in `serve`;
+/// `Agent::run` should call it too, so events logged while disconnected are
+/// queued, and dropped and counted on overflow, by the agent).
+pub fn pull_events(p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
     while let Some(e) = p.next_os_event() {
         events.push(e);
     }
