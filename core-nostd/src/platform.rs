@@ -11,6 +11,7 @@
 
 use smoltcp::time::Instant;
 
+use crate::agent::session::events::OsEvent;
 use crate::agent::Status;
 use crate::audit::AuditEvent;
 
@@ -189,6 +190,14 @@ pub trait Audit {
     /// ignores it.
     fn status(&mut self, status: &Status) {
         let _ = status;
+    }
+
+    /// The next OS event for the BMC's log (DESIGN §5), if one is waiting.
+    /// The agent takes events while a session is up, queues them (bounded,
+    /// the oldest dropped and counted on overflow) and delivers them in
+    /// order, at least once. The default has none.
+    fn next_os_event(&mut self) -> Option<OsEvent> {
+        None
     }
 }
 

@@ -47,3 +47,286 @@ fn assert_reemits(msg: &Message<'_>, frame: &[u8]) {
     let len = msg.emit(&mut buf).expect("a parsed message re-emits");
     assert_eq!(&buf[..len], frame, "re-emitted bytes differ for {msg:?}");
 }
+
+/// Reads fuzz input as a stream of small choices; an exhausted input reads
+/// as zeros, so every prefix of an input is a valid shorter run.
+struct Choices<'a>(&'a [u8]);
+
+impl Choices<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((&b, rest)) => {
+                self.0 = rest;
+                b
+            }
+            None => 0,
+        }
+    }
+    fn below(&mut self, n: u8) -> u8 {
+        self.byte() % n.max(1)
+    }
+    fn chance(&mut self) -> bool {
+        self.byte() & 1 == 1
+    }
+    fn take(&mut self, n: usize) -> &[u8] {
+        let (head, rest) = self.0.split_at(n.min(self.0.len()));
+        self.0 = rest;
+        head
+    }
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Most frames the `frames` target injects in one run.
+pub const FRAMES_MAX: usize = 32;
+
+/// `frames`: raw Ethernet frames from a third node on the segment into a
+/// running agent (address claims, ARP, NDP, IPv4/IPv6, TCP, the channel
+/// session) beside a plain-channel BMC. The input is a sequence of
+/// `delay:u8 len:u16be frame[len]`: each frame is sent `delay` × 50 ms after
+/// the previous one. The agent must not panic and must stop when asked.
+pub fn frames(data: &[u8]) {
+    use smoltcp::time::{Duration, Instant};
+
+    let bmc = crate::BmcConfig {
+        firmware: [3, 20, 20, 20],
+        tls: false,
+        ..crate::BmcConfig::default()
+    };
+    let mut world = crate::World::new(bmc, 1);
+    world.segment.set_tap(false);
+    let intruder = world.segment.deaf_port();
+    let mut input = Choices(data);
+    let mut at = Instant::ZERO;
+    for _ in 0..FRAMES_MAX {
+        if input.is_empty() {
+            break;
+        }
+        at += Duration::from_millis(50 * u64::from(input.byte()));
+        let len = usize::from(u16::from_be_bytes([input.byte(), input.byte()]));
+        let frame = input
+            .take(len.min(bmclink_core::platform::MAX_FRAME_LEN))
+            .to_vec();
+        let port = intruder.clone();
+        world.at(at, move |_| port.send(&frame));
+    }
+    let until = at + Duration::from_secs(3);
+    let exit = crate::run_agent(&mut world, bmclink_core::Config::default(), until);
+    assert!(exit.is_ok(), "agent did not start: {exit:?}");
+    crate::timeline::take();
+}
+
+/// `policy`: a random sequence of inputs and virtual-time steps into
+/// [`bmclink_core::policy::Policy`], half of them answering what it asked
+/// for. After every call the invariants of DESIGN §4 must hold (the same as
+/// the core's property test): at most 8 actions a call, no queue overflow,
+/// a future deadline whenever it is working, no IPv4 action with IPv4 off,
+/// no IPv6 action where IPv6 is not allowed, features matching the session.
+pub fn policy(data: &[u8]) {
+    use bmclink_core::platform::HostFacts;
+    use bmclink_core::policy::{
+        Action, Features, Input, Phase, Policy, PolicyConfig, SessionEnd, Startup,
+    };
+    use bmclink_core::records::{BmcCapsRecord, LinkRecord};
+    use bmclink_core::Family;
+    use smoltcp::time::{Duration, Instant};
+    use smoltcp::wire::Ipv4Address;
+
+    const FW: [u8; 4] = [3, 30, 30, 30];
+    let mut c = Choices(data);
+    let family = |c: &mut Choices| if c.chance() { Family::V4 } else { Family::V6 };
+    let facts = |c: &mut Choices| {
+        let b = c.byte();
+        HostFacts {
+            ipv4_present: b & 1 != 0,
+            ipv6_present: b & 2 != 0,
+            ipv6_enabled: b & 4 == 0,
+        }
+    };
+    let addr = |c: &mut Choices| Ipv4Address::new(169, 254, 1, 2 + c.below(3));
+    let record = |c: &mut Choices| c.chance().then(|| LinkRecord { ipv4: addr(c) });
+    let caps = |c: &mut Choices| {
+        c.chance().then(|| BmcCapsRecord {
+            firmware: FW,
+            caps: c.below(8),
+        })
+    };
+    let config = |c: &mut Choices| {
+        let b = c.byte();
+        PolicyConfig {
+            ipv4: b & 1 == 0,
+            ipv6: b & 2 == 0,
+            race: b & 4 != 0,
+            ..PolicyConfig::default()
+        }
+    };
+    let cfg = config(&mut c);
+    let mut now = Instant::from_secs(i64::from(c.byte()));
+    let mut p = Policy::new(cfg, now, u64::from(c.byte()));
+    let (mut ipv4_on, mut v6_on, mut host) = (cfg.ipv4, cfg.ipv6, HostFacts::default());
+    let mut caps_without_v6 = false;
+    let mut pending: Vec<Action> = Vec::new();
+    let mut first = true;
+    while first || !c.is_empty() {
+        match c.below(4) {
+            0 => {}
+            1 => now += Duration::from_millis(u64::from(c.byte()) * 4),
+            2 => now += Duration::from_secs(u64::from(c.byte())),
+            _ => {
+                if let Some(t) = p.next_deadline() {
+                    now = now.max(t);
+                }
+            }
+        }
+        let input = if first {
+            first = false;
+            let (facts, link_record, caps, link_up) =
+                (facts(&mut c), record(&mut c), caps(&mut c), c.chance());
+            Some(Input::Start(Startup {
+                facts,
+                link_record,
+                caps,
+                link_up,
+            }))
+        } else {
+            match c.below(24) {
+                0 => None,
+                1..=4 if !pending.is_empty() => {
+                    let a = pending.remove(usize::from(c.byte()) % pending.len());
+                    let ok = c.chance();
+                    match a {
+                        Action::ClaimIpv4 { preferred: addr }
+                        | Action::UseRecordedIpv4 { addr }
+                            if ok =>
+                        {
+                            Some(Input::Ipv4Claimed { addr })
+                        }
+                        Action::UseHostIpv4 if ok => {
+                            Some(Input::Ipv4Claimed { addr: addr(&mut c) })
+                        }
+                        Action::ClaimIpv4 { .. }
+                        | Action::UseRecordedIpv4 { .. }
+                        | Action::UseHostIpv4 => Some(Input::Ipv4ClaimFailed),
+                        Action::StartIpv6 if ok => Some(Input::Ipv6Claimed),
+                        Action::StartIpv6 => Some(Input::Ipv6DadFailed),
+                        Action::DiscoverBmcIpv6 if ok => Some(Input::BmcIpv6Learned),
+                        Action::DiscoverBmcIpv6 => Some(Input::BmcIpv6NotFound),
+                        Action::Connect { family } if ok => Some(Input::TcpConnected { family }),
+                        Action::Connect { family } => Some(Input::TcpTimedOut { family }),
+                        _ => None,
+                    }
+                }
+                1 => Some(Input::Start(Startup {
+                    facts: facts(&mut c),
+                    link_record: record(&mut c),
+                    caps: caps(&mut c),
+                    link_up: c.chance(),
+                })),
+                2 => Some(Input::Config(config(&mut c))),
+                3 => Some(Input::HostFacts(facts(&mut c))),
+                4 => Some(Input::LinkRecord(record(&mut c))),
+                5 => Some(Input::BmcCaps(caps(&mut c))),
+                6 => Some(Input::LinkUp),
+                7 => Some(Input::LinkDown),
+                8 => Some(Input::Ipv4Claimed { addr: addr(&mut c) }),
+                9 => Some(Input::Ipv4ClaimFailed),
+                10 => Some(Input::Ipv4Lost),
+                11 => Some(Input::Ipv6Claimed),
+                12 => Some(Input::Ipv6DadFailed),
+                13 => Some(Input::Ipv6Lost),
+                14 => Some(Input::BmcIpv6Learned),
+                15 => Some(Input::BmcIpv6NotFound),
+                16 => Some(Input::TcpConnected {
+                    family: family(&mut c),
+                }),
+                17 => Some(Input::TcpRefused {
+                    family: family(&mut c),
+                }),
+                18 => Some(Input::TcpTimedOut {
+                    family: family(&mut c),
+                }),
+                19..=20 => Some(Input::Welcome {
+                    family: family(&mut c),
+                    firmware: FW,
+                    caps: c.below(8),
+                }),
+                _ => {
+                    let cause = [
+                        SessionEnd::Bye,
+                        SessionEnd::PeerDead,
+                        SessionEnd::ProtocolError,
+                        SessionEnd::Reset,
+                        SessionEnd::Rejected,
+                    ][usize::from(c.below(5))];
+                    Some(Input::SessionEnded {
+                        family: family(&mut c),
+                        cause,
+                    })
+                }
+            }
+        };
+        // What the policy was told, known independently of it.
+        match input {
+            Some(Input::Start(s)) => {
+                host = s.facts;
+                caps_without_v6 = s.caps.is_some_and(|c| c.caps & 0b100 == 0);
+            }
+            Some(Input::Config(cfg)) => (ipv4_on, v6_on) = (cfg.ipv4, cfg.ipv6),
+            Some(Input::HostFacts(f)) => host = f,
+            Some(Input::BmcCaps(caps)) => {
+                caps_without_v6 = caps.is_some_and(|c| c.caps & 0b100 == 0)
+            }
+            _ => {}
+        }
+        match input {
+            Some(i) => p.handle(now, i),
+            None => p.handle_timeout(now),
+        }
+        let mut n = 0;
+        while let Some(a) = p.poll_action() {
+            let v6_ok = v6_on && host.ipv6_enabled && !caps_without_v6;
+            match a {
+                Action::ClaimIpv4 { .. }
+                | Action::UseRecordedIpv4 { .. }
+                | Action::UseHostIpv4
+                | Action::Connect { family: Family::V4 } => {
+                    assert!(ipv4_on, "IPv4 action {a:?} with IPv4 off")
+                }
+                Action::StartIpv6
+                | Action::DiscoverBmcIpv6
+                | Action::Connect { family: Family::V6 } => {
+                    assert!(v6_ok, "IPv6 action {a:?} not allowed")
+                }
+                Action::SaveBmcCaps { record } => caps_without_v6 = record.caps & 0b100 == 0,
+                _ => {}
+            }
+            pending.push(a);
+            n += 1;
+        }
+        assert!(n <= 8, "{n} actions from one call");
+        while let Some(e) = p.poll_audit() {
+            assert!((3000..4000).contains(&e.id().0), "{}", e.id().0);
+        }
+        let st = p.state();
+        assert_eq!((st.actions_dropped, st.audit_dropped), (0, 0));
+        let waiting = matches!(
+            st.phase,
+            Phase::NotStarted | Phase::LinkDown | Phase::Stay(_)
+        );
+        if st.connected.is_none() && !waiting {
+            let d = p.next_deadline();
+            assert!(
+                d.is_some_and(|d| d > now),
+                "no future deadline: {d:?} at {now}"
+            );
+        }
+        if waiting {
+            assert_eq!(st.connected, None);
+        }
+        if st.session.is_none() {
+            assert_eq!(p.features(), Features::NONE);
+        }
+        pending.truncate(16);
+    }
+}

@@ -39,6 +39,7 @@ struct Inner {
     dropped: u64,
     capture: Vec<Captured>,
     echo: bool,
+    deaf: Vec<usize>,
 }
 
 /// One frame put on the segment (the capture every test can read).
@@ -46,6 +47,8 @@ struct Inner {
 pub struct Captured {
     /// When it was sent.
     pub at: Instant,
+    /// The sending port.
+    pub port: usize,
     /// The frame, as sent (before any fault).
     pub frame: Vec<u8>,
 }
@@ -89,6 +92,7 @@ impl Segment {
             dropped: 0,
             capture: Vec::new(),
             echo: false,
+            deaf: Vec::new(),
         })))
     }
 
@@ -102,6 +106,14 @@ impl Segment {
         }
     }
 
+    /// Attaches a port that only sends (an intruder, a fuzzer): nothing is
+    /// queued for it, so it never holds up virtual time.
+    pub fn deaf_port(&self) -> Port {
+        let port = self.port();
+        self.0.borrow_mut().deaf.push(port.id);
+        port
+    }
+
     /// Sets the faults from now on.
     pub fn set_faults(&self, faults: Faults) {
         self.0.borrow_mut().faults = faults;
@@ -111,6 +123,11 @@ impl Segment {
     /// that reflects), from now on.
     pub fn set_echo(&self, on: bool) {
         self.0.borrow_mut().echo = on;
+    }
+
+    /// Sets the one-way latency from now on (a slow BMC or a slow link).
+    pub fn set_latency(&self, latency: Duration) {
+        self.0.borrow_mut().latency = latency;
     }
 
     /// Turns the frame descriptions on the timeline on or off.
@@ -168,8 +185,10 @@ impl Port {
         }
         inner.sent += 1;
         let at = inner.clock.now();
+        let port = self.id;
         inner.capture.push(Captured {
             at,
+            port,
             frame: frame.to_vec(),
         });
         if inner.tap {
@@ -194,9 +213,8 @@ impl Port {
         } else {
             1
         };
-        let now = inner.clock.now();
         for (id, _) in (0..inner.queues.len()).map(|i| (i, ())).collect::<Vec<_>>() {
-            if id == self.id && !inner.echo {
+            if (id == self.id && !inner.echo) || inner.deaf.contains(&id) {
                 continue;
             }
             for _ in 0..copies {
@@ -205,7 +223,7 @@ impl Port {
                 } else {
                     Duration::ZERO
                 };
-                let at = now + inner.latency + jitter;
+                let at = inner.clock.now() + inner.latency + jitter;
                 let q = &mut inner.queues[id];
                 // Keep each queue ordered by delivery time.
                 let pos = q.iter().position(|(t, _)| *t > at).unwrap_or(q.len());

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use bmclink_core::agent::session::events::OsEvent;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{
@@ -59,6 +60,9 @@ pub struct World {
     pub stop_at: Option<Instant>,
     /// A misbehaving third host on the segment, if any.
     pub rogue: Option<Rogue>,
+    /// OS events the host has for the BMC, taken by the agent in order
+    /// (fill it, or push at scheduled times with [`World::at`]).
+    pub os_events: std::collections::VecDeque<OsEvent>,
     port: Port,
     rng: ChaCha8Rng,
     stop_signalled: bool,
@@ -91,6 +95,7 @@ impl World {
             bootstrap_up: true,
             stop_at: None,
             rogue: None,
+            os_events: Default::default(),
             port,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stop_signalled: false,
@@ -299,6 +304,10 @@ impl Audit for World {
 
     fn status(&mut self, status: &Status) {
         self.statuses.push(*status);
+    }
+
+    fn next_os_event(&mut self) -> Option<OsEvent> {
+        self.os_events.pop_front()
     }
 }
 

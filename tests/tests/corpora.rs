@@ -22,3 +22,70 @@ fn replay(target: &str, body: fn(&[u8])) {
 fn proto_corpus_replays_without_failures() {
     replay("proto", bmclink_tests::fuzzing::proto);
 }
+
+#[test]
+fn frames_corpus_replays_without_failures() {
+    replay("frames", bmclink_tests::fuzzing::frames);
+}
+
+#[test]
+fn policy_corpus_replays_without_failures() {
+    replay("policy", bmclink_tests::fuzzing::policy);
+}
+
+/// Regenerates the `frames` seeds: the BMC's first frames of a real run
+/// (ARP, NDP, TCP), in the target's input format.
+/// `cargo test -p bmclink-tests --test corpora -- --ignored write_frames_seeds`
+#[test]
+#[ignore]
+fn write_frames_seeds() {
+    use bmclink_tests::{run_agent, BmcConfig, World};
+    use smoltcp::time::Instant;
+    let bmc = BmcConfig {
+        firmware: [3, 20, 20, 20],
+        tls: false,
+        ..BmcConfig::default()
+    };
+    let mut world = World::new(bmc, 1);
+    run_agent(
+        &mut world,
+        bmclink_core::Config::default(),
+        Instant::from_secs(12),
+    )
+    .unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/frames");
+    let mut seed = Vec::new();
+    let mut last = Instant::ZERO;
+    for (i, bmclink_tests::wire::Captured { at, port, frame }) in
+        world.segment.captured().into_iter().enumerate()
+    {
+        // Port 0 is the agent, 1 the BMC.
+        let gap = ((at - last).total_millis() / 50).min(255) as u8;
+        last = at;
+        seed.push(gap);
+        seed.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+        seed.extend_from_slice(&frame);
+        if port == 1 && i < 40 {
+            let mut one = vec![0u8];
+            one.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+            one.extend_from_slice(&frame);
+            std::fs::write(dir.join(format!("bmc_{i:02}")), one).unwrap();
+        }
+    }
+    seed.truncate(4096);
+    std::fs::write(dir.join("whole_run"), seed).unwrap();
+}
+
+/// The targets' bodies hold on seeded random inputs too (a cheap stand-in
+/// for a fuzzing run, on stable).
+#[test]
+fn policy_and_proto_bodies_hold_on_random_inputs() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..3000 {
+        let mut data = vec![0u8; (rng.next_u32() % 600) as usize];
+        rng.fill_bytes(&mut data);
+        bmclink_tests::fuzzing::policy(&data);
+        bmclink_tests::fuzzing::proto(&data);
+    }
+}

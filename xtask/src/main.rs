@@ -3,6 +3,8 @@
 //! - `run [--seconds N]`: the main job: the agent against the in-process
 //!   simulated BMC, in virtual time, printing the timeline; exits 0 only when
 //!   a session came up, heartbeated and ended with BYE.
+//! - `fuzz [TARGET] [--seconds N]`: runs one or every cargo-fuzz target
+//!   (default 60 s each) and reports exec/s, coverage and crashes.
 //! - `ci`: everything CI checks: fmt, clippy `-D warnings`, all tests, the
 //!   `thumbv7em-none-eabihf` build of the core.
 //! - `audit-table [--write]`: prints the audit table generated from the core,
@@ -16,6 +18,7 @@
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod fuzz;
 mod run;
 mod size;
 
@@ -27,13 +30,14 @@ fn main() -> ExitCode {
     };
     match cmd {
         "run" => run::main(rest),
+        "fuzz" => fuzz::main(rest),
         "ci" => ci(),
         "audit-table" => audit_table(rest),
         "size" => size::main(rest),
         "bench" => bench::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] | ci | audit-table [--write] | size [--write] | bench>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | fuzz [TARGET] [--seconds N]>"
             );
             ExitCode::SUCCESS
         }

@@ -6,6 +6,7 @@
 //! session with [`SessionEnd::Protocol`]; nothing here panics.
 
 use core::cell::RefCell;
+use core::fmt::Write;
 
 use smoltcp::time::{Duration, Instant};
 
@@ -14,9 +15,16 @@ use super::control::{idx, Control};
 use super::link::Link;
 use super::net::{earliest, Net};
 use crate::config::Config;
-use crate::platform::{Platform, Wake};
+use crate::platform::{Audit, Platform, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
 use crate::types::Family;
+
+use self::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
+
+// The event queue lives beside the heartbeat it travels with; its file is
+// agent/events.rs (declared here until agent/mod.rs declares it).
+#[path = "events.rs"]
+pub mod events;
 
 /// BYE reasons the agent sends.
 pub mod bye {
@@ -65,12 +73,50 @@ pub struct Established {
 }
 
 /// Heartbeat bookkeeping that outlives one session (sequence numbers keep
-/// counting so a trace never shows the same PING twice).
+/// counting so a trace never shows the same PING twice), and the OS events
+/// on their way to the BMC, kept across sessions until ACKed.
 #[derive(Debug, Default)]
 pub struct Heartbeat {
     seq: u32,
     outstanding: Option<u32>,
     missed: u8,
+    /// OS events not yet ACKed by the BMC.
+    pub events: EventQueue<EVENT_QUEUE>,
+}
+
+/// Moves the platform's new OS events into the queue (called in `serve`;
+/// `Agent::run` should call it too, so events logged while disconnected are
+/// queued, and dropped and counted on overflow, by the agent).
+pub fn pull_events(p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+    while let Some(e) = p.next_os_event() {
+        events.push(e);
+    }
+}
+
+/// Sends the queued events the window allows, in order.
+fn send_events(
+    ch: &mut impl ChannelIo,
+    events: &mut EventQueue<EVENT_QUEUE>,
+) -> Result<(), SessionEnd> {
+    while let Some(q) = events.next_to_send() {
+        let mut text: heapless::String<64> = heapless::String::new();
+        let (severity, id, text) = match &q.entry {
+            Entry::Os(e) => (e.severity, e.id.as_str(), e.text.as_str()),
+            Entry::Dropped(n) => {
+                // Fits: the longest u32 and the words are under 64 bytes.
+                let _ = write!(text, "{n} OS events dropped: the queue was full");
+                (DROPPED_SEVERITY, DROPPED_ID, text.as_str())
+            }
+        };
+        let msg = Message::Event(crate::proto::Event {
+            seq: q.seq,
+            severity,
+            id,
+            text,
+        });
+        send_message(ch, &msg)?;
+    }
+    Ok(())
 }
 
 /// Bytes buffered from the channel, reassembled into frames.
@@ -175,10 +221,15 @@ pub fn serve<P: Platform>(
     };
     hb.outstanding = None;
     hb.missed = 0;
+    // Whatever the last session did not see ACKed goes again.
+    hb.events.resend_all();
     loop {
         // Run the stack and the policy, then drain what arrived.
         match borrow(net) {
-            Ok(mut n) => ctl.tick(cfg, &mut n),
+            Ok(mut n) => {
+                ctl.tick(cfg, &mut n);
+                pull_events(n.p, &mut hb.events);
+            }
             Err(e) => return SessionEnd::Channel(e),
         }
         if ctl.disconnect[idx(family)] {
@@ -200,7 +251,10 @@ pub fn serve<P: Platform>(
                     }
                     None
                 }
-                Ok(Message::Ack(_)) => None,
+                Ok(Message::Ack(seq)) => {
+                    hb.events.ack(seq);
+                    None
+                }
                 Ok(Message::Bye(reason)) => return SessionEnd::PeerBye(reason),
                 Ok(other) => {
                     return SessionEnd::Protocol(ProtoError::Unexpected(u8::from(other.msg_type())))
@@ -211,6 +265,9 @@ pub fn serve<P: Platform>(
                     return end;
                 }
             }
+        }
+        if let Err(end) = send_events(ch, &mut hb.events) {
+            return end;
         }
         // Heartbeat.
         let now = match borrow(net) {
