@@ -11,7 +11,7 @@
 
 use smoltcp::time::Instant;
 
-use crate::agent::session::events::OsEvent;
+use crate::agent::events::OsEvent;
 use crate::agent::Status;
 use crate::audit::AuditEvent;
 

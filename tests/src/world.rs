@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use bmclink_core::agent::session::events::OsEvent;
+use bmclink_core::agent::events::OsEvent;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{

@@ -4,7 +4,7 @@
 //! once and in order (the BMC drops repeats by sequence number, as the
 //! protocol allows at-least-once delivery).
 
-use bmclink_core::agent::session::events::{OsEvent, DROPPED_ID, EVENT_QUEUE};
+use bmclink_core::agent::events::{OsEvent, DROPPED_ID, EVENT_QUEUE};
 use bmclink_core::audit::{AuditEvent, SessionEvent};
 use bmclink_core::Config;
 use bmclink_tests::wire::Faults;

@@ -5,7 +5,7 @@
 //! A failing seed is printed; rerun it alone with
 //! `BMCLINK_SOAK_SEED=<seed> cargo test -p bmclink-tests --test soak`.
 
-use bmclink_core::agent::session::events::OsEvent;
+use bmclink_core::agent::events::OsEvent;
 use bmclink_core::audit::{AuditEvent, SessionEvent};
 use bmclink_core::Config;
 use bmclink_tests::wire::Faults;

@@ -11,6 +11,7 @@
 pub mod channel;
 pub mod control;
 pub mod drbg;
+pub mod events;
 pub mod identity;
 pub mod link;
 pub mod net;
@@ -209,6 +210,9 @@ impl<'a> Agent<'a> {
                 let this = &mut *self;
                 let mut net = net!(this, &mut *p);
                 this.ctl.tick(&this.cfg, &mut net);
+                // OS events raised while disconnected wait in the agent's
+                // bounded queue (overflow is counted and reported).
+                session::pull_events(net.p, &mut this.heartbeat.events);
                 // IPv4 first (P1) when both are up.
                 [Family::V4, Family::V6]
                     .into_iter()

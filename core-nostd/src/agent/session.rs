@@ -19,12 +19,10 @@ use crate::platform::{Audit, Platform, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
 use crate::types::Family;
 
-use self::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
+use super::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
 
 // The event queue lives beside the heartbeat it travels with; its file is
 // agent/events.rs (declared here until agent/mod.rs declares it).
-#[path = "events.rs"]
-pub mod events;
 
 /// BYE reasons the agent sends.
 pub mod bye {
