@@ -4,7 +4,6 @@
 
 extern crate std;
 
-mod bench;
 mod duplex;
 mod handshake;
 mod mitm;
