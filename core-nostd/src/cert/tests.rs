@@ -363,3 +363,44 @@ fn expiry_warns_thirty_days_ahead_and_refuses_after_the_end() {
     );
     assert_eq!(Expiry::Valid.event(), None);
 }
+
+#[test]
+fn renewal_with_the_same_key_keeps_the_spki_pin_and_changes_the_certificate_pin() {
+    let mut rng = ChaCha20Rng::seed_from_u64(14);
+    let key = identity::random(&mut rng);
+    let (mut a, mut b) = ([0u8; MAX_CERT_LEN], [0u8; MAX_CERT_LEN]);
+    let na = generate(&key, &CertParams::client("h", NOW), &mut rng, &mut a).unwrap();
+    let later = NOW_PLUS_10Y - 10 * 86_400;
+    let nb = generate(&key, &CertParams::client("h", later), &mut rng, &mut b).unwrap();
+    let (old, new) = (parse(&a[..na]).unwrap(), parse(&b[..nb]).unwrap());
+    assert_eq!(old.spki_fingerprint(), new.spki_fingerprint());
+    assert_ne!(fingerprint(&a[..na]), fingerprint(&b[..nb]));
+    assert!(new.is_valid_at(NOW_PLUS_10Y + 86_400));
+    // openssl agrees on what the SPKI is.
+    let dir = Scratch::new("spki");
+    let cert = dir.path("c.der");
+    std::fs::write(&cert, &a[..na]).unwrap();
+    let spki = dir.path("spki.der");
+    openssl(&[
+        "x509",
+        "-inform",
+        "DER",
+        "-in",
+        cert.to_str().unwrap(),
+        "-noout",
+        "-pubkey",
+        "-out",
+        dir.path("p.pem").to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        dir.path("p.pem").to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        spki.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read(&spki).unwrap(), old.spki);
+}

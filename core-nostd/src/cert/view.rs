@@ -22,6 +22,8 @@ pub struct CertView<'a> {
     pub not_before: u64,
     /// End of validity, Unix seconds (inclusive, RFC 5280).
     pub not_after: u64,
+    /// The SubjectPublicKeyInfo, header included.
+    pub spki: &'a [u8],
     /// The subject's P-256 public key.
     pub public_key: VerifyingKey,
     /// The DER-encoded ECDSA signature over [`Self::tbs`].
@@ -52,6 +54,13 @@ impl<'a> CertView<'a> {
             }
         }
         None
+    }
+
+    /// SHA-256 of the SubjectPublicKeyInfo (RFC 7469's pin-sha256): it
+    /// stays the same when a certificate is renewed for the same key, so a
+    /// peer pinning it needs no re-enrollment after `bmclink cert renew`.
+    pub fn spki_fingerprint(&self) -> [u8; 32] {
+        super::fingerprint(self.spki)
     }
 
     /// Checks the signature over [`Self::tbs`] with the certificate's own key
@@ -97,7 +106,7 @@ pub fn parse(der: &[u8]) -> Result<CertView<'_>, CertError> {
     let not_after = time(&mut validity)?;
     validity.finish()?;
     let (subject, _) = tbs.expect(tag::SEQUENCE)?;
-    let (_, spki) = tbs.expect(tag::SEQUENCE)?;
+    let (spki_tlv, spki) = tbs.expect(tag::SEQUENCE)?;
     let public_key = public_key(spki)?;
     // issuerUniqueID, subjectUniqueID and extensions follow; not needed.
 
@@ -108,6 +117,7 @@ pub fn parse(der: &[u8]) -> Result<CertView<'_>, CertError> {
         subject: subject.raw,
         not_before,
         not_after,
+        spki: spki_tlv.raw,
         public_key,
         signature,
     })

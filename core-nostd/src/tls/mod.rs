@@ -40,7 +40,8 @@ use embedded_tls::{Aes128GcmSha256, TlsConfig, TlsContext, TLS_RECORD_OVERHEAD};
 use rand_core::CryptoRngCore;
 
 pub use error::TlsError;
-pub use provider::{Identity, PinnedProvider};
+pub use provider::Identity;
+pub(crate) use provider::PinnedProvider;
 pub use verifier::{PinnedVerifier, Progress};
 
 use crate::cert::MAX_CERT_LEN;
@@ -100,7 +101,8 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
     /// server must present the certificate whose SHA-256 is `pin` and sign
     /// the transcript with its key, and must ask for our certificate, which
     /// `identity` then presents and signs for. On any failure the transport
-    /// is dropped and nothing else is sent.
+    /// is dropped (the caller closes the TCP connection) and no application
+    /// data has been sent.
     pub fn open<R: CryptoRngCore>(
         transport: T,
         buffers: &'a mut TlsBuffers,

@@ -42,7 +42,12 @@ impl core::fmt::Debug for Identity<'_> {
 /// fails, so embedded-tls's "no verifier, skip verification" path cannot be
 /// reached. The client certificate is presented, and the CertificateVerify
 /// signed, only after the server proved the pinned identity.
-pub struct PinnedProvider<'a, R> {
+///
+/// Crate-private on purpose: embedded-tls alone completes a handshake with a
+/// server that skips Certificate and CertificateVerify without calling any
+/// verifier, so the provider is only safe behind [`super::PinnedTls::open`],
+/// which checks the verifier's progress afterwards.
+pub(crate) struct PinnedProvider<'a, R> {
     verifier: PinnedVerifier,
     identity: Identity<'a>,
     rng: &'a mut R,
@@ -51,7 +56,7 @@ pub struct PinnedProvider<'a, R> {
 
 impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     /// A provider pinning the server certificate whose SHA-256 is `pin`.
-    pub fn new(pin: [u8; 32], identity: Identity<'a>, rng: &'a mut R) -> Self {
+    pub(crate) fn new(pin: [u8; 32], identity: Identity<'a>, rng: &'a mut R) -> Self {
         PinnedProvider {
             verifier: PinnedVerifier::new(pin),
             identity,
@@ -61,12 +66,12 @@ impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     }
 
     /// The verifier and what it saw.
-    pub fn pinned_verifier(&self) -> &PinnedVerifier {
+    pub(crate) fn pinned_verifier(&self) -> &PinnedVerifier {
         &self.verifier
     }
 
     /// Whether the server asked for the client certificate.
-    pub fn cert_requested(&self) -> bool {
+    pub(crate) fn cert_requested(&self) -> bool {
         self.cert_requested
     }
 }
