@@ -10,9 +10,10 @@
 //! which makes it fail. Every wait is bounded; the namespace and the agent
 //! are cleaned up by guards, failures included.
 
+mod common;
+
 use std::fs;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,88 +24,13 @@ use bmclink_linux::store::FileStore;
 use bmclink_tests::bmc_tls::{server_config, TlsIdentity};
 use bmclink_tests::kernel_bmc::KernelBmc;
 use bmclink_tests::BmcConfig;
+use common::{may_run, Netns};
 
 const BMCLINK: &str = env!("CARGO_BIN_EXE_bmclink");
 const AGENT_MAC: &str = "02:62:6c:00:00:02";
 const TAP: &str = "blbmc0";
 /// How long any one condition may take to hold (ACD alone takes up to ~7 s).
 const PATIENCE: Duration = Duration::from_secs(40);
-
-/// Whether the test may run; prints the reason when it may not.
-fn may_run(test: &str) -> bool {
-    let required = std::env::var("BMCLINK_REQUIRE_ROOT").is_ok_and(|v| v == "1");
-    let reason = if !nix::unistd::geteuid().is_root() {
-        Some("it needs root (network namespaces, TAP devices)")
-    } else if !Path::new("/dev/net/tun").exists() {
-        Some("/dev/net/tun is missing")
-    } else if Command::new("ip").arg("-V").output().is_err() {
-        Some("the `ip` command (iproute2) is missing")
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(r) if required => panic!("{test}: BMCLINK_REQUIRE_ROOT=1 but {r}"),
-        Some(r) => {
-            eprintln!(
-                "skipping {test}: {r}; run as root (BMCLINK_REQUIRE_ROOT=1 makes this a failure)"
-            );
-            false
-        }
-    }
-}
-
-fn ip(args: &[&str]) -> String {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A network namespace, deleted on drop (panics included).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("bmclink-{tag}-{}", std::process::id());
-        ip(&["netns", "add", &name]);
-        Netns { name }
-    }
-
-    fn ip(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        ip(&all)
-    }
-
-    /// A listener on `[::]:port` inside the namespace (IPv4 and IPv6).
-    fn listen(&self, port: u16) -> TcpListener {
-        let path = format!("/run/netns/{}", self.name);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                let f = fs::File::open(&path).expect("open netns");
-                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                TcpListener::bind(("::", port)).expect("listen in the namespace")
-            })
-            .join()
-            .expect("listener thread")
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 /// The kernel's BMC side: the TAP with the given IPv4 addresses and
 /// fe80::1, and the BMC server on 5080.

@@ -5,7 +5,9 @@
 //! Not root: prints why and passes, unless `BMCLINK_REQUIRE_ROOT=1` (CI),
 //! which makes it fail. The namespace is deleted by a guard even on failure.
 
-use std::process::Command;
+mod common;
+
+use common::{may_run, Netns};
 
 use bmclink_core::platform::{Clock, Frames, Wake};
 use bmclink_linux::clock::LinuxClock;
@@ -15,73 +17,6 @@ use smoltcp::time::Duration;
 const AGENT_MAC: [u8; 6] = [0x02, 0x62, 0x6c, 0, 0, 0x02];
 const AGENT_IP: [u8; 4] = [169, 254, 77, 2];
 const KERNEL_IP: [u8; 4] = [169, 254, 77, 1];
-
-/// Whether the test may run; prints the reason when it may not.
-fn may_run(test: &str) -> bool {
-    let required = std::env::var("BMCLINK_REQUIRE_ROOT").is_ok_and(|v| v == "1");
-    let reason = if !nix::unistd::geteuid().is_root() {
-        Some("it needs root (network namespaces, TAP devices)")
-    } else if !std::path::Path::new("/dev/net/tun").exists() {
-        Some("/dev/net/tun is missing")
-    } else if Command::new("ip").arg("-V").output().is_err() {
-        Some("the `ip` command (iproute2) is missing")
-    } else {
-        None
-    };
-    match reason {
-        None => true,
-        Some(r) if required => panic!("{test}: BMCLINK_REQUIRE_ROOT=1 but {r}"),
-        Some(r) => {
-            eprintln!(
-                "skipping {test}: {r}; run as root (BMCLINK_REQUIRE_ROOT=1 makes this a failure)"
-            );
-            false
-        }
-    }
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace, deleted on drop (panics included).
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn new(tag: &str) -> Netns {
-        let name = format!("bmclink-{tag}-{}", std::process::id());
-        ip(&["netns", "add", &name]);
-        Netns { name }
-    }
-
-    /// Moves the calling thread into the namespace.
-    fn enter(&self) {
-        let f = std::fs::File::open(format!("/run/netns/{}", self.name)).expect("open netns");
-        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-    }
-
-    fn ip(&self, args: &[&str]) {
-        let mut all = vec!["-n", self.name.as_str()];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
 
 fn arp_request() -> Vec<u8> {
     let mut f = vec![0xff; 6];
