@@ -8,8 +8,6 @@
 use core::cell::RefCell;
 use core::fmt::Write;
 
-use smoltcp::time::{Duration, Instant};
-
 use super::channel::{borrow, ChannelError, ChannelIo};
 use super::control::{idx, Control};
 use super::link::Link;
@@ -285,7 +283,7 @@ pub fn serve<P: Platform>(
             if let Err(end) = send_message(ch, &Message::Ping(hb.seq)) {
                 return end;
             }
-            next_ping = later(now, cfg.heartbeat);
+            next_ping = now + cfg.heartbeat;
         }
         // Wait for the next frame or timer.
         let mut n = match borrow(net) {
@@ -304,8 +302,4 @@ pub fn serve<P: Platform>(
             return SessionEnd::Stopped;
         }
     }
-}
-
-fn later(now: Instant, d: Duration) -> Instant {
-    now + d
 }

@@ -18,16 +18,6 @@ pub trait FrameHook {
     fn inspect(&mut self, now: Instant, frame: &[u8]) -> Verdict;
 }
 
-/// A hook that lets everything through.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PassAll;
-
-impl FrameHook for PassAll {
-    fn inspect(&mut self, _now: Instant, _frame: &[u8]) -> Verdict {
-        Verdict::Pass
-    }
-}
-
 /// One frame's worth of buffer, for the device's receive and transmit paths.
 pub type FrameBuf = [u8; MAX_FRAME_LEN];
 
