@@ -336,7 +336,6 @@ fn started<P: Platform>(
         });
         ctl.run_policy(cfg, &mut n);
         ctl.status.session_up(now, family, channel, est);
-        ctl.status.features = ctl.policy.features();
         n.p.status(&ctl.status);
     }
 }
