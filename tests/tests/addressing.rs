@@ -260,3 +260,55 @@ fn ipv6_dad_duplicate_gets_new_identifier_and_session_comes_up_over_ipv6() {
     let p = |id: &str| ids.iter().position(|i| i == id);
     assert!(p("BL1102") < p("BL1101"), "{ids:?}");
 }
+
+#[test]
+fn a_failed_ipv4_attempt_stops_resolving_the_bmc() {
+    // Regression: the timed-out SYN's RST was held for a neighbour that
+    // never answers, so the agent sent an ARP request for the BMC every
+    // second for good, and smoltcp's interface-wide neighbour rate limit
+    // kept the IPv6 connect's solicitation from ever going out.
+    let o = run_world(
+        World::new(
+            BmcConfig {
+                ipv4: None,
+                ..plain_bmc()
+            },
+            31,
+        ),
+        config(),
+        40,
+    );
+    let gave_up = o.first_at("BL3004").expect("IPv4 given up");
+    let bmc = config().bmc_ipv4;
+    let late: Vec<_> = o
+        .agent_arp()
+        .into_iter()
+        .filter(|(at, _, _, target)| *target == bmc && *at > gave_up)
+        .collect();
+    assert!(late.is_empty(), "ARP for the BMC after BL3004: {late:?}");
+    assert_eq!(o.families(), [Family::V6], "{:?}", o.ids());
+}
+
+#[test]
+fn ipv6_session_follows_dad_without_waiting_for_a_reply_window() {
+    // The unsolicited advertisement lets the BMC answer the first echo; it
+    // used to drop it while resolving us and answer the retry 1 s later.
+    for seed in [1, 2, 3] {
+        let o = run_world(
+            World::new(
+                BmcConfig {
+                    ipv4: None,
+                    ..plain_bmc()
+                },
+                seed,
+            ),
+            config(),
+            40,
+        );
+        let bound = o.first_at("BL1101").expect("IPv6 address in use");
+        let (started, family) = o.sessions()[0];
+        assert_eq!(family, Family::V6);
+        let gap = started - bound;
+        assert!(gap < Duration::from_millis(50), "seed {seed}: {gap}");
+    }
+}

@@ -163,7 +163,7 @@ impl Control {
                 self.status.host_ipv4 = None;
                 self.status.host_ipv6 = None;
                 for f in [Family::V4, Family::V6] {
-                    net.tcp(f).abort();
+                    net.abort(f);
                     self.attempts[idx(f)] = None;
                     self.connected[idx(f)] = false;
                 }
@@ -197,7 +197,7 @@ impl Control {
                 self.refused_with_pin(now, net.p);
                 self.input(Input::TcpRefused { family: f });
             } else if now >= deadline {
-                net.tcp(f).abort();
+                net.abort(f);
                 self.attempts[idx(f)] = None;
                 self.input(Input::TcpTimedOut { family: f });
             }
@@ -424,7 +424,7 @@ impl Control {
                 if self.status.family == Some(family) {
                     self.disconnect[idx(family)] = true;
                 } else {
-                    net.tcp(family).abort();
+                    net.abort(family);
                     self.attempts[idx(family)] = None;
                     self.connected[idx(family)] = false;
                 }

@@ -297,7 +297,7 @@ impl<'a> Agent<'a> {
             ) {
                 // The peer did not finish the close in time: reset rather
                 // than leave a half-open connection behind.
-                net.tcp(f).abort();
+                net.abort(f);
             }
         }
         net.poll();
@@ -545,7 +545,7 @@ fn end_session<P: Platform>(
     }
     net.p.record(now, &AuditEvent::Session(event));
     if end != SessionEnd::Stopped {
-        net.tcp(family).abort();
+        net.abort(family);
         net.poll();
     }
     ctl.connected[idx(family)] = false;

@@ -85,6 +85,27 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
             .get_mut::<tcp::Socket>(self.tcp[super::control::idx(family)])
     }
 
+    /// Ends the connection on `family`. An established (or closing)
+    /// connection is reset. An attempt the peer never answered (SYN-SENT)
+    /// is dropped without a RST: the peer has nothing to reset, and
+    /// smoltcp would hold a RST to an address nobody answers for until the
+    /// neighbour resolves, sending one ARP request or neighbour solicitation
+    /// a second for ever; its neighbour rate limit is one for the whole
+    /// interface, so that starves every other lookup (an IPv6 connect after
+    /// a failed IPv4 one never got its solicitation out).
+    pub fn abort(&mut self, family: Family) {
+        let socket = self.tcp(family);
+        let unanswered = socket.state() == tcp::State::SynSent;
+        socket.abort();
+        if unanswered {
+            // Through LISTEN back to CLOSED forgets the peer (no tuple
+            // left, so nothing to send); `listen` cannot fail on a closed
+            // socket with a nonzero port.
+            let _ = socket.listen(DISCARD_PORT);
+            socket.abort();
+        }
+    }
+
     /// Starts a TCP connection over `family` from an ephemeral port.
     pub fn connect(&mut self, family: Family, remote: IpEndpoint) -> Result<(), tcp::ConnectError> {
         let port = 49152u16.wrapping_add((self.p.next_u32() % 16384) as u16);
@@ -95,6 +116,10 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
         socket.connect(self.iface.context(), remote, port)
     }
 }
+
+/// The local port a forgotten attempt passes through in LISTEN (RFC 863
+/// discard); never open for longer than one call.
+const DISCARD_PORT: u16 = 9;
 
 /// The earlier of two optional instants.
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {

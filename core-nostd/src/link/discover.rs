@@ -1,6 +1,13 @@
 //! Learning the BMC's IPv6 link-local address: an ICMPv6 echo request to
 //! all-nodes (ff02::1) from our link-local address; the first echo reply
 //! from another node names the BMC (on the USBNIC, the only other node).
+//!
+//! The first request follows an unsolicited Neighbor Advertisement of our
+//! new address (RFC 4861 §7.2.6, override flag, our MAC): DAD's probes come
+//! from `::` and teach the BMC nothing, so without it the BMC must resolve
+//! us before it can reply, and a stack that drops the packet waiting on
+//! resolution (smoltcp, lwIP) loses the first reply and costs a whole
+//! [`REPLY_WAIT`].
 //! Sans-I/O like the claims: `start`, `poll_transmit`, `handle_frame`,
 //! `poll_at`, `poll_event`.
 
@@ -8,7 +15,8 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv6Packet, Icmpv6Repr,
-    IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr,
+    IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr,
+    RawHardwareAddress,
 };
 
 use super::claim::Verdict;
@@ -21,6 +29,11 @@ pub const REPLY_WAIT: Duration = Duration::from_secs(1);
 const IDENT: u16 = 0x624c;
 /// Length of the echo request frame we send.
 pub const ECHO_FRAME_LEN: usize = 14 + 40 + 8;
+/// Length of the unsolicited Neighbor Advertisement we send first
+/// (header, target, source link-layer option).
+pub const ADVERT_FRAME_LEN: usize = 14 + 40 + 24 + 8;
+/// All-nodes, where both the advertisement and the requests go.
+const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// What discovery reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +53,7 @@ pub struct Discovery {
     sent: u8,
     next: Option<Instant>,
     send_now: bool,
+    advertised: bool,
     event: Option<DiscoveryEvent>,
 }
 
@@ -52,6 +66,7 @@ impl Discovery {
             sent: 0,
             next: Some(now),
             send_now: false,
+            advertised: false,
             event: None,
         }
     }
@@ -81,23 +96,38 @@ impl Discovery {
         }
     }
 
-    /// The echo request to send, if one is due.
+    /// The frame to send, if one is due: the advertisement once, before
+    /// the first echo request, then each echo request.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         self.advance(now);
         if !self.send_now {
             return None;
         }
-        let buf = buf.get_mut(..ECHO_FRAME_LEN)?;
-        self.send_now = false;
-        let dst = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-        let icmp = Icmpv6Repr::EchoRequest {
+        if !self.advertised {
+            let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                flags: NdiscNeighborFlags::OVERRIDE,
+                target_addr: self.src,
+                lladdr: Some(RawHardwareAddress::from(self.mac)),
+            });
+            let len = self.emit(&advert, buf)?;
+            self.advertised = true;
+            return Some(len);
+        }
+        let echo = Icmpv6Repr::EchoRequest {
             ident: IDENT,
             seq_no: u16::from(self.sent),
             data: &[],
         };
+        let len = self.emit(&echo, buf)?;
+        self.send_now = false;
+        Some(len)
+    }
+
+    /// Emits `icmp` from us to all-nodes; `None` if `buf` is too short.
+    fn emit(&self, icmp: &Icmpv6Repr<'_>, buf: &mut [u8]) -> Option<usize> {
         let ip = Ipv6Repr {
             src_addr: self.src,
-            dst_addr: dst,
+            dst_addr: ALL_NODES,
             next_header: IpProtocol::Icmpv6,
             payload_len: icmp.buffer_len(),
             hop_limit: 255,
@@ -107,18 +137,23 @@ impl Discovery {
             dst_addr: EthernetAddress([0x33, 0x33, 0, 0, 0, 1]),
             ethertype: EthernetProtocol::Ipv6,
         };
-        let mut frame = EthernetFrame::new_unchecked(&mut buf[..]);
+        let len = eth
+            .buffer_len()
+            .checked_add(ip.buffer_len())?
+            .checked_add(icmp.buffer_len())?;
+        let buf = buf.get_mut(..len)?;
+        let mut frame = EthernetFrame::new_unchecked(buf);
         eth.emit(&mut frame);
         let mut packet = Ipv6Packet::new_unchecked(frame.payload_mut());
         ip.emit(&mut packet);
         let mut icmp_packet = Icmpv6Packet::new_unchecked(packet.payload_mut());
         icmp.emit(
             &self.src,
-            &dst,
+            &ALL_NODES,
             &mut icmp_packet,
             &ChecksumCapabilities::default(),
         );
-        Some(ECHO_FRAME_LEN)
+        Some(len)
     }
 
     /// Looks for an echo reply to us; replies are withheld from smoltcp.
@@ -150,5 +185,93 @@ impl Discovery {
             }
             _ => Verdict::Pass,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+
+    fn us() -> Ipv6Address {
+        Ipv6Address::new(0xfe80, 0, 0, 0, 0, 0, 0, 1)
+    }
+
+    fn icmp(frame: &[u8]) -> Icmpv6Repr<'_> {
+        let eth = EthernetFrame::new_checked(frame).unwrap();
+        let ip = Ipv6Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(ip.dst_addr(), ALL_NODES);
+        assert_eq!(ip.hop_limit(), 255);
+        let packet = Icmpv6Packet::new_checked(ip.payload()).unwrap();
+        Icmpv6Repr::parse(
+            &ip.src_addr(),
+            &ip.dst_addr(),
+            &packet,
+            &ChecksumCapabilities::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn advertises_our_address_once_before_the_first_echo() {
+        let t0 = Instant::from_secs(10);
+        let mut d = Discovery::new(MAC, us(), t0);
+        let mut buf = [0u8; 128];
+        let n = d.poll_transmit(t0, &mut buf).unwrap();
+        assert_eq!(n, ADVERT_FRAME_LEN);
+        match icmp(&buf[..n]) {
+            Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+                flags,
+                target_addr,
+                lladdr,
+            }) => {
+                assert_eq!(flags, NdiscNeighborFlags::OVERRIDE);
+                assert_eq!(target_addr, us());
+                assert_eq!(lladdr, Some(RawHardwareAddress::from_bytes(&MAC)));
+            }
+            other => panic!("expected an advertisement, got {other:?}"),
+        }
+        let n = d.poll_transmit(t0, &mut buf).unwrap();
+        assert_eq!(n, ECHO_FRAME_LEN);
+        assert!(matches!(
+            icmp(&buf[..n]),
+            Icmpv6Repr::EchoRequest { ident: IDENT, .. }
+        ));
+        assert_eq!(d.poll_transmit(t0, &mut buf), None);
+        // The retry is an echo request alone.
+        let t1 = t0 + REPLY_WAIT;
+        let n = d.poll_transmit(t1, &mut buf).unwrap();
+        assert!(matches!(icmp(&buf[..n]), Icmpv6Repr::EchoRequest { .. }));
+        assert_eq!(d.poll_transmit(t1, &mut buf), None);
+    }
+
+    #[test]
+    fn a_short_buffer_sends_nothing_and_keeps_the_frame_due() {
+        let t0 = Instant::from_secs(0);
+        let mut d = Discovery::new(MAC, us(), t0);
+        let mut small = [0u8; ADVERT_FRAME_LEN - 1];
+        assert_eq!(d.poll_transmit(t0, &mut small), None);
+        let mut buf = [0u8; 128];
+        assert_eq!(d.poll_transmit(t0, &mut buf), Some(ADVERT_FRAME_LEN));
+    }
+
+    #[test]
+    fn gives_up_after_tries_without_a_reply() {
+        let mut now = Instant::from_secs(0);
+        let mut d = Discovery::new(MAC, us(), now);
+        let mut buf = [0u8; 128];
+        let mut echoes = 0;
+        while d.poll_event().is_none() {
+            while let Some(n) = d.poll_transmit(now, &mut buf) {
+                if n == ECHO_FRAME_LEN {
+                    echoes += 1;
+                }
+            }
+            now = d.poll_at().unwrap_or(now);
+            d.handle_frame(now, &[]);
+        }
+        assert_eq!(echoes, u32::from(TRIES));
+        assert_eq!(now, Instant::from_secs(0) + REPLY_WAIT * u32::from(TRIES));
     }
 }

@@ -24,6 +24,7 @@
 //! `unimplemented!()` inside embedded-tls, and post-handshake alerts lose
 //! their description.
 
+mod ecdsa;
 mod error;
 mod guard;
 mod provider;

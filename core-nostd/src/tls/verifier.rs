@@ -19,7 +19,6 @@ use embedded_tls::{
     Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, SignatureScheme,
     TlsVerifier,
 };
-use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{DerSignature, VerifyingKey};
 use sha2::{Digest, Sha256};
 
@@ -165,7 +164,7 @@ impl TlsVerifier<Aes128GcmSha256> for PinnedVerifier {
         signed[98..].copy_from_slice(&transcript);
         let ok = DerSignature::try_from(verify.signature)
             .ok()
-            .is_some_and(|sig| key.verify(&signed, &sig).is_ok());
+            .is_some_and(|sig| super::ecdsa::verify(&key, &signed, &sig));
         if !ok {
             return Err(self.fail(
                 TlsError::BadSignature { scheme },
