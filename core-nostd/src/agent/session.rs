@@ -9,12 +9,13 @@ use core::cell::RefCell;
 use core::fmt::Write;
 
 use super::channel::{borrow, ChannelError, ChannelIo};
-use super::control::{idx, Control};
+use super::control::Control;
 use super::link::Link;
 use super::net::{earliest, Net};
 use crate::config::Config;
 use crate::platform::{Audit, Platform, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
+use crate::time::SaturatingAdd;
 use crate::types::Family;
 
 use super::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
@@ -163,10 +164,13 @@ pub fn greet<P: Platform>(
 ) -> Result<Established, SessionEnd> {
     send_message(ch, first)?;
     info!("{} sent over {}", first.msg_type(), family);
-    let deadline = borrow(net).map_err(SessionEnd::Channel)?.now() + cfg.connect_timeout;
+    let deadline = borrow(net)
+        .map_err(SessionEnd::Channel)?
+        .now()
+        .saturating_add(cfg.connect_timeout);
     loop {
         ctl.tick(cfg, &mut *borrow(net).map_err(SessionEnd::Channel)?);
-        if ctl.disconnect[idx(family)] {
+        if ctl.disconnect[family] {
             return Err(SessionEnd::Moving);
         }
         fill(ch, reader)?;
@@ -212,7 +216,7 @@ pub fn serve<P: Platform>(
     hb: &mut Heartbeat,
 ) -> SessionEnd {
     let mut next_ping = match borrow(net) {
-        Ok(n) => n.now() + cfg.heartbeat,
+        Ok(n) => n.now().saturating_add(cfg.heartbeat),
         Err(e) => return SessionEnd::Channel(e),
     };
     hb.outstanding = None;
@@ -228,7 +232,7 @@ pub fn serve<P: Platform>(
             }
             Err(e) => return SessionEnd::Channel(e),
         }
-        if ctl.disconnect[idx(family)] {
+        if ctl.disconnect[family] {
             let _ = send_message(ch, &Message::Bye(bye::MOVING));
             return SessionEnd::Moving;
         }
@@ -283,7 +287,7 @@ pub fn serve<P: Platform>(
             if let Err(end) = send_message(ch, &Message::Ping(hb.seq)) {
                 return end;
             }
-            next_ping = now + cfg.heartbeat;
+            next_ping = now.saturating_add(cfg.heartbeat);
         }
         // Wait for the next frame or timer.
         let mut n = match borrow(net) {
