@@ -215,7 +215,8 @@ impl<'a> Agent<'a> {
                 this.ctl.tick(&this.cfg, &mut net);
                 // OS events raised while disconnected wait in the agent's
                 // bounded queue (overflow is counted and reported).
-                session::pull_events(net.p, &mut this.heartbeat.events);
+                let now = net.now();
+                session::pull_events(now, net.p, &mut this.heartbeat.events);
                 // IPv4 first (P1) when both are up.
                 [Family::V4, Family::V6]
                     .into_iter()

@@ -8,10 +8,13 @@
 use core::cell::RefCell;
 use core::fmt::Write;
 
+use smoltcp::time::Instant;
+
 use super::channel::{borrow, ChannelError, ChannelIo};
 use super::control::Control;
 use super::link::Link;
 use super::net::{earliest, Net};
+use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
 use crate::platform::{Audit, Platform, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
@@ -81,12 +84,23 @@ pub struct Heartbeat {
     pub events: EventQueue<EVENT_QUEUE>,
 }
 
-/// Moves the platform's new OS events into the queue (called in `serve`;
-/// `Agent::run` should call it too, so events logged while disconnected are
-/// queued, and dropped and counted on overflow, by the agent).
-pub fn pull_events(p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+/// Moves the platform's new OS events into the queue (called in `serve`
+/// and by `Agent::run`, so events logged while disconnected are queued, and
+/// dropped and counted on overflow, by the agent). When the queue overflowed
+/// it records [`SessionEvent::OsEventsDropped`] once, with how many were
+/// dropped by this call.
+pub fn pull_events(now: Instant, p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+    let before = events.dropped();
     while let Some(e) = p.next_os_event() {
         events.push(e);
+    }
+    let total = events.dropped();
+    if total > before {
+        let event = SessionEvent::OsEventsDropped {
+            dropped: total.saturating_sub(before),
+            total,
+        };
+        p.record(now, &AuditEvent::Session(event));
     }
 }
 
@@ -228,7 +242,8 @@ pub fn serve<P: Platform>(
         match borrow(net) {
             Ok(mut n) => {
                 ctl.tick(cfg, &mut n);
-                pull_events(n.p, &mut hb.events);
+                let now = n.now();
+                pull_events(now, n.p, &mut hb.events);
             }
             Err(e) => return SessionEnd::Channel(e),
         }
