@@ -28,7 +28,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
-    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
 )]
 
 #[macro_use]
@@ -45,6 +51,7 @@ pub mod policy;
 pub mod proto;
 pub mod records;
 pub mod sizes;
+pub mod time;
 pub mod tls;
 pub mod types;
 

@@ -187,3 +187,63 @@ fn overflow_while_disconnected_drops_the_oldest_and_reports_the_count() {
     );
     assert_eq!(got[1..], expected(lost..100)[..]);
 }
+
+/// The local audit records of the queue overflowing: (dropped, total).
+fn drop_audits(world: &World) -> Vec<(u32, u32)> {
+    world
+        .audit
+        .iter()
+        .filter_map(|(_, e)| match e {
+            AuditEvent::Session(SessionEvent::OsEventsDropped { dropped, total }) => {
+                assert_eq!(e.id().to_string(), DROPPED_ID, "local and BMC IDs agree");
+                Some((*dropped, *total))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn overflow_is_audited_locally_once_per_burst_with_the_count() {
+    let mut w = world(9, Faults::default());
+    // First burst: 100 events while the BMC is down.
+    w.bmc.set_up(false);
+    for i in 0..100 {
+        w.os_events.push_back(os_event(i));
+    }
+    w.at(Instant::from_secs(60), |w| w.bmc.set_up(true));
+    // Second burst, long after the queue drained: 40 events at once.
+    w.at(Instant::from_secs(120), |w| {
+        for i in 100..140 {
+            w.os_events.push_back(os_event(i));
+        }
+    });
+    run(&mut w, 200);
+    // A burst into an empty queue keeps EVENT_QUEUE - 1 events (one slot
+    // holds the drop report) and drops the rest.
+    let first = u32::try_from(100 - (EVENT_QUEUE - 1)).unwrap();
+    let second = u32::try_from(40 - (EVENT_QUEUE - 1)).unwrap();
+    assert_eq!(
+        drop_audits(&w),
+        vec![(first, first), (second, first + second)],
+        "one local audit per burst"
+    );
+    // The BMC saw both drop reports too, with the same counts.
+    let reports: Vec<String> = w
+        .bmc
+        .state
+        .events
+        .iter()
+        .filter(|(_, id, _)| id == DROPPED_ID)
+        .map(|(_, _, text)| text.clone())
+        .collect();
+    assert!(
+        reports
+            .iter()
+            .any(|t| t.starts_with(&format!("{first} OS events dropped")))
+            && reports
+                .iter()
+                .any(|t| t.starts_with(&format!("{second} OS events dropped"))),
+        "{reports:?}"
+    );
+}

@@ -10,6 +10,7 @@ use smoltcp::time::{Duration, Instant};
 
 use super::net::{LinkLayer, Net};
 use crate::platform::{Platform, Wake};
+use crate::time::SaturatingAdd;
 use crate::types::Family;
 
 /// Why a channel stopped moving bytes.
@@ -55,7 +56,7 @@ pub fn tcp_send_all<P: Platform, L: LinkLayer>(
     mut bytes: &[u8],
 ) -> Result<(), ChannelError> {
     let mut net = borrow(net)?;
-    let deadline: Instant = net.now() + WRITE_TIMEOUT;
+    let deadline: Instant = net.now().saturating_add(WRITE_TIMEOUT);
     loop {
         let socket = net.tcp(family);
         if !socket.may_send() {

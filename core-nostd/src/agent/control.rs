@@ -12,6 +12,7 @@ use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint, Ipv6Address};
 use super::identity::{ClientIdentity, IdentityError, Trust};
 use super::link::{Ipv4Mode, Link, LinkReport};
 use super::net::{earliest, Net};
+use super::per_family::PerFamily;
 use super::status::Status;
 use crate::audit::{AuditEvent, StoreEvent, TlsEvent};
 use crate::cert::Expiry;
@@ -22,20 +23,13 @@ use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
 use crate::platform::{HostFacts, Platform, Record};
 use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
 use crate::records::{BmcCapsRecord, LinkRecord};
+use crate::time::SaturatingAdd;
 use crate::types::Family;
 
 /// How often the host's facts about the USBNIC are read again.
 pub const FACTS_INTERVAL: Duration = Duration::from_secs(1);
 /// Inputs buffered between the link/sockets and the policy in one tick.
 const INPUTS: usize = 16;
-
-/// Index of a family in per-family arrays.
-pub const fn idx(family: Family) -> usize {
-    match family {
-        Family::V4 => 0,
-        Family::V6 => 1,
-    }
-}
 
 /// Audit events said once per outage rather than on every retry.
 #[derive(Debug, Default)]
@@ -49,11 +43,11 @@ struct Said {
 pub struct Control {
     pub(crate) policy: Policy,
     /// Per family: the deadline of a TCP connection attempt.
-    pub(crate) attempts: [Option<Instant>; 2],
+    pub(crate) attempts: PerFamily<Option<Instant>>,
     /// Per family: TCP is up and the policy knows it.
-    pub(crate) connected: [bool; 2],
+    pub(crate) connected: PerFamily<bool>,
     /// Per family: the policy asked to drop it while a session runs on it.
-    pub(crate) disconnect: [bool; 2],
+    pub(crate) disconnect: PerFamily<bool>,
     /// The status pushed to the platform.
     pub(crate) status: Status,
     /// How the connection being made authenticates.
@@ -114,16 +108,16 @@ impl Control {
         );
         Control {
             policy,
-            attempts: [None; 2],
-            connected: [false; 2],
-            disconnect: [false; 2],
+            attempts: PerFamily::both(None),
+            connected: PerFamily::both(false),
+            disconnect: PerFamily::both(false),
             status: Status::default(),
             trust: Trust::Plain,
             identity: None,
             said: Said::default(),
             bmc_ipv6: cfg.bmc_ipv6,
             facts,
-            facts_at: now + FACTS_INTERVAL,
+            facts_at: now.saturating_add(FACTS_INTERVAL),
             link_up,
             inputs: heapless::Deque::new(),
             mac: p.mac(),
@@ -164,14 +158,14 @@ impl Control {
                 self.status.host_ipv6 = None;
                 for f in [Family::V4, Family::V6] {
                     net.abort(f);
-                    self.attempts[idx(f)] = None;
-                    self.connected[idx(f)] = false;
+                    self.attempts[f] = None;
+                    self.connected[f] = false;
                 }
                 self.input(Input::LinkDown);
             }
         }
         if now >= self.facts_at {
-            self.facts_at = now + FACTS_INTERVAL;
+            self.facts_at = now.saturating_add(FACTS_INTERVAL);
             let facts = net.p.facts();
             if facts != self.facts {
                 self.facts = facts;
@@ -183,22 +177,22 @@ impl Control {
             self.on_link_report(now, report, net);
         }
         for f in [Family::V4, Family::V6] {
-            let Some(deadline) = self.attempts[idx(f)] else {
+            let Some(deadline) = self.attempts[f] else {
                 continue;
             };
             let state = net.tcp(f).state();
             if state == tcp::State::Established {
                 info!("TCP connected over {}", f);
-                self.attempts[idx(f)] = None;
-                self.connected[idx(f)] = true;
+                self.attempts[f] = None;
+                self.connected[f] = true;
                 self.input(Input::TcpConnected { family: f });
             } else if state == tcp::State::Closed {
-                self.attempts[idx(f)] = None;
+                self.attempts[f] = None;
                 self.refused_with_pin(now, net.p);
                 self.input(Input::TcpRefused { family: f });
             } else if now >= deadline {
                 net.abort(f);
-                self.attempts[idx(f)] = None;
+                self.attempts[f] = None;
                 self.input(Input::TcpTimedOut { family: f });
             }
         }
@@ -398,7 +392,7 @@ impl Control {
                 (None, None) => self.input(Input::BmcIpv6NotFound),
             },
             Action::Connect { family } => {
-                self.connected[idx(family)] = false;
+                self.connected[family] = false;
                 let Some(port) = self.prepare_channel(cfg, now, net.p) else {
                     self.input(Input::TcpRefused { family });
                     return;
@@ -415,18 +409,18 @@ impl Control {
                     None => false,
                 };
                 if ok {
-                    self.attempts[idx(family)] = Some(now + cfg.connect_timeout);
+                    self.attempts[family] = Some(now.saturating_add(cfg.connect_timeout));
                 } else {
                     self.input(Input::TcpRefused { family });
                 }
             }
             Action::Disconnect { family } => {
                 if self.status.family == Some(family) {
-                    self.disconnect[idx(family)] = true;
+                    self.disconnect[family] = true;
                 } else {
                     net.abort(family);
-                    self.attempts[idx(family)] = None;
-                    self.connected[idx(family)] = false;
+                    self.attempts[family] = None;
+                    self.connected[family] = false;
                 }
             }
             Action::SaveBmcCaps { record } => {

@@ -56,7 +56,7 @@ impl RngCore for HashDrbg {
                 self.refill();
             }
             *byte = self.block.get(self.used).copied().unwrap_or(0);
-            self.used += 1;
+            self.used = self.used.saturating_add(1);
         }
     }
 

@@ -15,6 +15,7 @@ pub mod events;
 pub mod identity;
 pub mod link;
 pub mod net;
+pub mod per_family;
 pub mod session;
 pub mod status;
 pub mod tls_channel;
@@ -31,14 +32,16 @@ use crate::config::Config;
 use crate::link::device::{Device, FrameBuf};
 use crate::platform::{Platform, Wake, MAX_FRAME_LEN};
 use crate::policy::{Input, SessionEnd as PolicyEnd};
+use crate::time::SaturatingAdd;
 use crate::types::{Channel, Family};
 
 use self::channel::{ChannelError, Plain};
-use self::control::{idx, Control};
+use self::control::Control;
 use self::drbg::HashDrbg;
 use self::identity::Trust;
 use self::link::Link;
 use self::net::Net;
+use self::per_family::PerFamily;
 use self::session::{Established, Heartbeat, Reader, SessionEnd};
 pub use self::status::Status;
 use self::tls_channel::{Flags, NetTransport, TlsChannel};
@@ -105,7 +108,7 @@ pub struct Agent<'a> {
     cfg: Config,
     iface: Interface,
     sockets: SocketSet<'a>,
-    tcp: [SocketHandle; SOCKETS],
+    tcp: PerFamily<SocketHandle>,
     link: Link,
     rx: FrameBuf,
     tx: FrameBuf,
@@ -169,7 +172,7 @@ impl<'a> Agent<'a> {
             tls,
         } = bufs;
         let mut sockets = SocketSet::new(&mut sockets[..]);
-        let mut handles = [SocketHandle::default(); SOCKETS];
+        let mut handles = PerFamily::both(SocketHandle::default());
         for ((rxb, txb), handle) in tcp_rx
             .iter_mut()
             .zip(tcp_tx.iter_mut())
@@ -212,11 +215,12 @@ impl<'a> Agent<'a> {
                 this.ctl.tick(&this.cfg, &mut net);
                 // OS events raised while disconnected wait in the agent's
                 // bounded queue (overflow is counted and reported).
-                session::pull_events(net.p, &mut this.heartbeat.events);
+                let now = net.now();
+                session::pull_events(now, net.p, &mut this.heartbeat.events);
                 // IPv4 first (P1) when both are up.
                 [Family::V4, Family::V6]
                     .into_iter()
-                    .find(|f| this.ctl.connected[idx(*f)])
+                    .find(|f| this.ctl.connected[*f])
             };
             if let Some(family) = session {
                 if self.session(p, family) == SessionEnd::Stopped {
@@ -274,7 +278,7 @@ impl<'a> Agent<'a> {
         for f in [Family::V4, Family::V6] {
             net.tcp(f).close();
         }
-        let deadline = net.now() + LINGER;
+        let deadline = net.now().saturating_add(LINGER);
         loop {
             net.poll();
             let done = [Family::V4, Family::V6].iter().all(|f| {
@@ -548,8 +552,8 @@ fn end_session<P: Platform>(
         net.abort(family);
         net.poll();
     }
-    ctl.connected[idx(family)] = false;
-    ctl.disconnect[idx(family)] = false;
+    ctl.connected[family] = false;
+    ctl.disconnect[family] = false;
     if let Some(cause) = cause {
         ctl.report(Input::SessionEnded { family, cause });
     }

@@ -10,6 +10,7 @@ use smoltcp::socket::tcp;
 use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
+use super::per_family::PerFamily;
 use crate::link::device::{Device, FrameBuf, FrameHook};
 use crate::platform::{Platform, Wake};
 use crate::types::Family;
@@ -36,8 +37,8 @@ pub struct Net<'n, 'a, P: Platform, L: LinkLayer> {
     pub iface: &'n mut Interface,
     /// The smoltcp sockets.
     pub sockets: &'n mut SocketSet<'a>,
-    /// The channel's TCP sockets, one per family (see `control::idx`).
-    pub tcp: [SocketHandle; 2],
+    /// The channel's TCP sockets, one per family.
+    pub tcp: PerFamily<SocketHandle>,
     /// The link layer (address claims).
     pub link: &'n mut L,
     /// Receive frame buffer.
@@ -81,8 +82,7 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
 
     /// The channel's TCP socket for `family`.
     pub fn tcp(&mut self, family: Family) -> &mut tcp::Socket<'a> {
-        self.sockets
-            .get_mut::<tcp::Socket>(self.tcp[super::control::idx(family)])
+        self.sockets.get_mut::<tcp::Socket>(self.tcp[family])
     }
 
     /// Ends the connection on `family`. An established (or closing)
@@ -109,9 +109,7 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
     /// Starts a TCP connection over `family` from an ephemeral port.
     pub fn connect(&mut self, family: Family, remote: IpEndpoint) -> Result<(), tcp::ConnectError> {
         let port = 49152u16.wrapping_add((self.p.next_u32() % 16384) as u16);
-        let socket = self
-            .sockets
-            .get_mut::<tcp::Socket>(self.tcp[super::control::idx(family)]);
+        let socket = self.sockets.get_mut::<tcp::Socket>(self.tcp[family]);
         socket.abort();
         socket.connect(self.iface.context(), remote, port)
     }

@@ -8,13 +8,17 @@
 use core::cell::RefCell;
 use core::fmt::Write;
 
+use smoltcp::time::Instant;
+
 use super::channel::{borrow, ChannelError, ChannelIo};
-use super::control::{idx, Control};
+use super::control::Control;
 use super::link::Link;
 use super::net::{earliest, Net};
+use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
 use crate::platform::{Audit, Platform, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
+use crate::time::SaturatingAdd;
 use crate::types::Family;
 
 use super::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
@@ -80,12 +84,23 @@ pub struct Heartbeat {
     pub events: EventQueue<EVENT_QUEUE>,
 }
 
-/// Moves the platform's new OS events into the queue (called in `serve`;
-/// `Agent::run` should call it too, so events logged while disconnected are
-/// queued, and dropped and counted on overflow, by the agent).
-pub fn pull_events(p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+/// Moves the platform's new OS events into the queue (called in `serve`
+/// and by `Agent::run`, so events logged while disconnected are queued, and
+/// dropped and counted on overflow, by the agent). When the queue overflowed
+/// it records [`SessionEvent::OsEventsDropped`] once, with how many were
+/// dropped by this call.
+pub fn pull_events(now: Instant, p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+    let before = events.dropped();
     while let Some(e) = p.next_os_event() {
         events.push(e);
+    }
+    let total = events.dropped();
+    if total > before {
+        let event = SessionEvent::OsEventsDropped {
+            dropped: total.saturating_sub(before),
+            total,
+        };
+        p.record(now, &AuditEvent::Session(event));
     }
 }
 
@@ -163,10 +178,13 @@ pub fn greet<P: Platform>(
 ) -> Result<Established, SessionEnd> {
     send_message(ch, first)?;
     info!("{} sent over {}", first.msg_type(), family);
-    let deadline = borrow(net).map_err(SessionEnd::Channel)?.now() + cfg.connect_timeout;
+    let deadline = borrow(net)
+        .map_err(SessionEnd::Channel)?
+        .now()
+        .saturating_add(cfg.connect_timeout);
     loop {
         ctl.tick(cfg, &mut *borrow(net).map_err(SessionEnd::Channel)?);
-        if ctl.disconnect[idx(family)] {
+        if ctl.disconnect[family] {
             return Err(SessionEnd::Moving);
         }
         fill(ch, reader)?;
@@ -212,7 +230,7 @@ pub fn serve<P: Platform>(
     hb: &mut Heartbeat,
 ) -> SessionEnd {
     let mut next_ping = match borrow(net) {
-        Ok(n) => n.now() + cfg.heartbeat,
+        Ok(n) => n.now().saturating_add(cfg.heartbeat),
         Err(e) => return SessionEnd::Channel(e),
     };
     hb.outstanding = None;
@@ -224,11 +242,12 @@ pub fn serve<P: Platform>(
         match borrow(net) {
             Ok(mut n) => {
                 ctl.tick(cfg, &mut n);
-                pull_events(n.p, &mut hb.events);
+                let now = n.now();
+                pull_events(now, n.p, &mut hb.events);
             }
             Err(e) => return SessionEnd::Channel(e),
         }
-        if ctl.disconnect[idx(family)] {
+        if ctl.disconnect[family] {
             let _ = send_message(ch, &Message::Bye(bye::MOVING));
             return SessionEnd::Moving;
         }
@@ -283,7 +302,7 @@ pub fn serve<P: Platform>(
             if let Err(end) = send_message(ch, &Message::Ping(hb.seq)) {
                 return end;
             }
-            next_ping = now + cfg.heartbeat;
+            next_ping = now.saturating_add(cfg.heartbeat);
         }
         // Wait for the next frame or timer.
         let mut n = match borrow(net) {

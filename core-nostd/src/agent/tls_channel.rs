@@ -18,6 +18,7 @@ use super::channel::{ChannelError, ChannelIo};
 use super::link::Link;
 use super::net::Net;
 use crate::platform::{Platform, Wake};
+use crate::time::SaturatingAdd;
 use crate::tls::{PinnedTls, TlsError};
 use crate::types::Family;
 
@@ -86,7 +87,7 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
     fn track(&mut self, bytes: &[u8]) {
         for &b in bytes {
             if self.body_left > 0 {
-                self.body_left -= 1;
+                self.body_left = self.body_left.saturating_sub(1);
                 continue;
             }
             match self.header_seen {
@@ -94,7 +95,7 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
                 4 => self.header_len_bytes[1] = b,
                 _ => {}
             }
-            self.header_seen += 1;
+            self.header_seen = self.header_seen.saturating_add(1);
             if self.header_seen == 5 {
                 self.header_seen = 0;
                 self.body_left = usize::from(u16::from_be_bytes(self.header_len_bytes));
@@ -107,7 +108,7 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
             .net
             .try_borrow()
             .map_err(|_| TransportError(ErrorKind::Other))?;
-        Ok(net.now() + IO_TIMEOUT)
+        Ok(net.now().saturating_add(IO_TIMEOUT))
     }
 
     /// Pumps the stack until `deadline`; `Err` when it passed or on stop.

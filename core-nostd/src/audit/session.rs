@@ -31,5 +31,10 @@ audit_events! {
         ConnectFailed { family: Family, port: u16 }
             = (2006, Warning, "TCP connection to the BMC failed or was reset; will retry with backoff")
             => ("TCP connection to the BMC over {family} port {port} failed; will retry"),
+        /// The queue of OS events for the BMC overflowed (the same ID as the
+        /// drop report sent to the BMC, `agent::events::DROPPED_ID`).
+        OsEventsDropped { dropped: u32, total: u32 }
+            = (2090, Warning, "the queue of OS events for the BMC was full; the oldest were dropped and their count is sent to the BMC")
+            => ("{dropped} OS events for the BMC dropped: the queue was full ({total} dropped since start)"),
     }
 }

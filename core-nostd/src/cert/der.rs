@@ -101,14 +101,16 @@ impl<'a> Writer<'a> {
         let content_len = self.pos.checked_sub(start).ok_or(CertError::Encoding)?;
         let mut len_bytes = [0u8; RESERVED_LEN];
         let used = encode_len(content_len, &mut len_bytes)?;
-        let shift = RESERVED_LEN - used;
+        let shift = RESERVED_LEN.checked_sub(used).ok_or(CertError::Encoding)?;
         if shift > 0 {
-            self.buf.copy_within(start..self.pos, start - shift);
-            self.pos -= shift;
+            let to = start.checked_sub(shift).ok_or(CertError::Encoding)?;
+            self.buf.copy_within(start..self.pos, to);
+            self.pos = self.pos.checked_sub(shift).ok_or(CertError::Encoding)?;
         }
+        let len_end = len_at.checked_add(used).ok_or(CertError::Encoding)?;
         let dst = self
             .buf
-            .get_mut(len_at..len_at + used)
+            .get_mut(len_at..len_end)
             .ok_or(CertError::Encoding)?;
         dst.copy_from_slice(len_bytes.get(..used).ok_or(CertError::Encoding)?);
         Ok(())
@@ -192,7 +194,7 @@ impl<'a> Reader<'a> {
         let b = *self.data.get(self.pos).ok_or(CertError::Truncated {
             offset: self.offset(),
         })?;
-        self.pos += 1;
+        self.pos = self.pos.saturating_add(1);
         Ok(b)
     }
 

@@ -38,7 +38,7 @@ impl Expiry {
         } else if now < cert.not_before {
             Expiry::NotYetValid
         } else {
-            let days_left = (cert.not_after - now) / SECS_PER_DAY;
+            let days_left = cert.not_after.saturating_sub(now) / SECS_PER_DAY;
             if days_left < RENEW_WARNING_DAYS {
                 Expiry::Expiring { days_left }
             } else {

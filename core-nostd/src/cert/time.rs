@@ -7,6 +7,9 @@ use super::CertError;
 
 const SECS_PER_DAY: u64 = 86_400;
 
+/// The ASCII digits, indexed by value.
+const DIGITS: &[u8; 10] = b"0123456789";
+
 /// Latest year a certificate time may carry (GeneralizedTime has 4 digits).
 pub(crate) const MAX_YEAR: u64 = 9999;
 
@@ -38,29 +41,47 @@ fn days_in_month(year: u64, month: u64) -> u64 {
 }
 
 /// Days since 1970-01-01 of a date from 1970 on (Hinnant's algorithm, on
-/// unsigned values because nothing before 1970 is representable here).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+/// unsigned values because nothing before 1970 is representable here);
+/// `None` only for a field far outside the calendar (year 0, month 0, day 0).
+fn days_from_civil(year: u64, month: u64, day: u64) -> Option<u64> {
     // Shift the year to start in March so the leap day is the last day.
-    let y = if month <= 2 { year - 1 } else { year };
+    let y = if month <= 2 {
+        year.checked_sub(1)?
+    } else {
+        year
+    };
     let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let yoe = y % 400;
+    let mp = month.checked_add(9)? % 12;
+    let doy = (mp.checked_mul(153)?.checked_add(2)? / 5)
+        .checked_add(day)?
+        .checked_sub(1)?;
+    let doe = yoe
+        .checked_mul(365)?
+        .checked_add(yoe / 4)?
+        .checked_sub(yoe / 100)?
+        .checked_add(doy)?;
     // 719_468 days from 0000-03-01 to 1970-01-01.
-    (era * 146_097 + doe).saturating_sub(719_468)
+    Some(
+        era.checked_mul(146_097)?
+            .checked_add(doe)?
+            .saturating_sub(719_468),
+    )
 }
 
 impl Civil {
     /// The calendar time of `unix` seconds. Callers bound `unix` (see
     /// [`MAX_YEAR`]); the arithmetic below stays far from overflow for any
     /// `u64` anyway since it only divides and adds small constants.
+    // reason: after `doe` (a remainder below 146_097) every intermediate is
+    // below 2^20, and `era` is only used through saturating operations.
+    #[allow(clippy::arithmetic_side_effects)]
     pub fn from_unix(unix: u64) -> Civil {
         let days = unix / SECS_PER_DAY;
         let secs = unix % SECS_PER_DAY;
         let z = days.saturating_add(719_468);
         let era = z / 146_097;
-        let doe = z - era * 146_097;
+        let doe = z % 146_097;
         let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
         let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
         let mp = (5 * doy + 2) / 153;
@@ -90,8 +111,11 @@ impl Civil {
         {
             return None;
         }
-        let days = days_from_civil(self.year, self.month, self.day);
-        Some(days * SECS_PER_DAY + self.hour * 3600 + self.minute * 60 + self.second)
+        days_from_civil(self.year, self.month, self.day)?
+            .checked_mul(SECS_PER_DAY)?
+            .checked_add(self.hour.checked_mul(3600)?)?
+            .checked_add(self.minute.checked_mul(60)?)?
+            .checked_add(self.second)
     }
 
     /// The same wall-clock time `years` calendar years later. February 29th
@@ -121,12 +145,13 @@ impl Civil {
         let mut out = [0u8; 15];
         let mut n = 0;
         let mut put = |v: u64, digits: u32| {
-            let mut p = 10u64.pow(digits - 1);
+            let mut p = 10u64.saturating_pow(digits.saturating_sub(1));
             for _ in 0..digits {
-                if let Some(slot) = out.get_mut(n) {
-                    *slot = b'0' + ((v / p) % 10) as u8;
+                let digit = v.checked_div(p).unwrap_or(0) % 10;
+                if let (Some(slot), Some(c)) = (out.get_mut(n), DIGITS.get(digit as usize)) {
+                    *slot = *c;
                 }
-                n += 1;
+                n = n.saturating_add(1);
                 p /= 10;
             }
         };
@@ -143,7 +168,7 @@ impl Civil {
         if let Some(slot) = out.get_mut(n) {
             *slot = b'Z';
         }
-        (out, n + 1)
+        (out, n.saturating_add(1))
     }
 
     /// Decodes a UTCTime or GeneralizedTime value in the strict DER form.
@@ -160,11 +185,15 @@ impl Civil {
         }
         let mut pos = 0usize;
         let mut take = |digits: usize| -> Result<u64, CertError> {
-            let field = value.get(pos..pos + digits).ok_or(bad)?;
-            pos += digits;
+            let end = pos.checked_add(digits).ok_or(bad)?;
+            let field = value.get(pos..end).ok_or(bad)?;
+            pos = end;
             field.iter().try_fold(0u64, |acc, &c| {
                 if c.is_ascii_digit() {
-                    Ok(acc * 10 + u64::from(c - b'0'))
+                    let digit = u64::from(c.checked_sub(b'0').ok_or(bad)?);
+                    acc.checked_mul(10)
+                        .and_then(|a| a.checked_add(digit))
+                        .ok_or(bad)
                 } else {
                     Err(bad)
                 }
@@ -172,7 +201,7 @@ impl Civil {
         };
         let mut year = take(year_digits)?;
         if year_digits == 2 {
-            year += if year < 50 { 2000 } else { 1900 };
+            year = year.saturating_add(if year < 50 { 2000 } else { 1900 });
         }
         let civil = Civil {
             year,

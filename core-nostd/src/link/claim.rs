@@ -80,7 +80,7 @@ impl Prng {
     pub(crate) fn below(&mut self, bound: u64) -> u64 {
         match bound {
             0 => 0,
-            b => self.next_u64() % b,
+            b => self.next_u64().checked_rem(b).unwrap_or(0),
         }
     }
 

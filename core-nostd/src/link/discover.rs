@@ -20,6 +20,7 @@ use smoltcp::wire::{
 };
 
 use super::claim::Verdict;
+use crate::time::SaturatingAdd;
 
 /// Echo requests sent before giving up.
 pub const TRIES: u8 = 3;
@@ -92,7 +93,7 @@ impl Discovery {
         } else {
             self.send_now = true;
             self.sent = self.sent.saturating_add(1);
-            self.next = Some(now + REPLY_WAIT);
+            self.next = Some(now.saturating_add(REPLY_WAIT));
         }
     }
 

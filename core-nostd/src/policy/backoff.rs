@@ -55,11 +55,11 @@ impl Backoff {
         let base = self.base(min, max).total_micros();
         let quarter = base / 4;
         let cut = match quarter.checked_add(1) {
-            Some(span) => self.jitter.next() % span,
+            Some(span) => self.jitter.next().checked_rem(span).unwrap_or(0),
             None => 0,
         };
         if self.step < MAX_STEP {
-            self.step += 1;
+            self.step = self.step.saturating_add(1);
         }
         Duration::from_micros(base.saturating_sub(cut))
     }

@@ -123,9 +123,12 @@ mod field {
     /// The type byte.
     pub const TYPE: usize = 2;
 
+    /// Where the body starts: after the type byte.
+    const BODY_START: usize = TYPE + 1;
+
     /// The body, given the length field.
     pub const fn BODY(len: u16) -> Field {
-        (TYPE + 1)..(LEN.end + len as usize)
+        BODY_START..LEN.end.saturating_add(len as usize)
     }
 }
 
@@ -148,8 +151,10 @@ pub struct Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
-    /// Imbues a buffer with frame structure without checking it. Accessors
-    /// may panic until [`check_len`](Self::check_len) has succeeded.
+    /// Imbues a buffer with frame structure without checking it. Until
+    /// [`check_len`](Self::check_len) has succeeded, accessors read zero or
+    /// an empty body where the buffer is too short, and setters write
+    /// nothing there (they never panic).
     pub const fn new_unchecked(buffer: T) -> Packet<T> {
         Packet { buffer }
     }
@@ -162,7 +167,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(packet)
     }
 
-    /// Ensures no accessor can panic: the buffer holds a length prefix, the
+    /// Ensures every accessor sees the whole frame: the buffer holds a length prefix, the
     /// length is in `1..=1024`, and the buffer is exactly that frame long.
     ///
     /// A bad length field is reported before a short buffer, so two bytes
@@ -187,8 +192,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The length field: the type byte plus the body, in bytes.
     #[allow(clippy::len_without_is_empty)] // a valid frame is never empty
     pub fn len(&self) -> u16 {
-        let data = self.buffer.as_ref();
-        u16::from_be_bytes([data[field::LEN.start], data[field::LEN.start + 1]])
+        self.buffer
+            .as_ref()
+            .first_chunk::<2>()
+            .map_or(0, |prefix| u16::from_be_bytes(*prefix))
     }
 
     /// The whole frame in bytes: the length prefix plus [`len`](Self::len).
@@ -198,7 +205,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The type byte.
     pub fn msg_type(&self) -> MessageType {
-        MessageType::from(self.buffer.as_ref()[field::TYPE])
+        MessageType::from(self.buffer.as_ref().get(field::TYPE).copied().unwrap_or(0))
     }
 
     /// The body length in bytes.
@@ -211,26 +218,29 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Packet<&'a T> {
     /// The body, borrowed for as long as the underlying buffer.
     pub fn body(&self) -> &'a [u8] {
         let data = self.buffer.as_ref();
-        &data[field::BODY(self.len())]
+        data.get(field::BODY(self.len())).unwrap_or_default()
     }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Sets the length field (type byte plus body).
     pub fn set_len(&mut self, value: u16) {
-        let data = self.buffer.as_mut();
-        data[field::LEN].copy_from_slice(&value.to_be_bytes());
+        if let Some(prefix) = self.buffer.as_mut().first_chunk_mut::<2>() {
+            *prefix = value.to_be_bytes();
+        }
     }
 
     /// Sets the type byte.
     pub fn set_msg_type(&mut self, value: MessageType) {
-        self.buffer.as_mut()[field::TYPE] = value.into();
+        if let Some(slot) = self.buffer.as_mut().get_mut(field::TYPE) {
+            *slot = value.into();
+        }
     }
 
     /// The body, mutably.
     pub fn body_mut(&mut self) -> &mut [u8] {
         let range = field::BODY(self.len());
-        &mut self.buffer.as_mut()[range]
+        self.buffer.as_mut().get_mut(range).unwrap_or_default()
     }
 }
 

@@ -108,7 +108,7 @@ impl<const N: usize> FrameReader<N> {
         self.drop_returned();
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+            self.end = self.end.saturating_sub(self.start);
             self.start = 0;
         }
         self.buf.get_mut(self.end..).unwrap_or_default()

@@ -56,7 +56,7 @@ impl<'a, T> RecordGuard<'a, T> {
         while !rest.is_empty() {
             if self.body_left > 0 {
                 let skip = self.body_left.min(rest.len());
-                self.body_left -= skip;
+                self.body_left = self.body_left.saturating_sub(skip);
                 rest = rest.get(skip..).unwrap_or(&[]);
                 continue;
             }
@@ -67,7 +67,7 @@ impl<'a, T> RecordGuard<'a, T> {
             if let Some(slot) = self.header.get_mut(self.header_len) {
                 *slot = *first;
             }
-            self.header_len += 1;
+            self.header_len = self.header_len.saturating_add(1);
             rest = tail;
             if self.header_len == HEADER_LEN {
                 self.header_len = 0;

@@ -12,6 +12,7 @@ use super::{
 };
 use crate::audit::LinkEvent;
 use crate::link::claim::{Counters, EventQueue, Prng, Verdict};
+use crate::time::SaturatingAdd;
 
 /// Where a claim stands (RFC 5227 §2.1–2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,9 +343,9 @@ impl Ipv4Claim {
         self.candidate = addr;
         let wait = self.rng.duration_between(Duration::ZERO, PROBE_WAIT);
         if self.conflicts_in_a_row >= MAX_CONFLICTS {
-            let wait = RATE_LIMIT_INTERVAL + wait;
+            let wait = RATE_LIMIT_INTERVAL.saturating_add(wait);
             self.phase = Phase::Waiting {
-                until: now + wait,
+                until: now.saturating_add(wait),
                 rate_limited: true,
             };
             self.event(Ipv4ClaimEvent::RateLimited {
@@ -353,7 +354,7 @@ impl Ipv4Claim {
             });
         } else {
             self.phase = Phase::Waiting {
-                until: now + wait,
+                until: now.saturating_add(wait),
                 rate_limited: false,
             };
         }
@@ -382,7 +383,7 @@ impl Ipv4Claim {
         last_conflict: Option<Instant>,
     ) {
         let addr = self.candidate;
-        let recent = last_conflict.is_some_and(|t| now < t + DEFEND_INTERVAL);
+        let recent = last_conflict.is_some_and(|t| now < t.saturating_add(DEFEND_INTERVAL));
         if recent {
             // RFC 5227 §2.4 (b): a second conflict within DEFEND_INTERVAL.
             warn!("ipv4ll: lost {} to {}", addr, from);
@@ -414,7 +415,7 @@ impl Ipv4Claim {
                 self.queue(ArpKind::Probe(addr), now);
                 self.phase = Phase::Probing {
                     sent: 1,
-                    next: now + self.probe_gap(1),
+                    next: now.saturating_add(self.probe_gap(1)),
                 };
             }
             Phase::Probing { sent, next } if now >= next => {
@@ -423,7 +424,7 @@ impl Ipv4Claim {
                     let sent = sent.saturating_add(1);
                     self.phase = Phase::Probing {
                         sent,
-                        next: now + self.probe_gap(sent),
+                        next: now.saturating_add(self.probe_gap(sent)),
                     };
                 } else {
                     // ANNOUNCE_WAIT passed without a conflict: the address is ours.
@@ -431,7 +432,7 @@ impl Ipv4Claim {
                     self.queue(ArpKind::Announce(addr), now);
                     self.phase = Phase::Bound {
                         sent: 1,
-                        next: now + ANNOUNCE_INTERVAL,
+                        next: now.saturating_add(ANNOUNCE_INTERVAL),
                         last_conflict: None,
                     };
                     info!("ipv4ll: bound {}", addr);
@@ -446,7 +447,7 @@ impl Ipv4Claim {
                 self.queue(ArpKind::Announce(addr), now);
                 self.phase = Phase::Bound {
                     sent: sent.saturating_add(1),
-                    next: now + ANNOUNCE_INTERVAL,
+                    next: now.saturating_add(ANNOUNCE_INTERVAL),
                     last_conflict,
                 };
             }

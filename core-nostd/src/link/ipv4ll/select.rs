@@ -29,7 +29,10 @@ pub(crate) fn pick(rng: &mut Prng, avoid: Ipv4Address) -> Ipv4Address {
         return addr;
     }
     // Only `avoid` itself is excluded: step to its neighbour in the range.
-    let next = (offset.wrapping_add(1)) % (RANGE as u32);
+    let next = offset
+        .wrapping_add(1)
+        .checked_rem(RANGE as u32)
+        .unwrap_or(0);
     Ipv4Address::from(base.wrapping_add(next))
 }
 

@@ -12,6 +12,7 @@ use super::ndp::{self, Inspected, Neighbor};
 use super::{IDGEN_DELAY, IDGEN_RETRIES, MAX_RTR_SOLICITATION_DELAY, RETRANS_TIMER};
 use crate::audit::LinkEvent;
 use crate::link::claim::{Counters, EventQueue, Prng, Verdict};
+use crate::time::SaturatingAdd;
 
 /// How the interface identifier is made.
 #[derive(Clone, PartialEq, Eq)]
@@ -388,7 +389,9 @@ impl Ipv6Claim {
         let delay = self
             .rng
             .duration_between(Duration::ZERO, MAX_RTR_SOLICITATION_DELAY);
-        self.phase = Phase::Delay { until: now + delay };
+        self.phase = Phase::Delay {
+            until: now.saturating_add(delay),
+        };
         if self.optimistic {
             self.event(Ipv6ClaimEvent::Optimistic { addr: self.addr });
         }
@@ -430,7 +433,7 @@ impl Ipv6Claim {
         }
         self.addr = self.generate();
         self.phase = Phase::IdgenDelay {
-            until: now + IDGEN_DELAY,
+            until: now.saturating_add(IDGEN_DELAY),
         };
     }
 
@@ -443,7 +446,7 @@ impl Ipv6Claim {
             Phase::Delay { until } if now >= until => {
                 let _ = self.pending.push_back((Frame::DadNs(self.addr), now));
                 self.phase = Phase::Tentative {
-                    until: now + RETRANS_TIMER,
+                    until: now.saturating_add(RETRANS_TIMER),
                 };
             }
             Phase::Tentative { until } if now >= until => {

@@ -59,13 +59,13 @@ pub fn emit_mld_join(mac: EthernetAddress, group: Ipv6Address, buf: &mut [u8]) -
     let rest = buf.get_mut(ETHERNET_HEADER_LEN..)?;
     ip.emit(&mut Ipv6Packet::new_unchecked(&mut *rest));
     let payload = rest.get_mut(IPV6_HEADER_LEN..)?;
-    let (hbh, icmp) = payload.split_at_mut(HBH_LEN);
+    let (hbh, icmp) = payload.split_at_mut_checked(HBH_LEN)?;
     let ext = Ipv6ExtHeaderRepr {
         next_header: IpProtocol::Icmpv6,
         length: 0,
         data: &[],
     };
-    let (ext_buf, opts) = hbh.split_at_mut(ext.header_len());
+    let (ext_buf, opts) = hbh.split_at_mut_checked(ext.header_len())?;
     ext.emit(&mut Ipv6ExtHeader::new_unchecked(ext_buf));
     let mut hbh_repr = Ipv6HopByHopRepr::mldv2_router_alert();
     hbh_repr.push_padn_option(0);
