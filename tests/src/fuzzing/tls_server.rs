@@ -34,6 +34,11 @@ const MAX_RECORDS: usize = 64;
 /// ends the stream, so this is only a backstop).
 const MAX_READS: usize = 4096;
 
+/// ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3).
+const HELLO_RETRY_REQUEST: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
 const HANDSHAKE: u8 = 22;
 const ALERT: u8 = 21;
 const CHANGE_CIPHER_SPEC: u8 = 20;
@@ -480,6 +485,35 @@ pub fn tls_server_seeds() -> Vec<(&'static str, Vec<u8>)> {
         seeds.push((name, input));
     }
     seeds.push(("raw_empty", vec![TLS_RAW]));
+    let client_hello = {
+        let mut listen = Scripted {
+            after_hello: false,
+            script: Vec::new(),
+            to_client: VecDeque::new(),
+            written: Vec::new(),
+            keys: None,
+            reads: 0,
+        };
+        assert!(open(&mut listen).is_err());
+        first_record(&listen.written)
+            .expect("a ClientHello")
+            .to_vec()
+    };
+    // A HelloRetryRequest asking for secp256r1 again.
+    let (_, session_id) = parse_client_hello(&client_hello);
+    let mut body = vec![0x03, 0x03];
+    body.extend_from_slice(&HELLO_RETRY_REQUEST);
+    body.push(session_id.len() as u8);
+    body.extend_from_slice(&session_id);
+    body.extend_from_slice(&[0x13, 0x01, 0x00, 0x00, 0x0c]);
+    body.extend_from_slice(&[
+        0x00, 0x2b, 0x00, 0x02, 0x03, 0x04, 0x00, 0x33, 0x00, 0x02, 0x00, 0x17,
+    ]);
+    let hrr = handshake_message(2, &body);
+    let mut input = vec![TLS_RAW, HANDSHAKE, 3, 3];
+    input.extend_from_slice(&(hrr.len() as u16).to_be_bytes());
+    input.extend_from_slice(&hrr);
+    seeds.push(("raw_hello_retry_request", input));
 
     let ee = handshake_message(8, &[0, 0]);
     // No context; signature_algorithms: ecdsa_secp256r1_sha256.
@@ -519,6 +553,12 @@ pub fn tls_server_seeds() -> Vec<(&'static str, Vec<u8>)> {
             (HANDSHAKE, &cv),
             (TLS_FINISHED, &[]),
         ]),
+    ));
+    // The same, raw: mutations of the ServerHello keep later records readable.
+    let (bytes, _) = answer(&client_hello, &seeds.last().expect("the seed above").1[1..]);
+    seeds.push((
+        "raw_hello_bad_certificate_verify",
+        [&[TLS_RAW], &bytes[..]].concat(),
     ));
     seeds.push((
         "hello_skip_authentication",
