@@ -4,6 +4,17 @@
 
 use bmclink_core::proto::{FrameReader, Message, Packet, MAX_FRAME_LEN};
 
+mod cert;
+mod tls_seeds;
+mod tls_server;
+
+pub use cert::{cert, cert_seeds, CERT_GENERATE};
+pub use tls_seeds::{handshake_message, tls_after_hello_input, tls_server_seeds};
+pub use tls_server::{
+    tls_pki, tls_server, tls_server_run, FuzzPki, TLS_AFTER_HELLO, TLS_FINISHED, TLS_MAX_INPUT,
+    TLS_RAW, TLS_VERBATIM,
+};
+
 /// `proto`: the first byte picks a split point; the rest is a byte stream fed
 /// to a [`FrameReader`] in two parts, and also parsed as one frame. Anything
 /// that parses must re-emit to exactly the bytes it came from.

@@ -33,6 +33,41 @@ fn policy_corpus_replays_without_failures() {
     replay("policy", bmclink_tests::fuzzing::policy);
 }
 
+#[test]
+fn cert_corpus_replays_without_failures() {
+    replay("cert", bmclink_tests::fuzzing::cert);
+}
+
+#[test]
+fn tls_server_corpus_replays_without_failures() {
+    replay("tls_server", bmclink_tests::fuzzing::tls_server);
+}
+
+/// Regenerates the `cert` seeds (the OpenSSL certificate
+/// `fuzz/corpus/cert/openssl` is kept, and its variants remade from it).
+/// `cargo test -p bmclink-tests --test corpora -- --ignored write_cert_seeds`
+#[test]
+#[ignore]
+fn write_cert_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/cert");
+    let openssl = std::fs::read(dir.join("openssl")).expect("fuzz/corpus/cert/openssl");
+    for (name, data) in bmclink_tests::fuzzing::cert_seeds(&[("openssl", openssl)]) {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+}
+
+/// Regenerates the `tls_server` seeds.
+/// `cargo test -p bmclink-tests --test corpora -- --ignored write_tls_server_seeds`
+#[test]
+#[ignore]
+fn write_tls_server_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/tls_server");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, data) in bmclink_tests::fuzzing::tls_server_seeds() {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+}
+
 /// Regenerates the `frames` seeds: the BMC's first frames of a real run
 /// (ARP, NDP, TCP), in the target's input format.
 /// `cargo test -p bmclink-tests --test corpora -- --ignored write_frames_seeds`
@@ -87,5 +122,48 @@ fn policy_and_proto_bodies_hold_on_random_inputs() {
         rng.fill_bytes(&mut data);
         bmclink_tests::fuzzing::policy(&data);
         bmclink_tests::fuzzing::proto(&data);
+    }
+}
+
+/// Each `tls_server` seed gets as far as it was made to (the harness's
+/// ServerHello and record encryption are the ones the client derives: the
+/// bad CertificateVerify is checked against the pinned key, the correct
+/// Finished is accepted and the missing authentication then noticed).
+#[test]
+fn tls_server_seeds_reach_the_errors_they_are_made_for() {
+    use bmclink_core::tls::TlsError;
+    for (name, data) in bmclink_tests::fuzzing::tls_server_seeds() {
+        let result = bmclink_tests::fuzzing::tls_server_run(&data).expect("a non-empty input");
+        let err = result.expect_err(name);
+        let expected = match name {
+            "raw_rustls_tls13" | "hello_wrong_certificate" => {
+                matches!(err, TlsError::PinMismatch { .. })
+            }
+            "raw_rustls_tls12" => matches!(err, TlsError::Version { .. }),
+            "hello_bad_certificate_verify" | "raw_hello_bad_certificate_verify" => {
+                err == TlsError::BadSignature { scheme: 0x0403 }
+            }
+            "hello_skip_authentication" => err == TlsError::ServerNotAuthenticated,
+            // embedded-tls 0.19 has no HelloRetryRequest: it fails to decode.
+            "raw_hello_retry_request" | "hello_alert" | "hello_empty_record_then_verbatim" => {
+                matches!(err, TlsError::Protocol { .. })
+            }
+            _ => err == TlsError::Closed,
+        };
+        assert!(expected, "{name}: {err:?}");
+    }
+}
+
+/// The real certificates among the `cert` seeds parse (OpenSSL's too) and
+/// their cut copies do not, so the seeds start on both sides of the parser.
+#[test]
+fn cert_seeds_parse_whole_and_fail_truncated() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/cert");
+    for name in ["core", "openssl"] {
+        let der = std::fs::read(dir.join(name)).unwrap();
+        let view = bmclink_core::cert::parse(&der).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(view.common_name().is_some(), "{name}");
+        let cut = std::fs::read(dir.join(format!("{name}_truncated"))).unwrap();
+        assert!(bmclink_core::cert::parse(&cut).is_err(), "{name}_truncated");
     }
 }
