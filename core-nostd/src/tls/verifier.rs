@@ -19,7 +19,7 @@ use embedded_tls::{
     Aes128GcmSha256, CertificateEntryRef, CertificateRef, CertificateVerifyRef, SignatureScheme,
     TlsVerifier,
 };
-use p256::ecdsa::{DerSignature, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
 use super::TlsError;
@@ -162,10 +162,7 @@ impl TlsVerifier<Aes128GcmSha256> for PinnedVerifier {
         let mut signed = [0x20u8; 64 + 34 + 32];
         signed[64..98].copy_from_slice(SERVER_CONTEXT);
         signed[98..].copy_from_slice(&transcript);
-        let ok = DerSignature::try_from(verify.signature)
-            .ok()
-            .is_some_and(|sig| super::ecdsa::verify(&key, &signed, &sig));
-        if !ok {
+        if !super::ecdsa::verify(&key, &signed, verify.signature) {
             return Err(self.fail(
                 TlsError::BadSignature { scheme },
                 AlertDescription::DecryptError,
