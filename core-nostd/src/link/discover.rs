@@ -15,11 +15,11 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv6Packet, Icmpv6Repr,
-    IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr,
-    RawHardwareAddress,
+    IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr,
 };
 
 use super::claim::Verdict;
+use super::ipv6ll::ndp;
 use crate::time::SaturatingAdd;
 
 /// Echo requests sent before giving up.
@@ -30,9 +30,6 @@ pub const REPLY_WAIT: Duration = Duration::from_secs(1);
 const IDENT: u16 = 0x624c;
 /// Length of the echo request frame we send.
 pub const ECHO_FRAME_LEN: usize = 14 + 40 + 8;
-/// Length of the unsolicited Neighbor Advertisement we send first
-/// (header, target, source link-layer option).
-pub const ADVERT_FRAME_LEN: usize = 14 + 40 + 24 + 8;
 /// All-nodes, where both the advertisement and the requests go.
 const ALL_NODES: Ipv6Address = Ipv6Address::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
@@ -105,12 +102,8 @@ impl Discovery {
             return None;
         }
         if !self.advertised {
-            let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
-                flags: NdiscNeighborFlags::OVERRIDE,
-                target_addr: self.src,
-                lladdr: Some(RawHardwareAddress::from(self.mac)),
-            });
-            let len = self.emit(&advert, buf)?;
+            // The same frame DAD's defence sends: all-nodes, override set.
+            let len = ndp::emit_dad_answer(self.mac, self.src, buf)?;
             self.advertised = true;
             return Some(len);
         }
@@ -124,7 +117,8 @@ impl Discovery {
         Some(len)
     }
 
-    /// Emits `icmp` from us to all-nodes; `None` if `buf` is too short.
+    /// Emits the echo request `icmp` from us to all-nodes; `None` if `buf` is
+    /// too short.
     fn emit(&self, icmp: &Icmpv6Repr<'_>, buf: &mut [u8]) -> Option<usize> {
         let ip = Ipv6Repr {
             src_addr: self.src,
@@ -192,6 +186,7 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smoltcp::wire::{NdiscNeighborFlags, NdiscRepr, RawHardwareAddress};
 
     const MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
@@ -220,7 +215,7 @@ mod tests {
         let mut d = Discovery::new(MAC, us(), t0);
         let mut buf = [0u8; 128];
         let n = d.poll_transmit(t0, &mut buf).unwrap();
-        assert_eq!(n, ADVERT_FRAME_LEN);
+        assert_eq!(n, ndp::NA_FRAME_LEN);
         match icmp(&buf[..n]) {
             Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
                 flags,
@@ -251,10 +246,10 @@ mod tests {
     fn a_short_buffer_sends_nothing_and_keeps_the_frame_due() {
         let t0 = Instant::from_secs(0);
         let mut d = Discovery::new(MAC, us(), t0);
-        let mut small = [0u8; ADVERT_FRAME_LEN - 1];
+        let mut small = [0u8; ndp::NA_FRAME_LEN - 1];
         assert_eq!(d.poll_transmit(t0, &mut small), None);
         let mut buf = [0u8; 128];
-        assert_eq!(d.poll_transmit(t0, &mut buf), Some(ADVERT_FRAME_LEN));
+        assert_eq!(d.poll_transmit(t0, &mut buf), Some(ndp::NA_FRAME_LEN));
     }
 
     #[test]

@@ -118,8 +118,9 @@ pub fn emit_dad_ns(mac: EthernetAddress, target: Ipv6Address, buf: &mut [u8]) ->
 /// solicitation for our bound `addr` (RFC 4861 §7.2.4: the solicitation came
 /// from `::`, so the answer goes to all-nodes, Solicited clear, Override
 /// set, with our MAC as target link-layer address). smoltcp would answer
-/// such a solicitation to `::`, which reaches no one. `None` when `buf` is
-/// too short.
+/// such a solicitation to `::`, which reaches no one. The same frame is the
+/// unsolicited advertisement BMC discovery sends first (RFC 4861 §7.2.6).
+/// `None` when `buf` is too short.
 pub fn emit_dad_answer(mac: EthernetAddress, addr: Ipv6Address, buf: &mut [u8]) -> Option<usize> {
     let buf = buf.get_mut(..NA_FRAME_LEN)?;
     ethernet(buf, mac, multicast_mac(ALL_NODES));
