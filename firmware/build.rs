@@ -1,10 +1,12 @@
-//! Puts the linker script where the linker finds it.
+//! Puts `memory.x` where cortex-m-rt's `link.x` finds it.
 
 use std::path::PathBuf;
 
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    std::fs::copy("link.x", out.join("link.x")).expect("link.x is next to build.rs");
+    std::fs::copy("memory.x", out.join("memory.x")).expect("memory.x is next to build.rs");
     println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=link.x");
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-env-changed=BMCLINK_FW_BMC_FINGERPRINT");
+    println!("cargo:rerun-if-env-changed=BMCLINK_FW_CREDENTIAL");
 }

@@ -1,285 +1,139 @@
-//! A firmware-style image of the bmclink agent for a Cortex-M4F
-//! (`thumbv7em-none-eabihf`): no `std`, no `main`, static memory only.
+//! The bmclink agent booted on a Cortex-M4F: QEMU's `mps2-an386` with its
+//! LAN9118 Ethernet controller (`cargo xtask qemu` runs it against the
+//! kernel BMC in a network namespace).
 //!
-//! It exists to be measured (`cargo xtask size` reports its `.text`,
-//! `.data` and `.bss`), so it links everything a real port links: the agent
-//! with smoltcp, the claims, the policy, the session and the TLS 1.3 client.
-//! The platform is a stand-in over memory-mapped registers: every value the
-//! agent reads from it is a volatile read, so the optimiser cannot prove a
-//! frame, a certificate or a TLS record never arrives and drop the code that
-//! handles them. It links; it is not meant to boot on a real board.
+//! This file is the agent loop and nothing else: build the agent over the
+//! board, run it for [`RUN_SECS`] seconds of the board's clock, stop (the
+//! agent says BYE), and exit with success only when the run enrolled, held
+//! a TLS 1.3 session and ended it with BYE. The board (start-up, SysTick,
+//! the MAC driver, the records, the DRBG, the log) is in `board/`; when the
+//! agent's API changes, only this file follows.
+//!
+//! The image also carries, for `cargo xtask size`, `size_of` of every piece
+//! of the agent on this target in a section that is not loaded.
 #![no_std]
 #![no_main]
 
-use core::fmt::Write as _;
+mod bench;
+mod board;
+
 use core::mem::MaybeUninit;
 use core::panic::PanicInfo;
-use core::ptr::{addr_of, addr_of_mut, read_volatile, write_volatile};
+use core::ptr::addr_of_mut;
 
-use bmclink_core::agent::{Agent, AgentBuffers, Status};
-use bmclink_core::audit::AuditEvent;
-use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError,
-    Wake, MAX_FRAME_LEN,
-};
+use bmclink_core::agent::{Agent, AgentBuffers};
 use bmclink_core::Config;
-use smoltcp::time::Instant;
+use cortex_m_rt::entry;
+use defmt::{error, info};
+use smoltcp::time::Duration;
+
+use board::{clock, semihosting, Board};
+
+/// How long the agent runs before the board asks it to stop: long enough
+/// for the IPv4 claim (4-7 s), the IPv6 fallback after a 5 s connect
+/// timeout, enrollment and a few heartbeats.
+const RUN_SECS: u64 = 22;
 
 /// The agent's borrowed memory: sockets, TCP and TLS buffers. Written at
-/// reset rather than initialised statically: `AgentBuffers::new()` is not
+/// start-up rather than initialised statically: `AgentBuffers::new()` is not
 /// all zero bytes (empty socket slots), so a `static` holding it would land
 /// in `.data` and cost its whole size in flash too.
 static mut BUFFERS: MaybeUninit<AgentBuffers<'static>> = MaybeUninit::uninit();
 
-/// Largest stored record (the identity certificate is the largest).
-const RECORD_LEN: usize = 512;
+/// The agent itself, in `.bss` too: its size is static RAM, not stack.
+static mut AGENT: MaybeUninit<Agent<'static>> = MaybeUninit::uninit();
 
-/// The persistent records, as a flash page would hold them (`.bss`).
-static mut RECORDS: [(u16, [u8; RECORD_LEN]); Record::ALL.len()] =
-    [(0, [0; RECORD_LEN]); Record::ALL.len()];
+defmt::timestamp!("{=u64:us}", clock::micros());
 
-/// A stand-in Ethernet MAC: one receive and one transmit descriptor.
-#[repr(C)]
-struct Mac {
-    /// Length of the frame waiting in `rx`, 0 when none.
-    rx_len: u32,
-    rx: [u8; MAX_FRAME_LEN],
-    /// Writing a length starts a transmission of `tx`.
-    tx_len: u32,
-    tx: [u8; MAX_FRAME_LEN],
-    /// Carrier, hardware address, a free-running microsecond counter and a
-    /// hardware random number generator.
-    carrier: u32,
-    addr: [u8; 6],
-    micros: u64,
-    trng: u32,
-    /// Bootstrap channel mailbox: the BMC's facts and its credential.
-    facts: [u8; 40],
-    credential_len: u32,
-    credential: [u8; 255],
-    /// A debug UART's data register.
-    uart: u8,
-}
-
-static mut MAC: Mac = Mac {
-    rx_len: 0,
-    rx: [0; MAX_FRAME_LEN],
-    tx_len: 0,
-    tx: [0; MAX_FRAME_LEN],
-    carrier: 0,
-    addr: [0; 6],
-    micros: 0,
-    trng: 0,
-    facts: [0; 40],
-    credential_len: 0,
-    credential: [0; 255],
-    uart: 0,
-};
-
-/// The registers, read and written only with volatile accesses.
-fn mac() -> *mut Mac {
-    addr_of_mut!(MAC)
-}
-
-/// Copies `len` bytes out of a register block, volatile byte by byte.
-fn read_bytes(src: *const u8, dst: &mut [u8]) {
-    for (i, d) in dst.iter_mut().enumerate() {
-        // SAFETY: callers pass a `src` with at least `dst.len()` bytes.
-        *d = unsafe { read_volatile(src.add(i)) };
+/// The agent's configuration on the board: the defaults, with a 2 s
+/// heartbeat so a short run shows several.
+fn config() -> Config {
+    Config {
+        heartbeat: Duration::from_secs(2),
+        hostname: "mps2-an386",
+        ..Config::default()
     }
 }
 
-/// The platform: every trait of `bmclink_core::platform` over the registers.
-struct Board;
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    let Some(mut board) = Board::take(RUN_SECS) else {
+        error!("board did not come up");
+        semihosting::exit(false);
+    };
+    info!("bmclink firmware on mps2-an386, running {=u64} s", RUN_SECS);
+    #[cfg(feature = "bench")]
+    bench::p256_ops(&mut board);
+    // SAFETY: `main` runs once; nothing else borrows BUFFERS.
+    let buffers = unsafe { (*addr_of_mut!(BUFFERS)).write(AgentBuffers::new()) };
+    let agent = match Agent::new(config(), buffers, &mut board) {
+        // SAFETY: as for BUFFERS.
+        Ok(a) => unsafe { (*addr_of_mut!(AGENT)).write(a) },
+        Err(e) => {
+            error!("agent: {}", e);
+            semihosting::exit(false);
+        }
+    };
+    // Building the agent's buffers passes a temporary through the stack;
+    // the running agent's peak is measured on its own.
+    let start_up = stack::peak();
+    stack::paint();
+    let exit = agent.run(&mut board);
+    let seen = board.seen;
+    info!("agent ended ({}): {}", exit, seen);
+    info!(
+        "stack peak while building the agent {=usize} bytes",
+        start_up
+    );
+    bench::report(stack::peak());
+    semihosting::exit(seen.enrolled && seen.tls13_session && seen.bye && seen.errors == 0);
+}
 
-impl Frames for Board {
-    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
-        // SAFETY: single-threaded; `MAC` is only accessed through volatile ops.
-        let len = unsafe { read_volatile(addr_of!((*mac()).rx_len)) } as usize;
-        if len == 0 || len > MAX_FRAME_LEN || len > buf.len() {
-            return None;
-        }
-        // SAFETY: as above; `len` is at most the descriptor's size.
-        unsafe {
-            read_bytes(addr_of!((*mac()).rx).cast(), &mut buf[..len]);
-            write_volatile(addr_of_mut!((*mac()).rx_len), 0);
-        }
-        Some(len)
+/// Peak stack by painting: at start-up every word between the end of the
+/// statics and just below the current stack pointer gets a pattern; at the
+/// end the lowest word that lost it is the deepest the stack reached.
+mod stack {
+    use core::ptr::{addr_of, read_volatile, write_volatile};
+
+    const PAINT: u32 = 0xC0DE_5AFE;
+    /// Left untouched below the live frame while painting.
+    const MARGIN: usize = 256;
+
+    extern "C" {
+        static mut __sheap: u32;
+        static _stack_start: u32;
     }
 
-    fn send(&mut self, frame: &[u8]) {
-        let len = frame.len().min(MAX_FRAME_LEN);
-        // SAFETY: as above; at most the descriptor's size is written.
-        unsafe {
-            let tx: *mut u8 = addr_of_mut!((*mac()).tx).cast();
-            for (i, b) in frame[..len].iter().enumerate() {
-                write_volatile(tx.add(i), *b);
-            }
-            write_volatile(addr_of_mut!((*mac()).tx_len), len as u32);
+    fn bottom() -> usize {
+        // Linker symbols: only their addresses are taken.
+        addr_of!(__sheap) as usize
+    }
+
+    fn top() -> usize {
+        addr_of!(_stack_start) as usize
+    }
+
+    pub fn paint() {
+        let sp = cortex_m::register::msp::read() as usize;
+        let mut at = bottom();
+        while at + 4 <= sp.saturating_sub(MARGIN) {
+            // SAFETY: RAM between the statics and the live stack, unused.
+            unsafe { write_volatile(at as *mut u32, PAINT) };
+            at += 4;
         }
     }
 
-    fn mac(&self) -> [u8; 6] {
-        let mut addr = [0; 6];
-        // SAFETY: as above.
-        read_bytes(unsafe { addr_of!((*mac()).addr).cast() }, &mut addr);
-        addr
-    }
-
-    fn link_up(&self) -> bool {
-        // SAFETY: as above.
-        unsafe { read_volatile(addr_of!((*mac()).carrier)) != 0 }
-    }
-
-    fn wait(&mut self, _deadline: Option<Instant>) -> Wake {
-        // A real port sleeps (WFI) until the MAC interrupt or the timer.
-        Wake::Ready
-    }
-}
-
-impl Clock for Board {
-    fn now(&self) -> Instant {
-        // SAFETY: as above.
-        let micros = unsafe { read_volatile(addr_of!((*mac()).micros)) };
-        Instant::from_micros(micros as i64)
-    }
-
-    fn unix_time(&self) -> Option<u64> {
-        None
-    }
-}
-
-/// Index of a record in `RECORDS`.
-fn slot(record: Record) -> usize {
-    Record::ALL.iter().position(|r| *r == record).unwrap_or(0)
-}
-
-impl Store for Board {
-    fn load(&mut self, record: Record, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
-        // SAFETY: single-threaded; the records are only touched here.
-        let (len, data) = unsafe { &(*addr_of!(RECORDS))[slot(record)] };
-        let len = usize::from(*len);
-        if len == 0 {
-            return Ok(None);
+    /// Bytes of stack used at the deepest point since [`paint`].
+    pub fn peak() -> usize {
+        let mut at = bottom();
+        // SAFETY: reads of the painted region.
+        while at < top() && unsafe { read_volatile(at as *const u32) } == PAINT {
+            at += 4;
         }
-        let dst = buf.get_mut(..len).ok_or(StoreError::TooLarge(record))?;
-        read_bytes(data.as_ptr(), dst);
-        Ok(Some(len))
-    }
-
-    fn save(&mut self, record: Record, data: &[u8]) -> Result<(), StoreError> {
-        // SAFETY: as above.
-        let (len, page) = unsafe { &mut (*addr_of_mut!(RECORDS))[slot(record)] };
-        let dst = page.get_mut(..data.len()).ok_or(StoreError::Io(record))?;
-        dst.copy_from_slice(data);
-        *len = data.len() as u16;
-        Ok(())
-    }
-
-    fn erase(&mut self, record: Record) -> Result<(), StoreError> {
-        // SAFETY: as above.
-        unsafe { (*addr_of_mut!(RECORDS))[slot(record)].0 = 0 };
-        Ok(())
+        top().saturating_sub(at)
     }
 }
-
-/// Reads the facts mailbox.
-fn facts() -> [u8; 40] {
-    let mut f = [0; 40];
-    // SAFETY: as above.
-    read_bytes(unsafe { addr_of!((*mac()).facts).cast() }, &mut f);
-    f
-}
-
-impl HostNet for Board {
-    fn facts(&mut self) -> HostFacts {
-        let f = facts();
-        HostFacts {
-            ipv4_present: f[0] & 1 != 0,
-            ipv6_present: f[0] & 2 != 0,
-            ipv6_enabled: f[0] & 4 != 0,
-        }
-    }
-}
-
-impl Bootstrap for Board {
-    fn bmc_facts(&mut self) -> Option<BmcFacts> {
-        let f = facts();
-        if f[1] == 0 {
-            return None;
-        }
-        let mut fingerprint = [0; 32];
-        fingerprint.copy_from_slice(&f[8..40]);
-        Some(BmcFacts {
-            fingerprint: (f[1] & 2 != 0).then_some(fingerprint),
-            firmware: [f[2], f[3], f[4], f[5]],
-            tls: f[1] & 4 != 0,
-            ipv6_usbnic: f[1] & 8 != 0,
-        })
-    }
-
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
-        // SAFETY: as above.
-        let len = unsafe { read_volatile(addr_of!((*mac()).credential_len)) } as usize;
-        let dst = buf.get_mut(..len.min(255))?;
-        if dst.is_empty() {
-            return None;
-        }
-        // SAFETY: as above; at most 255 bytes are read.
-        unsafe {
-            read_bytes(addr_of!((*mac()).credential).cast(), dst);
-            write_volatile(addr_of_mut!((*mac()).credential_len), 0);
-        }
-        Some(dst.len())
-    }
-}
-
-/// The debug UART as a `core::fmt` sink.
-struct Uart;
-
-impl core::fmt::Write for Uart {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for b in s.bytes() {
-            // SAFETY: as above.
-            unsafe { write_volatile(addr_of_mut!((*mac()).uart), b) };
-        }
-        Ok(())
-    }
-}
-
-impl Audit for Board {
-    fn record(&mut self, now: Instant, event: &AuditEvent) {
-        // The one-line text, as a firmware log would carry it.
-        let _ = writeln!(Uart, "{} {} {}", now.total_millis(), event.id(), event);
-    }
-
-    fn status(&mut self, status: &Status) {
-        let _ = writeln!(Uart, "sessions {}", status.sessions);
-    }
-}
-
-impl rand_core::RngCore for Board {
-    fn next_u32(&mut self) -> u32 {
-        // SAFETY: as above.
-        unsafe { read_volatile(addr_of!((*mac()).trng)) }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_u32(self)
-    }
-
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        rand_core::impls::fill_bytes_via_next(self, dest)
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-
-/// A hardware TRNG is a CSPRNG.
-impl rand_core::CryptoRng for Board {}
 
 /// `size_of` of every piece of the agent on this target, in the order of
 /// `bmclink_core::sizes::SIZES`, for `cargo xtask size` (a section that is
@@ -298,21 +152,9 @@ static SIZES: [u32; SIZES_LEN] = {
 
 const SIZES_LEN: usize = bmclink_core::sizes::SIZES.len();
 
-/// The reset handler: builds the agent over the static buffers and runs it.
-#[no_mangle]
-pub extern "C" fn _start() -> ! {
-    let mut board = Board;
-    // SAFETY: the reset handler runs once; nothing else borrows BUFFERS.
-    let buffers = unsafe { (*addr_of_mut!(BUFFERS)).write(AgentBuffers::new()) };
-    if let Ok(mut agent) = Agent::new(Config::default(), buffers, &mut board) {
-        let _ = agent.run(&mut board);
-    }
-    #[allow(clippy::empty_loop)]
-    loop {}
-}
-
+/// Reports the panic and ends QEMU with a failure status.
 #[panic_handler]
-fn panic(_: &PanicInfo) -> ! {
-    #[allow(clippy::empty_loop)]
-    loop {}
+fn panic(info: &PanicInfo) -> ! {
+    error!("panic: {}", defmt::Display2Format(info));
+    semihosting::exit(false);
 }

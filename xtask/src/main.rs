@@ -12,6 +12,9 @@
 //! - `size [--write]`: `size_of` of every piece of the agent state and the
 //!   flash/RAM of the `firmware/` image for thumbv7em-none-eabihf; fails over
 //!   budget; `--write` puts the tables into BENCHMARKS.md.
+//! - `qemu [--bench] [--scenario ipv4|ipv6-fallback]`: the firmware image
+//!   booted on QEMU's mps2-an386 against the kernel BMC in a network
+//!   namespace (root); `--bench` writes the on-target figures.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
 //!   a table and writes BENCHMARKS.md.
 
@@ -19,6 +22,7 @@ use std::process::{Command, ExitCode};
 
 mod bench;
 mod fuzz;
+mod qemu;
 mod run;
 mod size;
 
@@ -35,9 +39,10 @@ fn main() -> ExitCode {
         "audit-table" => audit_table(rest),
         "size" => size::main(rest),
         "bench" => bench::main(rest),
+        "qemu" => qemu::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback] | fuzz [TARGET] [--seconds N]>"
             );
             ExitCode::SUCCESS
         }

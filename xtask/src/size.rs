@@ -162,23 +162,35 @@ fn firmware_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware")
 }
 
-/// Builds the firmware image and returns the path of its ELF.
-fn build_firmware() -> Result<PathBuf, String> {
+/// Builds the firmware image and returns the path of its ELF: the image
+/// `cargo xtask qemu` boots (the bootstrap facts built in), so the size is
+/// that of the booted image; `bench` adds the on-target figures (its own
+/// target directory, so the two builds do not undo each other).
+pub fn build_firmware(bench: bool) -> Result<PathBuf, String> {
     let dir = firmware_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("==> building firmware/ (release: opt-level z, LTO, panic abort)");
-    let status = Command::new(cargo)
-        .args(["build", "--release"])
+    println!(
+        "==> building firmware/ (release: opt-level z, LTO, panic abort{})",
+        if bench { ", feature bench" } else { "" }
+    );
+    let target_dir = dir.join(if bench { "target/bench" } else { "target" });
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release"]);
+    if bench {
+        cmd.args(["--features", "bench"]);
+    }
+    let status = cmd
         .current_dir(&dir)
         // The firmware's own profile and target, not the outer build's.
-        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("RUSTFLAGS")
+        .envs(crate::qemu::bootstrap_env())
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !status.success() {
         return Err(format!("firmware build failed ({status})"));
     }
-    Ok(dir.join("target/thumbv7em-none-eabihf/release/bmclink-firmware"))
+    Ok(target_dir.join("thumbv7em-none-eabihf/release/bmclink-firmware"))
 }
 
 /// `size_of` of every piece on the target, from the `.bmclink_sizes` section.
@@ -195,7 +207,7 @@ fn target_sizes(elf: &[u8], sections: &[Section]) -> Option<Vec<u32>> {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let elf_path = match build_firmware() {
+    let elf_path = match build_firmware(false) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("xtask size: {e}");

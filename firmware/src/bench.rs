@@ -1,0 +1,178 @@
+//! On-target figures for `cargo xtask qemu --bench` (feature `bench`).
+//!
+//! QEMU runs with `-icount shift=0`: every instruction advances virtual
+//! time by 1 ns, so the SysTick clock counts instructions (40 per tick at
+//! 25 MHz) and time asleep in WFI is subtracted ([`clock::busy_ticks`]):
+//! the figures are instructions executed by the Cortex-M4 model, stable
+//! on a loaded host, not cycles (QEMU is not cycle-accurate).
+//!
+//! - `p256_*`: each P-256 operation of a handshake, timed at boot on the
+//!   RustCrypto `p256` 0.13 backend the core links today. A `p256-cm4`
+//!   backend (assembly) plugs in at [`p256_ops`]: time the same four
+//!   calls through it and print them under its own name.
+//! - `handshake`: busy instructions from the SYN to the TLS port to the
+//!   session's start (BL2001): TCP, the mutual TLS 1.3 handshake
+//!   (ECDHE, both certificates, both CertificateVerify), HELLO, ENROLL,
+//!   ENROLLED and WELCOME.
+//! - `heartbeat`: busy instructions from the wake-up that sends a PING to
+//!   the sleep after its PONG was read: one encrypted round trip.
+//! - `stack`: the deepest stack word written, by painting (see `main.rs`).
+//!
+//! Without the feature every hook is empty and nothing is linked.
+
+#[cfg(feature = "bench")]
+mod on {
+    use core::cell::RefCell;
+
+    use critical_section::Mutex;
+    use defmt::info;
+
+    use crate::board::clock;
+    use crate::board::sniff::Dir;
+
+    /// The channel's TLS port (the agent's default).
+    const TLS_PORT: u16 = 5443;
+
+    #[derive(Default)]
+    struct State {
+        syn_at: Option<u64>,
+        handshake: Option<u64>,
+        session_at: Option<u64>,
+        last_wake: u64,
+        ping_at: Option<u64>,
+        pong_seen: bool,
+        heartbeat: Option<u64>,
+    }
+
+    static STATE: Mutex<RefCell<State>> = Mutex::new(RefCell::new(State {
+        syn_at: None,
+        handshake: None,
+        session_at: None,
+        last_wake: 0,
+        ping_at: None,
+        pong_seen: false,
+        heartbeat: None,
+    }));
+
+    fn with<T>(f: impl FnOnce(&mut State) -> T) -> T {
+        critical_section::with(|cs| f(&mut STATE.borrow_ref_mut(cs)))
+    }
+
+    pub fn on_audit(id: u16) {
+        if id == 2001 {
+            let now = clock::busy_ticks();
+            with(|s| {
+                if let (Some(syn), None) = (s.syn_at, s.handshake) {
+                    s.handshake = Some(now.saturating_sub(syn));
+                }
+                s.session_at.get_or_insert(now);
+            });
+        }
+    }
+
+    pub fn on_tcp(dir: Dir, syn: bool, src: u16, dst: u16, payload: usize) {
+        with(|s| {
+            if dir == Dir::Tx && syn && dst == TLS_PORT && s.handshake.is_none() {
+                s.syn_at = Some(clock::busy_ticks());
+            }
+            if s.session_at.is_none() || s.heartbeat.is_some() || payload == 0 {
+                return;
+            }
+            match dir {
+                // The first record after the session is up is a PING.
+                Dir::Tx if dst == TLS_PORT && s.ping_at.is_none() => {
+                    s.ping_at = Some(s.last_wake);
+                }
+                Dir::Rx if src == TLS_PORT && s.ping_at.is_some() => s.pong_seen = true,
+                _ => {}
+            }
+        });
+    }
+
+    pub fn on_sleep() {
+        let now = clock::busy_ticks();
+        with(|s| {
+            if let (Some(ping), true, None) = (s.ping_at, s.pong_seen, s.heartbeat) {
+                s.heartbeat = Some(now.saturating_sub(ping));
+            }
+        });
+    }
+
+    pub fn on_wake() {
+        let now = clock::busy_ticks();
+        with(|s| s.last_wake = now);
+    }
+
+    /// Prints the figures the run collected, one `bench NAME VALUE` line
+    /// each (read by `cargo xtask qemu --bench`).
+    pub fn report(stack_bytes: usize) {
+        let (handshake, heartbeat) = with(|s| (s.handshake, s.heartbeat));
+        if let Some(t) = handshake {
+            info!(
+                "bench handshake {=u64} instructions",
+                clock::ticks_to_instructions(t)
+            );
+        }
+        if let Some(t) = heartbeat {
+            info!(
+                "bench heartbeat {=u64} instructions",
+                clock::ticks_to_instructions(t)
+            );
+        }
+        info!("bench stack {=usize} bytes", stack_bytes);
+    }
+
+    /// Times one call in instructions.
+    fn time<T>(f: impl FnOnce() -> T) -> (T, u64) {
+        let start = clock::ticks();
+        let out = f();
+        let spent = clock::ticks().saturating_sub(start);
+        (out, clock::ticks_to_instructions(spent))
+    }
+
+    /// Times the four P-256 operations of a handshake on the RustCrypto
+    /// backend. `p256-cm4` goes here, printed as `bench p256-cm4 ...`.
+    pub fn p256_ops(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) {
+        use p256::ecdsa::signature::{Signer, Verifier};
+        use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
+        use p256::{PublicKey, SecretKey};
+
+        let message = [0x5au8; 130];
+        // An ephemeral key share: a random scalar and its public point.
+        let ((secret, _), keygen) = time(|| {
+            let secret = SecretKey::random(&mut *rng);
+            let public = secret.public_key();
+            (secret, public)
+        });
+        let peer = PublicKey::from_secret_scalar(&SecretKey::random(&mut *rng).to_nonzero_scalar());
+        let (_, ecdh) =
+            time(|| p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine()));
+        let key = SigningKey::from(&secret);
+        let (signature, sign): (Signature, u64) = time(|| key.sign(&message));
+        let verifying = VerifyingKey::from(&key);
+        let (ok, verify) = time(|| verifying.verify(&message, &signature).is_ok());
+        info!("bench p256 keygen {=u64} instructions", keygen);
+        info!("bench p256 ecdh {=u64} instructions", ecdh);
+        info!("bench p256 sign {=u64} instructions", sign);
+        info!("bench p256 verify {=u64} instructions (ok {})", verify, ok);
+    }
+}
+
+#[cfg(feature = "bench")]
+pub use on::*;
+
+#[cfg(not(feature = "bench"))]
+mod off {
+    use crate::board::sniff::Dir;
+
+    pub fn on_audit(_id: u16) {}
+    pub fn on_tcp(_dir: Dir, _syn: bool, _src: u16, _dst: u16, _payload: usize) {}
+    pub fn on_sleep() {}
+    pub fn on_wake() {}
+    pub fn report(stack_bytes: usize) {
+        defmt::info!("stack peak {=usize} bytes", stack_bytes);
+    }
+}
+
+#[cfg(not(feature = "bench"))]
+pub use off::*;

@@ -1,0 +1,82 @@
+//! The clock: SysTick on the core clock, interrupting once a millisecond.
+//!
+//! [`ticks`] is the time since start-up in core-clock ticks: the
+//! millisecond count kept by the SysTick exception plus the counter's
+//! progress within the current millisecond, so it resolves one tick
+//! (40 ns at 25 MHz). Under QEMU's `-icount shift=0` one instruction is one
+//! nanosecond of virtual time, so 1 tick = 40 instructions and differences
+//! of [`ticks`] count instructions (QEMU is not cycle-accurate: these are
+//! instructions, not cycles of a real Cortex-M4).
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
+use cortex_m_rt::exception;
+
+use super::CORE_CLOCK_HZ;
+
+/// Core-clock ticks per millisecond.
+const TICKS_PER_MS: u32 = CORE_CLOCK_HZ / 1000;
+
+/// Milliseconds since start-up, counted by the SysTick exception.
+static MILLIS: AtomicU32 = AtomicU32::new(0);
+
+/// Starts SysTick: core clock, 1 ms period, exception on wrap.
+pub fn start(mut syst: SYST) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(TICKS_PER_MS - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+}
+
+/// Core-clock ticks since [`start`].
+pub fn ticks() -> u64 {
+    loop {
+        let before = MILLIS.load(Ordering::Acquire);
+        let current = SYST::get_current();
+        let after = MILLIS.load(Ordering::Acquire);
+        // A wrap between the two loads moved MILLIS: read again.
+        if before == after {
+            let within = (TICKS_PER_MS - 1).saturating_sub(current);
+            return u64::from(before) * u64::from(TICKS_PER_MS) + u64::from(within);
+        }
+    }
+}
+
+/// Microseconds since [`start`].
+pub fn micros() -> u64 {
+    ticks() / u64::from(CORE_CLOCK_HZ / 1_000_000)
+}
+
+#[cfg_attr(not(feature = "bench"), allow(dead_code))]
+/// Core-clock ticks as instructions under `-icount shift=0` (1 ns each).
+pub fn ticks_to_instructions(ticks: u64) -> u64 {
+    ticks * (1_000_000_000 / u64::from(CORE_CLOCK_HZ))
+}
+
+#[exception]
+fn SysTick() {
+    MILLIS.fetch_add(1, Ordering::Release);
+}
+
+/// Core-clock ticks spent asleep (WFI) since start-up.
+static IDLE: critical_section::Mutex<core::cell::Cell<u64>> =
+    critical_section::Mutex::new(core::cell::Cell::new(0));
+
+/// Adds a sleep of `ticks` to the idle count.
+pub fn add_idle(ticks: u64) {
+    critical_section::with(|cs| {
+        let idle = IDLE.borrow(cs);
+        idle.set(idle.get().saturating_add(ticks));
+    });
+}
+
+#[cfg_attr(not(feature = "bench"), allow(dead_code))]
+/// Core-clock ticks spent awake since start-up: under `-icount`, the
+/// instructions executed (÷ 40), whatever the BMC's latency was.
+pub fn busy_ticks() -> u64 {
+    let idle = critical_section::with(|cs| IDLE.borrow(cs).get());
+    ticks().saturating_sub(idle)
+}

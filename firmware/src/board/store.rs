@@ -1,0 +1,70 @@
+//! The persistent records, in RAM: what a flash page would hold, lost at
+//! reset (every boot enrolls afresh, as a rig that is re-flashed would).
+//! A rig that must survive resets keeps the same layout in a flash sector
+//! and writes it atomically (erase a spare page, write, switch).
+
+use bmclink_core::platform::{Record, Store, StoreError};
+
+/// Largest stored record (the identity certificate is the largest).
+pub const RECORD_LEN: usize = 640;
+
+/// One record slot: its length (0 = absent) and bytes.
+#[derive(Clone, Copy)]
+struct Slot {
+    len: u16,
+    bytes: [u8; RECORD_LEN],
+}
+
+/// The records, one slot each.
+pub struct RamStore {
+    slots: [Slot; Record::ALL.len()],
+}
+
+impl RamStore {
+    /// No records.
+    pub const fn new() -> Self {
+        RamStore {
+            slots: [Slot {
+                len: 0,
+                bytes: [0; RECORD_LEN],
+            }; Record::ALL.len()],
+        }
+    }
+
+    fn slot(&mut self, record: Record) -> Result<&mut Slot, StoreError> {
+        let index = Record::ALL
+            .iter()
+            .position(|r| *r == record)
+            .ok_or(StoreError::Io(record))?;
+        self.slots.get_mut(index).ok_or(StoreError::Io(record))
+    }
+}
+
+impl Store for RamStore {
+    fn load(&mut self, record: Record, buf: &mut [u8]) -> Result<Option<usize>, StoreError> {
+        let slot = self.slot(record)?;
+        let len = usize::from(slot.len);
+        if len == 0 {
+            return Ok(None);
+        }
+        let dst = buf.get_mut(..len).ok_or(StoreError::TooLarge(record))?;
+        dst.copy_from_slice(&slot.bytes[..len]);
+        Ok(Some(len))
+    }
+
+    fn save(&mut self, record: Record, data: &[u8]) -> Result<(), StoreError> {
+        let slot = self.slot(record)?;
+        let dst = slot
+            .bytes
+            .get_mut(..data.len())
+            .ok_or(StoreError::Io(record))?;
+        dst.copy_from_slice(data);
+        slot.len = data.len() as u16;
+        Ok(())
+    }
+
+    fn erase(&mut self, record: Record) -> Result<(), StoreError> {
+        self.slot(record)?.len = 0;
+        Ok(())
+    }
+}
