@@ -59,6 +59,12 @@ mod on {
     }
 
     pub fn on_audit(id: u16) {
+        // Where the stack grows: the peak so far at every audit event.
+        info!(
+            "bench stack-so-far {=usize} bytes at BL{=u16}",
+            crate::stack::peak(),
+            id
+        );
         if id == 2001 {
             let now = clock::busy_ticks();
             with(|s| {
@@ -132,6 +138,7 @@ mod on {
 
     /// Times the four P-256 operations of a handshake on the RustCrypto
     /// backend. `p256-cm4` goes here, printed as `bench p256-cm4 ...`.
+    #[inline(never)]
     pub fn p256_ops(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) {
         use p256::ecdsa::signature::{Signer, Verifier};
         use p256::ecdsa::{Signature, SigningKey, VerifyingKey};

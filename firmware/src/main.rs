@@ -16,6 +16,7 @@
 
 mod bench;
 mod board;
+mod stack;
 
 use core::mem::MaybeUninit;
 use core::panic::PanicInfo;
@@ -55,6 +56,24 @@ fn config() -> Config {
     }
 }
 
+/// Builds the agent into its statics. Out of line: `AgentBuffers::new()`
+/// and `Agent::new` return by value, so their temporaries (about 47 KiB)
+/// pass through this frame once at start-up instead of staying in `main`'s
+/// frame for the whole run.
+#[inline(never)]
+fn build_agent(board: &mut Board) -> Option<&'static mut Agent<'static>> {
+    // SAFETY: called once, from `main`; nothing else borrows BUFFERS.
+    let buffers = unsafe { (*addr_of_mut!(BUFFERS)).write(AgentBuffers::new()) };
+    match Agent::new(config(), buffers, board) {
+        // SAFETY: as for BUFFERS.
+        Ok(a) => Some(unsafe { (*addr_of_mut!(AGENT)).write(a) }),
+        Err(e) => {
+            error!("agent: {}", e);
+            None
+        }
+    }
+}
+
 #[entry]
 fn main() -> ! {
     stack::paint();
@@ -65,18 +84,11 @@ fn main() -> ! {
     info!("bmclink firmware on mps2-an386, running {=u64} s", RUN_SECS);
     #[cfg(feature = "bench")]
     bench::p256_ops(&mut board);
-    // SAFETY: `main` runs once; nothing else borrows BUFFERS.
-    let buffers = unsafe { (*addr_of_mut!(BUFFERS)).write(AgentBuffers::new()) };
-    let agent = match Agent::new(config(), buffers, &mut board) {
-        // SAFETY: as for BUFFERS.
-        Ok(a) => unsafe { (*addr_of_mut!(AGENT)).write(a) },
-        Err(e) => {
-            error!("agent: {}", e);
-            semihosting::exit(false);
-        }
+    let Some(agent) = build_agent(&mut board) else {
+        semihosting::exit(false);
     };
-    // Building the agent's buffers passes a temporary through the stack;
-    // the running agent's peak is measured on its own.
+    // Building the agent passed its temporaries through the stack; the
+    // running agent's peak is measured on its own.
     let start_up = stack::peak();
     stack::paint();
     let exit = agent.run(&mut board);
@@ -88,51 +100,6 @@ fn main() -> ! {
     );
     bench::report(stack::peak());
     semihosting::exit(seen.enrolled && seen.tls13_session && seen.bye && seen.errors == 0);
-}
-
-/// Peak stack by painting: at start-up every word between the end of the
-/// statics and just below the current stack pointer gets a pattern; at the
-/// end the lowest word that lost it is the deepest the stack reached.
-mod stack {
-    use core::ptr::{addr_of, read_volatile, write_volatile};
-
-    const PAINT: u32 = 0xC0DE_5AFE;
-    /// Left untouched below the live frame while painting.
-    const MARGIN: usize = 256;
-
-    extern "C" {
-        static mut __sheap: u32;
-        static _stack_start: u32;
-    }
-
-    fn bottom() -> usize {
-        // Linker symbols: only their addresses are taken.
-        addr_of!(__sheap) as usize
-    }
-
-    fn top() -> usize {
-        addr_of!(_stack_start) as usize
-    }
-
-    pub fn paint() {
-        let sp = cortex_m::register::msp::read() as usize;
-        let mut at = bottom();
-        while at + 4 <= sp.saturating_sub(MARGIN) {
-            // SAFETY: RAM between the statics and the live stack, unused.
-            unsafe { write_volatile(at as *mut u32, PAINT) };
-            at += 4;
-        }
-    }
-
-    /// Bytes of stack used at the deepest point since [`paint`].
-    pub fn peak() -> usize {
-        let mut at = bottom();
-        // SAFETY: reads of the painted region.
-        while at < top() && unsafe { read_volatile(at as *const u32) } == PAINT {
-            at += 4;
-        }
-        top().saturating_sub(at)
-    }
 }
 
 /// `size_of` of every piece of the agent on this target, in the order of

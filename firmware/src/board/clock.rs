@@ -11,7 +11,7 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::SYST;
+use cortex_m::peripheral::{SCB, SYST};
 use cortex_m_rt::exception;
 
 use super::CORE_CLOCK_HZ;
@@ -31,17 +31,25 @@ pub fn start(mut syst: SYST) {
     syst.enable_counter();
 }
 
-/// Core-clock ticks since [`start`].
+/// Core-clock ticks since [`start`]. Never goes back: a wrap whose
+/// exception has not run yet (interrupts masked, as while logging) is
+/// counted from the pending bit.
 pub fn ticks() -> u64 {
     loop {
         let before = MILLIS.load(Ordering::Acquire);
         let current = SYST::get_current();
+        let wrapped = SCB::is_pendst_pending();
         let after = MILLIS.load(Ordering::Acquire);
-        // A wrap between the two loads moved MILLIS: read again.
-        if before == after {
-            let within = (TICKS_PER_MS - 1).saturating_sub(current);
-            return u64::from(before) * u64::from(TICKS_PER_MS) + u64::from(within);
+        // The exception ran between the two loads: read again.
+        if before != after {
+            continue;
         }
+        // Pending with the counter freshly reloaded: that wrap is not in
+        // MILLIS yet. Pending with the counter near zero: the wrap came
+        // after the counter was read, so `current` is from before it.
+        let missed = u64::from(wrapped && current > TICKS_PER_MS / 2);
+        let within = (TICKS_PER_MS - 1).saturating_sub(current);
+        return (u64::from(before) + missed) * u64::from(TICKS_PER_MS) + u64::from(within);
     }
 }
 

@@ -115,7 +115,8 @@ impl Board {
         Some(Board {
             mac,
             mac_address,
-            store: RamStore::new(),
+            // SAFETY: `TAKEN` makes this the only call.
+            store: unsafe { RamStore::take() },
             rng,
             credential_taken: false,
             stop_at: stop_after_secs.saturating_mul(1_000_000),

@@ -15,20 +15,22 @@ struct Slot {
     bytes: [u8; RECORD_LEN],
 }
 
-/// The records, one slot each.
-pub struct RamStore {
-    slots: [Slot; Record::ALL.len()],
-}
+/// The records, one slot each, in `.bss` (not on the stack).
+static mut SLOTS: [Slot; Record::ALL.len()] = [Slot {
+    len: 0,
+    bytes: [0; RECORD_LEN],
+}; Record::ALL.len()];
+
+/// The records' one handle.
+pub struct RamStore(());
 
 impl RamStore {
-    /// No records.
-    pub const fn new() -> Self {
-        RamStore {
-            slots: [Slot {
-                len: 0,
-                bytes: [0; RECORD_LEN],
-            }; Record::ALL.len()],
-        }
+    /// The handle to the records.
+    ///
+    /// # Safety
+    /// Called once: the handle has the records to itself.
+    pub const unsafe fn take() -> Self {
+        RamStore(())
     }
 
     fn slot(&mut self, record: Record) -> Result<&mut Slot, StoreError> {
@@ -36,7 +38,10 @@ impl RamStore {
             .iter()
             .position(|r| *r == record)
             .ok_or(StoreError::Io(record))?;
-        self.slots.get_mut(index).ok_or(StoreError::Io(record))
+        // SAFETY: `take`'s contract: this is the only handle, and `&mut
+        // self` makes this the only borrow.
+        let slots = unsafe { &mut *core::ptr::addr_of_mut!(SLOTS) };
+        slots.get_mut(index).ok_or(StoreError::Io(record))
     }
 }
 
