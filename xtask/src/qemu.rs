@@ -78,6 +78,10 @@ enum Scenario {
     Ipv4,
     /// The BMC without IPv4 on the USBNIC: the agent falls back to IPv6.
     Ipv6Fallback,
+    /// A man in the middle: the TLS port presents another certificate than
+    /// the one built into the image. The image must refuse it (BL4002),
+    /// never enroll, and QEMU must exit non-zero: the check can fail.
+    Impostor,
 }
 
 impl Scenario {
@@ -85,6 +89,7 @@ impl Scenario {
         match self {
             Scenario::Ipv4 => "ipv4",
             Scenario::Ipv6Fallback => "ipv6-fallback",
+            Scenario::Impostor => "impostor",
         }
     }
 }
@@ -99,7 +104,7 @@ struct Run {
 
 pub fn main(args: &[String]) -> ExitCode {
     let bench = args.iter().any(|a| a == "--bench");
-    let mut scenarios = vec![Scenario::Ipv4, Scenario::Ipv6Fallback];
+    let mut scenarios = vec![Scenario::Ipv4, Scenario::Ipv6Fallback, Scenario::Impostor];
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -108,16 +113,17 @@ pub fn main(args: &[String]) -> ExitCode {
                 scenarios = match it.next().map(String::as_str) {
                     Some("ipv4") => vec![Scenario::Ipv4],
                     Some("ipv6-fallback") => vec![Scenario::Ipv6Fallback],
+                    Some("impostor") => vec![Scenario::Impostor],
                     other => {
                         eprintln!(
-                            "xtask qemu: --scenario takes ipv4 or ipv6-fallback, not {other:?}"
+                            "xtask qemu: --scenario takes ipv4, ipv6-fallback or impostor, not {other:?}"
                         );
                         return ExitCode::from(2);
                     }
                 }
             }
             other => {
-                eprintln!("xtask qemu: unknown argument `{other}`; usage: cargo xtask qemu [--bench] [--scenario ipv4|ipv6-fallback]");
+                eprintln!("xtask qemu: unknown argument `{other}`; usage: cargo xtask qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor]");
                 return ExitCode::from(2);
             }
         }
@@ -337,7 +343,7 @@ fn run(
     ns.ip(&["tuntap", "add", "dev", TAP, "mode", "tap"])?;
     // Only fe80::1, so the BMC's IPv6 address is the one the agent learns.
     ns.ip(&["link", "set", TAP, "addrgenmode", "none"])?;
-    if scenario == Scenario::Ipv4 {
+    if scenario != Scenario::Ipv6Fallback {
         ns.ip(&["addr", "add", "169.254.1.1/16", "dev", TAP])?;
     }
     ns.ip(&["-6", "addr", "add", "fe80::1/64", "dev", TAP, "nodad"])?;
@@ -348,7 +354,14 @@ fn run(
         credential: credential.to_string(),
         ..BmcConfig::default()
     };
-    let tls = server_config(identity, false).map_err(|e| format!("rustls server config: {e}"))?;
+    let impostor;
+    let presented = if scenario == Scenario::Impostor {
+        impostor = TlsIdentity::generate(BMC_CERT_SEED + 1, "idrac", BMC_CERT_NOT_BEFORE, true);
+        &impostor
+    } else {
+        identity
+    };
+    let tls = server_config(presented, false).map_err(|e| format!("rustls server config: {e}"))?;
     let bmc = KernelBmc::spawn_tls(ns.listen(5443)?, cfg, tls, false);
 
     let dir = elf.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -443,15 +456,12 @@ fn print_timelines(run: &Run) {
 fn check(scenario: Scenario, run: &Run) -> Vec<String> {
     let mut problems = Vec::new();
     let log = &run.log;
+    let timeline = run.bmc.timeline();
     let mut need = |ok: bool, what: &str| {
         if !ok {
             problems.push(what.to_string());
         }
     };
-    need(
-        run.qemu_ok,
-        "QEMU did not exit 0 (the image's verdict: enrolled, TLS 1.3 session, BYE, no error event)",
-    );
     need(
         log.contains("-> ARP probe for"),
         "no RFC 5227 ARP probe from the image",
@@ -464,10 +474,42 @@ fn check(scenario: Scenario, run: &Run) -> Vec<String> {
         log.contains("TLS ClientHello"),
         "no TLS ClientHello on the wire",
     );
+    need(!log.contains("panic"), "the image panicked");
+    if scenario == Scenario::Impostor {
+        need(
+            !run.qemu_ok,
+            "QEMU exited 0 although the BMC presented the wrong certificate",
+        );
+        need(
+            log.contains("audit BL4002"),
+            "the wrong certificate was not refused (BL4002)",
+        );
+        need(
+            !log.contains("audit BL4006"),
+            "the image enrolled with an impostor (BL4006)",
+        );
+        need(
+            !log.contains("audit BL2001"),
+            "a session came up with an impostor (BL2001)",
+        );
+        need(
+            !timeline.contains("ENROLL"),
+            "the impostor received an ENROLL",
+        );
+        need(
+            run.bmc.count("BMC0001") == 0,
+            "the impostor saw a session (BMC0001)",
+        );
+        return problems;
+    }
+    need(
+        run.qemu_ok,
+        "QEMU did not exit 0 (the image's verdict: enrolled, TLS 1.3 session, BYE, no error event)",
+    );
     need(log.contains("audit BL4006"), "not enrolled (BL4006)");
     let family = match scenario {
-        Scenario::Ipv4 => "IPv4",
         Scenario::Ipv6Fallback => "IPv6",
+        _ => "IPv4",
     };
     need(
         log.lines()
@@ -492,7 +534,6 @@ fn check(scenario: Scenario, run: &Run) -> Vec<String> {
         "the BMC saw no session (BMC0001)",
     );
     need(run.bmc.pings() >= 1, "the BMC saw no PING");
-    let timeline = run.bmc.timeline();
     need(timeline.contains("-> PONG"), "the BMC sent no PONG");
     need(timeline.contains("ENROLL"), "the BMC saw no ENROLL");
     need(
@@ -524,6 +565,17 @@ fn bench_report(log: &str, elf: &Path) -> Result<String, String> {
     let handshake = get("handshake")?;
     let heartbeat = get("heartbeat")?;
     let stack = get("stack")?;
+    let start_up = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("stack peak while building the agent ")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .ok_or("the image printed no start-up stack peak")?;
     let m = |n: u64| format!("{:.2} M", n as f64 / 1e6);
     let k = |n: u64| format!("{:.0} k", n as f64 / 1e3);
     let mut out = String::new();
@@ -559,18 +611,22 @@ fn bench_report(log: &str, elf: &Path) -> Result<String, String> {
     );
     let _ = writeln!(
         out,
-        "| peak stack, painted on target | {stack} B | | <= 16 KiB |"
+        "| peak stack of the running agent, painted on target | {stack} B | | <= 16 KiB |"
     );
     let _ = writeln!(
         out,
-        "| image `.text` / `.rodata` / `.data` / `.bss` | {} / {} / {} / {} B | | flash <= 256 KiB, RAM <= 64 KiB |",
+        "| peak stack once at start-up (`AgentBuffers::new()` and `Agent::new` return by value) | {start_up} B | | |"
+    );
+    let _ = writeln!(
+        out,
+        "| image `.text` / `.rodata` / `.data` / `.bss` | {} / {} / {} / {} B | | |",
         image.text, image.rodata, image.data, image.bss
     );
     let _ = writeln!(
         out,
-        "| flash (text + rodata + data) / static RAM (data + bss) | {:.1} KiB / {:.1} KiB | | |",
+        "| flash (text + rodata + data) / RAM (data + bss + running stack) | {:.1} KiB / {:.1} KiB | | flash <= 256 KiB, RAM <= 64 KiB |",
         image.flash() as f64 / 1024.0,
-        image.ram() as f64 / 1024.0
+        (image.ram() + stack) as f64 / 1024.0
     );
     Ok(out)
 }
