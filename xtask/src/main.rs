@@ -6,7 +6,8 @@
 //! - `fuzz [TARGET] [--seconds N]`: runs one or every cargo-fuzz target
 //!   (default 60 s each) and reports exec/s, coverage and crashes.
 //! - `ci`: everything CI checks: fmt, clippy `-D warnings`, all tests, the
-//!   `thumbv7em-none-eabihf` build of the core.
+//!   `thumbv7em-none-eabihf` build of the core, the firmware's size and its
+//!   boot on QEMU (`qemu`).
 //! - `audit-table [--write]`: prints the audit table generated from the core,
 //!   or writes it into README.md between its markers.
 //! - `size [--write]`: `size_of` of every piece of the agent state and the
@@ -107,6 +108,10 @@ fn ci() -> ExitCode {
             ],
         ),
         ("firmware size and RAM budgets", &["xtask", "size"]),
+        (
+            "firmware booted on QEMU mps2-an386 against the kernel BMC (root)",
+            &["xtask", "qemu"],
+        ),
         ("main job", &["xtask", "run"]),
     ];
     for (name, args) in steps {
