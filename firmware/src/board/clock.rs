@@ -1,9 +1,12 @@
-//! The clock: SysTick on the core clock, interrupting once a millisecond.
+//! The clock: SysTick on the core clock, interrupting every 10 ms.
 //!
-//! [`ticks`] is the time since start-up in core-clock ticks: the
-//! millisecond count kept by the SysTick exception plus the counter's
-//! progress within the current millisecond, so it resolves one tick
-//! (40 ns at 25 MHz). Under QEMU's `-icount shift=0` one instruction is one
+//! [`ticks`] is the time since start-up in core-clock ticks: the count of
+//! periods kept by the SysTick exception plus the counter's progress
+//! within the current period, so it resolves one tick (40 ns at 25 MHz).
+//! The period is also how late `Frames::wait` may notice a deadline (a
+//! frame wakes it at once, through the MAC's interrupt); 10 ms is far below
+//! the agent's shortest timer and keeps wake-ups and QEMU's timer overhead
+//! (which makes a 1 ms SysTick lose about 9% against wall time) low. Under QEMU's `-icount shift=0` one instruction is one
 //! nanosecond of virtual time, so 1 tick = 40 instructions and differences
 //! of [`ticks`] count instructions (QEMU is not cycle-accurate: these are
 //! instructions, not cycles of a real Cortex-M4).
@@ -16,16 +19,18 @@ use cortex_m_rt::exception;
 
 use super::CORE_CLOCK_HZ;
 
-/// Core-clock ticks per millisecond.
-const TICKS_PER_MS: u32 = CORE_CLOCK_HZ / 1000;
+/// SysTick exceptions per second.
+const PERIODS_PER_SEC: u32 = 100;
+/// Core-clock ticks per SysTick period (at most 2^24).
+const PERIOD: u32 = CORE_CLOCK_HZ / PERIODS_PER_SEC;
 
-/// Milliseconds since start-up, counted by the SysTick exception.
-static MILLIS: AtomicU32 = AtomicU32::new(0);
+/// Periods since start-up, counted by the SysTick exception.
+static PERIODS: AtomicU32 = AtomicU32::new(0);
 
-/// Starts SysTick: core clock, 1 ms period, exception on wrap.
+/// Starts SysTick: core clock, 10 ms period, exception on wrap.
 pub fn start(mut syst: SYST) {
     syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(TICKS_PER_MS - 1);
+    syst.set_reload(PERIOD - 1);
     syst.clear_current();
     syst.enable_interrupt();
     syst.enable_counter();
@@ -36,20 +41,20 @@ pub fn start(mut syst: SYST) {
 /// counted from the pending bit.
 pub fn ticks() -> u64 {
     loop {
-        let before = MILLIS.load(Ordering::Acquire);
+        let before = PERIODS.load(Ordering::Acquire);
         let current = SYST::get_current();
         let wrapped = SCB::is_pendst_pending();
-        let after = MILLIS.load(Ordering::Acquire);
+        let after = PERIODS.load(Ordering::Acquire);
         // The exception ran between the two loads: read again.
         if before != after {
             continue;
         }
         // Pending with the counter freshly reloaded: that wrap is not in
-        // MILLIS yet. Pending with the counter near zero: the wrap came
+        // PERIODS yet. Pending with the counter near zero: the wrap came
         // after the counter was read, so `current` is from before it.
-        let missed = u64::from(wrapped && current > TICKS_PER_MS / 2);
-        let within = (TICKS_PER_MS - 1).saturating_sub(current);
-        return (u64::from(before) + missed) * u64::from(TICKS_PER_MS) + u64::from(within);
+        let missed = u64::from(wrapped && current > PERIOD / 2);
+        let within = (PERIOD - 1).saturating_sub(current);
+        return (u64::from(before) + missed) * u64::from(PERIOD) + u64::from(within);
     }
 }
 
@@ -66,7 +71,7 @@ pub fn ticks_to_instructions(ticks: u64) -> u64 {
 
 #[exception]
 fn SysTick() {
-    MILLIS.fetch_add(1, Ordering::Release);
+    PERIODS.fetch_add(1, Ordering::Release);
 }
 
 /// Core-clock ticks spent asleep (WFI) since start-up.
