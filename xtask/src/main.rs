@@ -13,7 +13,7 @@
 //! - `size [--write]`: `size_of` of every piece of the agent state and the
 //!   flash/RAM of the `firmware/` image for thumbv7em-none-eabihf; fails over
 //!   budget; `--write` puts the tables into BENCHMARKS.md.
-//! - `qemu [--bench] [--scenario ipv4|ipv6-fallback]`: the firmware image
+//! - `qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor]`: the firmware image
 //!   booted on QEMU's mps2-an386 against the kernel BMC in a network
 //!   namespace (root); `--bench` writes the on-target figures.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         "qemu" => qemu::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback] | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N]>"
             );
             ExitCode::SUCCESS
         }

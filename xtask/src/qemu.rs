@@ -1,16 +1,17 @@
-//! `cargo xtask qemu [--bench] [--scenario ipv4|ipv6-fallback]`: the
+//! `cargo xtask qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor]`: the
 //! firmware image booted on QEMU's `mps2-an386` (Cortex-M4F, LAN9118)
 //! against the kernel BMC, in a network namespace this command creates.
 //!
 //! For each scenario: a namespace with a TAP device whose kernel side is
 //! the BMC (169.254.1.1/16 and fe80::1; the `ipv6-fallback` scenario
-//! leaves IPv4 off), the kernel BMC (`bmclink_tests::kernel_bmc`) on
+//! leaves IPv4 off; in `impostor` the TLS port presents a certificate the
+//! image does not expect, which must fail the image), the kernel BMC (`bmclink_tests::kernel_bmc`) on
 //! TLS 1.3 port 5443 from a thread inside the namespace, and QEMU attached
 //! to the TAP (`-nic tap,...,model=lan9118`). The image carries the
 //! bootstrap facts (the BMC certificate's fingerprint and the one-time
 //! credential), built in at compile time. Its defmt log leaves over
 //! semihosting and is decoded with `defmt-print`. The command prints both
-//! sides' timelines, checks the story (ARP probes, TLS 1.3, enrollment,
+//! sides as one timeline, checks the story (ARP probes, TLS 1.3, enrollment,
 //! WELCOME, PING/PONG, BYE; the IPv6 fallback in the second scenario) and
 //! exits non-zero on any failure. The namespace and QEMU are removed on
 //! every path.
@@ -100,6 +101,10 @@ struct Run {
     bmc: KernelBmc,
     qemu_ok: bool,
     wall: Duration,
+    /// QEMU's start on the BMC's clock (which starts when it listens).
+    qemu_at: Duration,
+    /// Virtual time ran apart from wall time (`-icount`).
+    icount: bool,
 }
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -362,6 +367,7 @@ fn run(
         identity
     };
     let tls = server_config(presented, false).map_err(|e| format!("rustls server config: {e}"))?;
+    let bmc_at = Instant::now();
     let bmc = KernelBmc::spawn_tls(ns.listen(5443)?, cfg, tls, false);
 
     let dir = elf.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -385,6 +391,7 @@ fn run(
         .stdout(fs::File::create(&raw).map_err(|e| format!("{}: {e}", raw.display()))?)
         .stderr(fs::File::create(&err).map_err(|e| format!("{}: {e}", err.display()))?);
     let start = Instant::now();
+    let qemu_at = start.duration_since(bmc_at);
     let mut qemu = Qemu(cmd.spawn().map_err(|e| format!("cannot start QEMU: {e}"))?);
     let status = loop {
         match qemu.0.try_wait() {
@@ -403,7 +410,7 @@ fn run(
     let qemu_ok = match status {
         Some(s) if s.success() => true,
         Some(s) => {
-            eprintln!("QEMU exited with {s}\n{stderr}");
+            println!("QEMU exited with {s} (the image's verdict)\n{stderr}");
             false
         }
         None => {
@@ -419,6 +426,8 @@ fn run(
         bmc,
         qemu_ok,
         wall,
+        qemu_at,
+        icount: bench,
     })
 }
 
@@ -441,14 +450,64 @@ fn decode(defmt_print: &Path, elf: &Path, raw: &Path) -> Result<String, String> 
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Prints the image's log and the BMC's timeline as one timeline on the
+/// BMC's clock: the board's SysTick time plus QEMU's start, which matches
+/// wall time to a few milliseconds (QEMU's boot) without `-icount`. Under
+/// `-icount` virtual time runs apart from wall time: two timelines.
 fn print_timelines(run: &Run) {
-    println!("--- firmware (Cortex-M4F, decoded defmt; seconds of the board's SysTick clock) ---");
-    for line in run.log.lines() {
-        println!("  {line}");
+    let board: Vec<(f64, String)> = run
+        .log
+        .lines()
+        .map(|l| {
+            let (t, rest) = l.split_once(' ').unwrap_or(("", l));
+            let t = t.parse::<f64>().unwrap_or(0.0);
+            let rest = rest
+                .trim_start()
+                .strip_prefix("INFO")
+                .unwrap_or(rest)
+                .trim_start();
+            (t, rest.to_string())
+        })
+        .collect();
+    let bmc: Vec<(f64, String)> = run
+        .bmc
+        .timeline()
+        .lines()
+        .map(|l| {
+            let l = l.trim_start();
+            let (t, rest) = l.split_once(" s ").unwrap_or(("", l));
+            (
+                t.parse::<f64>().unwrap_or(0.0),
+                rest.trim_start().to_string(),
+            )
+        })
+        .collect();
+    let line = |t: f64, who: &str, text: &str| println!("{t:>10.6} s  {who:<6} {text}");
+    if run.icount {
+        println!("--- board (Cortex-M4F, decoded defmt; virtual seconds under -icount) ---");
+        for (t, text) in &board {
+            line(*t, "board", text);
+        }
+        println!("--- kernel BMC (wall seconds since it started listening) ---");
+        for (t, text) in &bmc {
+            line(*t, "", text);
+        }
+        return;
     }
-    println!("--- kernel BMC (wall clock since it started listening) ---");
-    for line in run.bmc.timeline().lines() {
-        println!("  {line}");
+    println!(
+        "--- timeline: the board (Cortex-M4F, decoded defmt) and the kernel BMC, \
+         wall seconds since the BMC listened (QEMU started at {:.3} s) ---",
+        run.qemu_at.as_secs_f64()
+    );
+    let offset = run.qemu_at.as_secs_f64();
+    let mut all: Vec<(f64, u8, &str, &str)> = board
+        .iter()
+        .map(|(t, text)| (t + offset, 0, "board", text.as_str()))
+        .chain(bmc.iter().map(|(t, text)| (*t, 1, "", text.as_str())))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    for (t, _, who, text) in all {
+        line(t, who, text);
     }
 }
 
@@ -583,7 +642,7 @@ fn bench_report(log: &str, elf: &Path) -> Result<String, String> {
         out,
         "QEMU {} `mps2-an386` (Cortex-M4F model), `-icount shift=0`: figures are instructions \
          executed, not cycles (QEMU is not cycle-accurate); time asleep in WFI is not counted. \
-         Image: `firmware/` release (opt-level z, fat LTO), `--features bench`.\n",
+         Image: `firmware/` release (opt-level z, the P-256 crates at 3, fat LTO), `--features bench`.\n",
         qemu_version()
     );
     let _ = writeln!(

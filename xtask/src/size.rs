@@ -170,7 +170,7 @@ pub fn build_firmware(bench: bool) -> Result<PathBuf, String> {
     let dir = firmware_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!(
-        "==> building firmware/ (release: opt-level z, LTO, panic abort{})",
+        "==> building firmware/ (release: opt-level z (P-256 crates 3), LTO, panic abort{})",
         if bench { ", feature bench" } else { "" }
     );
     let target_dir = dir.join(if bench { "target/bench" } else { "target" });
@@ -271,8 +271,9 @@ fn render(target: &[u32], image: &Image) -> String {
         ));
     }
     out.push_str(&format!(
-        "\nFirmware image `firmware/` (thumbv7em-none-eabihf, opt-level z, fat LTO, \
-         1 codegen unit, panic abort), bytes:\n\n\
+        "\nFirmware image `firmware/` as booted by `cargo xtask qemu` (thumbv7em-none-eabihf, \
+         opt-level z with the P-256 crates at 3, fat LTO, 1 codegen unit, panic abort; \
+         defmt log, LAN9118 driver), bytes:\n\n\
          | .text | .rodata | .data | .bss | flash (.text+.rodata+.data) | static RAM (.data+.bss) |\n\
          |---:|---:|---:|---:|---:|---:|\n\
          | {} | {} | {} | {} | {} | {} |\n",
