@@ -451,9 +451,9 @@ fn decode(defmt_print: &Path, elf: &Path, raw: &Path) -> Result<String, String> 
 }
 
 /// Prints the image's log and the BMC's timeline as one timeline on the
-/// BMC's clock: the board's SysTick time plus QEMU's start, which matches
-/// wall time to a few milliseconds (QEMU's boot) without `-icount`. Under
-/// `-icount` virtual time runs apart from wall time: two timelines.
+/// BMC's clock: the board's SysTick time plus an offset (the two sides'
+/// views of the first TCP connection). Under `-icount` virtual time runs
+/// apart from wall time: two timelines.
 fn print_timelines(run: &Run) {
     let board: Vec<(f64, String)> = run
         .log
@@ -494,12 +494,22 @@ fn print_timelines(run: &Run) {
         }
         return;
     }
+    // The board's clock starts when QEMU has booted, a little after QEMU
+    // started: align the two on the first TCP connection when both saw it.
+    let first = |lines: &[(f64, String)], what: &str| {
+        lines
+            .iter()
+            .find(|(_, text)| text.contains(what))
+            .map(|(t, _)| *t)
+    };
+    let (offset, how) = match (first(&board, "TCP connected"), first(&bmc, "accepted")) {
+        (Some(b), Some(k)) => (k - b, "aligned on the first TCP connection"),
+        _ => (run.qemu_at.as_secs_f64(), "from QEMU's start"),
+    };
     println!(
-        "--- timeline: the board (Cortex-M4F, decoded defmt) and the kernel BMC, \
-         wall seconds since the BMC listened (QEMU started at {:.3} s) ---",
-        run.qemu_at.as_secs_f64()
+        "--- timeline: the board (Cortex-M4F, decoded defmt) and the kernel BMC, wall seconds \
+         since the BMC listened; board time + {offset:.3} s ({how}) ---"
     );
-    let offset = run.qemu_at.as_secs_f64();
     let mut all: Vec<(f64, u8, &str, &str)> = board
         .iter()
         .map(|(t, text)| (t + offset, 0, "board", text.as_str()))
