@@ -713,3 +713,37 @@ fn qemu_version() -> String {
         })
         .unwrap_or_else(|| "?".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines as `defmt-print --log-format "{t} {L} {s}"` prints them.
+    const LOG: &str = "0.048338 INFO  bench p256 keygen 6791880 instructions\n\
+                       22.000467 INFO  bench handshake 31641640 instructions\n\
+                       22.000470 INFO  bench stack 11780 bytes\n";
+
+    #[test]
+    fn bench_figures_are_read_from_the_decoded_log() {
+        assert_eq!(figure(LOG, "p256 keygen"), Some(6_791_880));
+        assert_eq!(figure(LOG, "handshake"), Some(31_641_640));
+        assert_eq!(figure(LOG, "stack"), Some(11_780));
+    }
+
+    #[test]
+    fn a_figure_the_image_did_not_print_is_none() {
+        assert_eq!(figure(LOG, "heartbeat"), None);
+        // "stack-so-far" is another figure, not "stack".
+        assert_eq!(
+            figure("1.0 INFO  bench stack-so-far 4432 bytes at BL1001", "stack"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_bench_table_needs_every_figure() {
+        let elf = std::env::current_exe().expect("the test binary is an ELF file");
+        let err = bench_report(LOG, &elf).expect_err("heartbeat and ECDH are missing");
+        assert!(err.contains("bench p256 ecdh"), "{err}");
+    }
+}
