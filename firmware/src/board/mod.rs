@@ -79,6 +79,8 @@ pub struct Board {
     store: RamStore,
     rng: Drbg,
     credential_taken: bool,
+    /// The host's Unix time when the board came up (semihosting), if any.
+    boot_unix: Option<u64>,
     /// When the platform asks the agent to stop (µs since boot).
     stop_at: u64,
     /// What the audit sink has seen.
@@ -112,6 +114,12 @@ impl Board {
         // SAFETY: the handler below only touches the MAC's interrupt mask.
         unsafe { NVIC::unmask(LAN9118_IRQ) };
         let rng = Drbg::from_entropy(&entropy_seed(&mac_address));
+        // The debug host's calendar: without it the client certificate
+        // would be made valid from 1970 (for ten years).
+        let boot_unix = match semihosting::host_time() {
+            0 | u32::MAX => None,
+            t => Some(u64::from(t)),
+        };
         Some(Board {
             mac,
             mac_address,
@@ -119,6 +127,7 @@ impl Board {
             store: unsafe { RamStore::take() },
             rng,
             credential_taken: false,
+            boot_unix,
             stop_at: stop_after_secs.saturating_mul(1_000_000),
             seen: Seen::default(),
         })
@@ -201,9 +210,13 @@ impl Clock for Board {
     }
 
     fn unix_time(&self) -> Option<u64> {
-        // The board has no calendar clock: certificate expiry is not
-        // checked (authentication still is).
-        None
+        // The board has no calendar clock of its own; the debug host's,
+        // read once at start-up, plus the time since. A rig without one
+        // returns `None`: expiry is then not checked (authentication
+        // still is), but the client certificate the agent makes starts in
+        // 1970 and has expired for any peer that checks (BENCHMARKS.md).
+        self.boot_unix
+            .map(|t| t.saturating_add(clock::micros() / 1_000_000))
     }
 }
 
