@@ -21,6 +21,7 @@ pub mod pcap;
 pub mod platform;
 pub mod session;
 pub mod sim;
+pub mod smbios;
 pub mod status;
 pub mod store;
 pub mod time;
