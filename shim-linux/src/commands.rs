@@ -51,6 +51,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Install { repair, root } => install(cli, *repair, root, out),
         Command::Uninstall { root } => uninstall(cli, root, out),
         Command::Status { json } => status(cli, *json, out),
+        Command::Discover(args) => crate::discover::command(cli, args, out),
         Command::Link(LinkCommand::Show) => link_show(cli, out),
         Command::Link(LinkCommand::Reset) => link_reset(cli, out),
         Command::Cert(CertCommand::Show) => cert_show(cli, out),
