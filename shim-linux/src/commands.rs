@@ -76,6 +76,10 @@ pub fn run_config(cli: &Cli, args: &RunArgs) -> Result<(ShimConfig, Backend), Fa
             )
         })?);
     }
+    // The real USB NIC only: TAP and simulated runs are test rigs.
+    if args.tap.is_none() && !args.sim {
+        crate::discover::apply_from_system(&mut cfg, args.iface.is_some());
+    }
     let backend = if let Some(t) = &args.tap {
         Backend::Tap(
             config::interface_name("--tap", t)
@@ -247,10 +251,17 @@ pub fn validity(der: &[u8], now: u64) -> String {
 }
 
 fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
-    let cfg = resolve_config(cli)?;
+    let mut cfg = resolve_config(cli)?;
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/bmclink"));
-    let changes =
-        install::install_files(root, &cfg.state_dir, &exe, &cfg.interface).map_err(|e| {
+    // An image built under --root is for another machine: its BMC is not
+    // this host's, so type 42 is read for the real root only.
+    let usb = (root == Path::new("/"))
+        .then(|| crate::discover::apply_from_system(&mut cfg, false))
+        .flatten()
+        .map(|a| a.usb_ids.value)
+        .unwrap_or(crate::discover::DEFAULT_USB_IDS);
+    let changes = install::install_files_matching(root, &cfg.state_dir, &exe, &cfg.interface, usb)
+        .map_err(|e| {
             Failure::new(
                 Exit::Runtime,
                 format!("{e}; run as root, or pass --root DIR"),

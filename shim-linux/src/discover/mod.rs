@@ -28,6 +28,8 @@ use sysfs::Mapping;
 
 /// The kernel's SMBIOS directory, relative to the sysfs root.
 pub const DMI_TABLES: &str = "firmware/dmi/tables";
+const NO_HOST_INTERFACE: &str = "no type-42 network host interface";
+
 /// The USB ids of Dell's iDRAC USB NIC: the udev rule's default.
 pub const DEFAULT_USB_IDS: (u16, u16) = (0x413c, 0xa102);
 
@@ -213,9 +215,13 @@ pub fn apply(cfg: &mut ShimConfig, d: &Discovery, iface_flag: bool) -> Applied {
             format!("{} matches", m.matched),
         )
     } else {
-        let why = match d.host_interface().and_then(|h| h.device.as_ref()) {
-            Some(_) => "no Linux interface matches the type-42 device",
-            None => "type 42 names no device",
+        let why = match (
+            d.host_interface(),
+            d.host_interface().and_then(|h| h.device.as_ref()),
+        ) {
+            (None, _) => NO_HOST_INTERFACE,
+            (Some(_), Some(_)) => "no Linux interface matches the type-42 device",
+            (Some(_), None) => "type 42 names no device",
         };
         sourced(cfg.interface.clone(), Source::Default, why)
     };
@@ -240,6 +246,7 @@ pub fn apply(cfg: &mut ShimConfig, d: &Discovery, iface_flag: bool) -> Applied {
                     "type 42 gives no IPv4 service address (discovery {})",
                     r.service_discovery.text()
                 ),
+                None if d.chosen.is_none() => NO_HOST_INTERFACE.to_owned(),
                 None => "no Redfish-over-IP record".to_owned(),
             },
         ),
@@ -365,4 +372,97 @@ pub fn command(
     };
     writeln!(out, "{}", text.trim_end())
         .map_err(|e| Failure::new(Exit::Runtime, format!("cannot write the output: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn corpus(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/corpus/smbios")
+            .join(name)
+    }
+
+    #[test]
+    fn without_type_42_the_config_is_left_as_it_was() {
+        let t = tempfile::tempdir().unwrap();
+        for origin in [
+            Origin::Sysfs(t.path().join(DMI_TABLES)),
+            Origin::Dump(corpus("no_type42")),
+            Origin::Dump(corpus("bad_entry_point_checksum")),
+            Origin::Dump(corpus("structure_length_below_header")),
+        ] {
+            let d = Discovery::read(origin.clone(), t.path());
+            assert!(d.nothing_found().is_some(), "{origin:?}");
+            let before = ShimConfig::default();
+            let mut cfg = before.clone();
+            let a = apply(&mut cfg, &d, false);
+            assert_eq!(cfg.core, before.core, "{origin:?}");
+            assert_eq!(
+                (cfg.interface.as_str(), &cfg.bmc_hostname),
+                ("idrac", &None)
+            );
+            assert_eq!(a.usb_ids.value, DEFAULT_USB_IDS);
+            for s in [a.interface.source, a.bmc_ipv4.source, a.host_ipv4.source] {
+                assert_eq!(s, Source::Default, "{origin:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_dell_record_sets_what_the_file_leaves_out_and_keeps_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        sysfs::fake_usb_nic(
+            t.path(),
+            "idrac",
+            (0x413c, 0xa102),
+            None,
+            [2, 0, 0, 0, 0, 9],
+        )
+        .unwrap();
+        let d = Discovery::read(Origin::Dump(corpus("dell_idrac9")), t.path());
+        let mut cfg = ShimConfig::default();
+        cfg.core.ipv6 = false; // not a type-42 value: untouched
+        apply(&mut cfg, &d, false);
+        assert_eq!(cfg.core.bmc_ipv4, Ipv4Addr::new(169, 254, 2, 2));
+        // DHCP: the link-local claim, BMC + 1 first, as without type 42.
+        assert_eq!(cfg.core.host_ipv4, None);
+        assert_eq!(
+            cfg.core.preferred_host_ipv4(),
+            Ipv4Addr::new(169, 254, 2, 3)
+        );
+        assert_eq!(cfg.bmc_hostname.as_deref(), Some("idrac.local"));
+        assert!(!cfg.core.ipv6);
+
+        // The file's values and --iface win.
+        let mut cfg = ShimConfig {
+            interface: "bmc0".into(),
+            ..ShimConfig::default()
+        };
+        cfg.given.interface = true;
+        cfg.core.bmc_ipv4 = Ipv4Addr::new(169, 254, 0, 1);
+        cfg.given.bmc_ipv4 = true;
+        let a = apply(&mut cfg, &d, false);
+        assert_eq!(
+            (cfg.interface.as_str(), a.interface.source),
+            ("bmc0", Source::Config)
+        );
+        assert_eq!(cfg.core.bmc_ipv4, Ipv4Addr::new(169, 254, 0, 1));
+        let mut cfg = ShimConfig::default();
+        let a = apply(&mut cfg, &d, true);
+        assert_eq!(a.interface.source, Source::Config);
+    }
+
+    #[test]
+    fn a_static_link_local_host_address_is_the_one_claimed() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Discovery::read(Origin::Dump(corpus("lenovo_xcc_lan_over_usb")), t.path());
+        let mut cfg = ShimConfig::default();
+        apply(&mut cfg, &d, false);
+        assert_eq!(cfg.core.bmc_ipv4, Ipv4Addr::new(169, 254, 95, 118));
+        assert_eq!(cfg.core.host_ipv4, Some(Ipv4Addr::new(169, 254, 95, 120)));
+        // No matching interface in an empty tree: the default name stays.
+        assert_eq!(cfg.interface, "idrac");
+    }
 }
