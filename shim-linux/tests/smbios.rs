@@ -245,30 +245,34 @@ fn cases() -> Vec<Case> {
                 [0x0a, 0xca, 0xfe, 0, 0, 1],
                 Some((1, 0x0011)),
             ),
-            &[(
-                REDFISH,
-                redfish(
-                    [
-                        0x61, 0x4c, 0x4f, 0x00, 0x11, 0x22, 0x33, 0x44, 0x80, 0x12, 0x34, 0x56,
-                        0x78, 0x9a, 0xbc, 0xde,
-                    ],
-                    (
-                        Assignment::Static,
-                        AddressFormat::Ipv4,
-                        v4([16, 1, 15, 2]),
-                        v4([255, 255, 255, 252]),
+            // An OEM record (HPE's IANA number 11) before the Redfish one.
+            &[
+                (0xF0, vec![0x0b, 0x00, 0x00, 0x00, 0x01]),
+                (
+                    REDFISH,
+                    redfish(
+                        [
+                            0x61, 0x4c, 0x4f, 0x00, 0x11, 0x22, 0x33, 0x44, 0x80, 0x12, 0x34, 0x56,
+                            0x78, 0x9a, 0xbc, 0xde,
+                        ],
+                        (
+                            Assignment::Static,
+                            AddressFormat::Ipv4,
+                            v4([16, 1, 15, 2]),
+                            v4([255, 255, 255, 252]),
+                        ),
+                        (
+                            Assignment::Static,
+                            AddressFormat::Ipv4,
+                            v4([16, 1, 15, 1]),
+                            v4([255, 255, 255, 252]),
+                        ),
+                        443,
+                        0,
+                        "ilo.example",
                     ),
-                    (
-                        Assignment::Static,
-                        AddressFormat::Ipv4,
-                        v4([16, 1, 15, 1]),
-                        v4([255, 255, 255, 252]),
-                    ),
-                    443,
-                    0,
-                    "ilo.example",
                 ),
-            )],
+            ],
         ),
         &["CZJ1234ILO"],
     );
