@@ -255,9 +255,11 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/bmclink"));
     // An image built under --root is for another machine: its BMC is not
     // this host's, so type 42 is read for the real root only.
-    let usb = (root == Path::new("/"))
+    let applied = (root == Path::new("/"))
         .then(|| crate::discover::apply_from_system(&mut cfg, false))
-        .flatten()
+        .flatten();
+    let usb = applied
+        .as_ref()
         .map(|a| a.usb_ids.value)
         .unwrap_or(crate::discover::DEFAULT_USB_IDS);
     let changes = install::install_files_matching(root, &cfg.state_dir, &exe, &cfg.interface, usb)
@@ -269,6 +271,18 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
         })?;
     for p in &changes.written {
         writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
+    }
+    if let Some(a) = &applied {
+        writeln!(
+            out,
+            "the udev rule matches USB {:04x}:{:04x} ({}), the unit runs on {} ({}); `bmclink discover` says why",
+            usb.0,
+            usb.1,
+            a.usb_ids.source.text(),
+            cfg.interface,
+            a.interface.source.text()
+        )
+        .map_err(out_err)?;
     }
     let mut p = offline_platform(&cfg, root)?;
     if repair {

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::frames::format_mac;
-use crate::smbios::host_interface::PciIds;
+use crate::smbios::device::PciIds;
 use crate::smbios::Device;
 
 /// A network interface as sysfs shows it.

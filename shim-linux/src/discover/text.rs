@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use super::{Applied, Discovery};
 use crate::frames::format_mac;
-use crate::smbios::host_interface::Characteristics;
+use crate::smbios::device::Characteristics;
 use crate::smbios::{Device, HostInterface, Protocol, RedfishOverIp, OUT_OF_SPEC};
 
 /// One printed line: depth (1 or 2 tabs), field name, value.

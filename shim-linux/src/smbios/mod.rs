@@ -24,6 +24,7 @@
     )
 )]
 
+pub mod device;
 pub mod entry;
 pub mod host_interface;
 pub mod redfish;
@@ -32,8 +33,9 @@ pub mod structure;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use device::Device;
 pub use entry::{Anchor, EntryPoint, EntryPointRepr, Version};
-pub use host_interface::{Device, HostInterface, Protocol};
+pub use host_interface::{HostInterface, Protocol};
 pub use redfish::RedfishOverIp;
 pub use structure::{Structure, Structures};
 
