@@ -101,6 +101,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find the BMC's USB NIC and addresses in SMBIOS type 42 (DSP0270
+    /// Redfish host interface) and show what bmclink takes from it.
+    Discover(DiscoverArgs),
     /// The client certificate.
     #[command(subcommand)]
     Cert(CertCommand),
@@ -134,6 +137,21 @@ pub enum LinkCommand {
     Show,
     /// Erase the link record, so the next run configures the host side again.
     Reset,
+}
+
+/// `bmclink discover` flags.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Read this `dmidecode --dump-bin` file instead of the host's table.
+    #[arg(long, value_name = "FILE")]
+    pub from_dump: Option<PathBuf>,
+    /// The sysfs root: interfaces under DIR/class/net, and without
+    /// --from-dump the table under DIR/firmware/dmi/tables.
+    #[arg(long, value_name = "DIR", default_value = "/sys")]
+    pub sysfs: PathBuf,
 }
 
 /// `bmclink run` flags; they override the config file.

@@ -51,6 +51,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Install { repair, root } => install(cli, *repair, root, out),
         Command::Uninstall { root } => uninstall(cli, root, out),
         Command::Status { json } => status(cli, *json, out),
+        Command::Discover(args) => crate::discover::command(cli, args, out),
         Command::Link(LinkCommand::Show) => link_show(cli, out),
         Command::Link(LinkCommand::Reset) => link_reset(cli, out),
         Command::Cert(CertCommand::Show) => cert_show(cli, out),
@@ -74,6 +75,10 @@ pub fn run_config(cli: &Cli, args: &RunArgs) -> Result<(ShimConfig, Backend), Fa
                 format!("--mac {m}: must be a unicast MAC address like 02:00:00:00:00:01"),
             )
         })?);
+    }
+    // The real USB NIC only: TAP and simulated runs are test rigs.
+    if args.tap.is_none() && !args.sim {
+        crate::discover::apply_from_system(&mut cfg, args.iface.is_some());
     }
     let backend = if let Some(t) = &args.tap {
         Backend::Tap(
@@ -246,10 +251,19 @@ pub fn validity(der: &[u8], now: u64) -> String {
 }
 
 fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
-    let cfg = resolve_config(cli)?;
+    let mut cfg = resolve_config(cli)?;
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/bmclink"));
-    let changes =
-        install::install_files(root, &cfg.state_dir, &exe, &cfg.interface).map_err(|e| {
+    // An image built under --root is for another machine: its BMC is not
+    // this host's, so type 42 is read for the real root only.
+    let applied = (root == Path::new("/"))
+        .then(|| crate::discover::apply_from_system(&mut cfg, false))
+        .flatten();
+    let usb = applied
+        .as_ref()
+        .map(|a| a.usb_ids.value)
+        .unwrap_or(crate::discover::DEFAULT_USB_IDS);
+    let changes = install::install_files_matching(root, &cfg.state_dir, &exe, &cfg.interface, usb)
+        .map_err(|e| {
             Failure::new(
                 Exit::Runtime,
                 format!("{e}; run as root, or pass --root DIR"),
@@ -257,6 +271,18 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
         })?;
     for p in &changes.written {
         writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
+    }
+    if let Some(a) = &applied {
+        writeln!(
+            out,
+            "the udev rule matches USB {:04x}:{:04x} ({}), the unit runs on {} ({}); `bmclink discover` says why",
+            usb.0,
+            usb.1,
+            a.usb_ids.source.text(),
+            cfg.interface,
+            a.interface.source.text()
+        )
+        .map_err(out_err)?;
     }
     let mut p = offline_platform(&cfg, root)?;
     if repair {

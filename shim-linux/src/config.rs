@@ -19,6 +19,8 @@
 //! # audit_log = "/var/log/bmclink/audit.jsonl"
 //! # pcap = "/var/tmp/bmclink.pcap"
 //! hosts_file = "/etc/hosts"
+//! smbios = true                # fill interface, bmc_ipv4, host_ipv4, bmc_ipv6
+//!                              # left out here from SMBIOS type 42 (DSP0270)
 //! ```
 
 use std::fs;
@@ -121,6 +123,45 @@ pub struct ConfigFile {
     pub race_delay_ms: Option<u64>,
     /// Host name sent in HELLO (default: the system's host name, else `host`).
     pub hostname: Option<String>,
+    /// Read SMBIOS type 42 for the values the file leaves out (default true).
+    pub smbios: Option<bool>,
+}
+
+/// Where a value bmclink uses came from (`bmclink discover` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    /// The config file, or a command-line flag.
+    Config,
+    /// SMBIOS type 42, the BMC's Redfish host interface (DSP0270).
+    Type42,
+    /// bmclink's default (DESIGN §3).
+    Default,
+}
+
+impl Source {
+    /// How `bmclink discover` names it.
+    pub fn text(self) -> &'static str {
+        match self {
+            Source::Config => "config",
+            Source::Type42 => "type 42",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// Which of the values SMBIOS type 42 can give the config file set itself
+/// (those keep the file's value).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    /// `interface`.
+    pub interface: bool,
+    /// `bmc_ipv4`.
+    pub bmc_ipv4: bool,
+    /// `host_ipv4`.
+    pub host_ipv4: bool,
+    /// `bmc_ipv6`.
+    pub bmc_ipv6: bool,
 }
 
 /// The shim's whole configuration: the core's plus its own.
@@ -144,6 +185,12 @@ pub struct ShimConfig {
     pub bootstrap: Option<PathBuf>,
     /// One-time enrollment credential file (test rigs), if any.
     pub credential: Option<PathBuf>,
+    /// Which type-42 values the file set itself.
+    pub given: Given,
+    /// Whether to read SMBIOS type 42 for the others.
+    pub smbios: bool,
+    /// The BMC's host name from type 42, mapped in the hosts-file block.
+    pub bmc_hostname: Option<String>,
 }
 
 impl Default for ShimConfig {
@@ -158,6 +205,9 @@ impl Default for ShimConfig {
             mac: None,
             bootstrap: None,
             credential: None,
+            given: Given::default(),
+            smbios: true,
+            bmc_hostname: None,
         }
     }
 }
@@ -241,7 +291,9 @@ impl ConfigFile {
         let core = &mut c.core;
         if let Some(v) = self.interface {
             c.interface = interface_name("interface", &v)?;
+            c.given.interface = true;
         }
+        c.smbios = self.smbios.unwrap_or(true);
         if let Some(v) = self.state_dir {
             if !v.is_absolute() {
                 return Err(bad("state_dir", v.display(), "must be an absolute path"));
@@ -275,6 +327,7 @@ impl ConfigFile {
         }
         if let Some(v) = self.bmc_ipv4 {
             core.bmc_ipv4 = link_local_ipv4("bmc_ipv4", &v)?;
+            c.given.bmc_ipv4 = true;
         }
         if let Some(v) = self.host_ipv4 {
             let a = link_local_ipv4("host_ipv4", &v)?;
@@ -282,9 +335,11 @@ impl ConfigFile {
                 return Err(bad("host_ipv4", &v, "must differ from bmc_ipv4"));
             }
             core.host_ipv4 = Some(a);
+            c.given.host_ipv4 = true;
         }
         if let Some(v) = self.bmc_ipv6 {
             core.bmc_ipv6 = Some(link_local_ipv6("bmc_ipv6", &v)?);
+            c.given.bmc_ipv6 = true;
         }
         if let Some(v) = self.tls_port {
             core.tls_port = port("tls_port", v)?;
@@ -513,6 +568,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("interface = \"much-too-long-name\""), "{e}");
+    }
+
+    #[test]
+    fn the_file_says_which_type42_values_it_sets() {
+        let c = resolve("").unwrap();
+        assert_eq!(c.given, Given::default());
+        assert!(c.smbios);
+        let c =
+            resolve("interface = \"usb0\"\nbmc_ipv4 = \"169.254.0.1\"\nsmbios = false").unwrap();
+        assert_eq!(
+            c.given,
+            Given {
+                interface: true,
+                bmc_ipv4: true,
+                ..Given::default()
+            }
+        );
+        assert!(!c.smbios);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub const NAMES: &str = "idrac.local drac.local";
 #[derive(Debug, Clone)]
 pub struct HostsFile {
     path: PathBuf,
+    names: String,
 }
 
 /// Where the block starts and ends (byte offsets, end past its newline).
@@ -47,12 +48,22 @@ fn find_block(text: &str) -> Option<(usize, usize)> {
 
 /// The block for `bmc`.
 pub fn block(bmc: Ipv4Addr) -> String {
-    format!("{BEGIN} (managed by bmclink, do not edit)\n{bmc} {NAMES}\n{END}\n")
+    block_named(bmc, NAMES)
+}
+
+/// The block mapping `names` (space-separated) to `bmc`.
+pub fn block_named(bmc: Ipv4Addr, names: &str) -> String {
+    format!("{BEGIN} (managed by bmclink, do not edit)\n{bmc} {names}\n{END}\n")
 }
 
 /// `text` with the block set to `bmc` (`Some`) or removed (`None`).
 pub fn with_block(text: &str, bmc: Option<Ipv4Addr>) -> String {
-    let new = bmc.map(block).unwrap_or_default();
+    with_block_named(text, bmc, NAMES)
+}
+
+/// [`with_block`] mapping `names` instead of [`NAMES`].
+pub fn with_block_named(text: &str, bmc: Option<Ipv4Addr>, names: &str) -> String {
+    let new = bmc.map(|b| block_named(b, names)).unwrap_or_default();
     match find_block(text) {
         Some((s, e)) => {
             let mut out = String::with_capacity(text.len() + new.len());
@@ -76,7 +87,20 @@ pub fn with_block(text: &str, bmc: Option<Ipv4Addr>) -> String {
 impl HostsFile {
     /// The hosts file at `path` (`/etc/hosts` in production).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        HostsFile { path: path.into() }
+        HostsFile {
+            path: path.into(),
+            names: NAMES.to_owned(),
+        }
+    }
+
+    /// Also maps `name`, the BMC's host name from SMBIOS type 42 (e.g.
+    /// Dell's `idrac.local`, already there, or an AMI board's
+    /// `bmc.host.interface`).
+    pub fn with_bmc_hostname(mut self, name: Option<&str>) -> Self {
+        if let Some(n) = name.filter(|n| !NAMES.split(' ').any(|x| x == *n)) {
+            self.names = format!("{NAMES} {n}");
+        }
+        self
     }
 
     /// Maps the names to `bmc` (an IPv4 session is up).
@@ -107,7 +131,7 @@ impl HostsFile {
                 "the hosts file is not UTF-8 text",
             )
         })?;
-        let new = with_block(&text, bmc);
+        let new = with_block_named(&text, bmc, &self.names);
         if new == text {
             return Ok(());
         }
@@ -164,6 +188,37 @@ pub(crate) fn write_in_place(path: &Path, data: &[u8]) -> io::Result<()> {
     let mut f = OpenOptions::new().write(true).truncate(true).open(path)?;
     f.write_all(data)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod smbios_name_tests {
+    use super::*;
+
+    #[test]
+    fn the_bmc_host_name_from_type_42_joins_the_block_once() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("hosts");
+        std::fs::write(&p, "127.0.0.1 localhost\n").unwrap();
+        let bmc = Ipv4Addr::new(169, 254, 2, 2);
+        HostsFile::new(&p)
+            .with_bmc_hostname(Some("bmc.host.interface"))
+            .set(bmc)
+            .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("\n169.254.2.2 idrac.local drac.local bmc.host.interface\n"),
+            "{text}"
+        );
+        HostsFile::new(&p)
+            .with_bmc_hostname(Some("idrac.local"))
+            .set(bmc)
+            .unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains("\n169.254.2.2 idrac.local drac.local\n"),
+            "{text}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -91,13 +91,46 @@ fn write_file(path: &Path, text: &str, changes: &mut Changes) -> Result<(), Inst
     Ok(())
 }
 
-/// Creates the state directory (0700) and writes the unit and the rule.
-/// Identity generation and enrollment come with the core's cert API.
+/// The udev rule matching the USB NIC `vid:pid` (Dell iDRAC's 413c:a102
+/// as shipped; SMBIOS type 42's device where the firmware publishes one).
+pub fn udev_rule(usb: (u16, u16)) -> String {
+    if usb == (0x413c, 0xa102) {
+        return UDEV_RULE.to_owned();
+    }
+    let (vid, pid) = (format!("{:04x}", usb.0), format!("{:04x}", usb.1));
+    UDEV_RULE
+        .replace(
+            "ATTRS{idVendor}==\"413c\", ATTRS{idProduct}==\"a102\"",
+            &format!("ATTRS{{idVendor}}==\"{vid}\", ATTRS{{idProduct}}==\"{pid}\""),
+        )
+        .replace(
+            "(Dell iDRAC, USB 413c:a102; `bmclink install` writes the USB ids the\n\
+             # firmware's SMBIOS type 42 names, where it names some)",
+            &format!(
+                "(USB {vid}:{pid}, as the firmware's SMBIOS type 42 names it;\n\
+                 # written by `bmclink install`)"
+            ),
+        )
+}
+
+/// Creates the state directory (0700) and writes the unit and the rule
+/// for Dell's USB NIC (413c:a102).
 pub fn install_files(
     root: &Path,
     state_dir: &Path,
     exe: &Path,
     interface: &str,
+) -> Result<Changes, InstallError> {
+    install_files_matching(root, state_dir, exe, interface, (0x413c, 0xa102))
+}
+
+/// [`install_files`] with the udev rule matching the USB NIC `usb`.
+pub fn install_files_matching(
+    root: &Path,
+    state_dir: &Path,
+    exe: &Path,
+    interface: &str,
+    usb: (u16, u16),
 ) -> Result<Changes, InstallError> {
     let mut changes = Changes::default();
     let state = under(root, state_dir);
@@ -108,7 +141,11 @@ pub fn install_files(
         &unit_text(exe, interface),
         &mut changes,
     )?;
-    write_file(&under(root, Path::new(RULE_PATH)), UDEV_RULE, &mut changes)?;
+    write_file(
+        &under(root, Path::new(RULE_PATH)),
+        &udev_rule(usb),
+        &mut changes,
+    )?;
     Ok(changes)
 }
 
@@ -220,6 +257,30 @@ mod tests {
         fs::write(dir.join("notes.txt"), b"mine").unwrap();
         uninstall_files(t.path(), state).unwrap();
         assert!(dir.join("notes.txt").exists());
+    }
+
+    #[test]
+    fn the_udev_rule_matches_the_usb_ids_it_is_given() {
+        assert_eq!(udev_rule((0x413c, 0xa102)), UDEV_RULE);
+        let r = udev_rule((0x0b05, 0x1976));
+        let rule = r.lines().find(|l| !l.starts_with('#')).unwrap();
+        assert!(
+            rule.contains("ATTRS{idVendor}==\"0b05\", ATTRS{idProduct}==\"1976\""),
+            "{r}"
+        );
+        assert!(!r.contains("413c") && !r.contains("a102"), "{r}");
+        let t = tempfile::tempdir().unwrap();
+        let state = Path::new("/var/lib/bmclink");
+        install_files_matching(
+            t.path(),
+            state,
+            Path::new("/usr/sbin/bmclink"),
+            "usb0",
+            (0x1d6b, 0x0104),
+        )
+        .unwrap();
+        let written = fs::read_to_string(t.path().join(RULE_PATH)).unwrap();
+        assert!(written.contains("ATTRS{idVendor}==\"1d6b\", ATTRS{idProduct}==\"0104\""));
     }
 
     #[test]

@@ -229,7 +229,13 @@ pub fn build(
         bootstrap: bootstrap_of(cfg),
         audit,
         status: Some(StatusSink {
-            report: SessionReport::new(&cfg.state_dir, Some(HostsFile::new(&cfg.hosts_file)), mac),
+            report: SessionReport::new(
+                &cfg.state_dir,
+                Some(
+                    HostsFile::new(&cfg.hosts_file).with_bmc_hostname(cfg.bmc_hostname.as_deref()),
+                ),
+                mac,
+            ),
             bmc_ipv4: cfg.core.bmc_ipv4,
         }),
     })
