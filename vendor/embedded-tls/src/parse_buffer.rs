@@ -147,6 +147,33 @@ impl<'b> ParseBuffer<'b> {
         }
     }
 
+    /// Reads a list like [`Self::read_list`], skipping the values `read`
+    /// does not know (it returns [`ParseError::InvalidData`] after consuming
+    /// them). RFC 8446 §4.2: a peer may list groups, signature schemes and
+    /// other code points this implementation has never heard of; they are
+    /// ignored, not an error.
+    pub fn read_known_list<T, const N: usize>(
+        &mut self,
+        data_length: usize,
+        read: impl Fn(&mut ParseBuffer<'b>) -> Result<T, ParseError>,
+    ) -> Result<Vec<T, N>, ParseError> {
+        let mut result = Vec::new();
+
+        let mut data = self.slice(data_length)?;
+        while !data.is_empty() {
+            match read(&mut data) {
+                Ok(value) => result.push(value).map_err(|_| {
+                    error!("Failed to store parse result");
+                    ParseError::InsufficientSpace
+                })?,
+                Err(ParseError::InvalidData) => {}
+                Err(e) => return Err(e),
+            }
+        }
+
+        Ok(result)
+    }
+
     pub fn read_list<T, const N: usize>(
         &mut self,
         data_length: usize,

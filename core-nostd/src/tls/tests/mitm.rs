@@ -21,7 +21,7 @@ use super::Pki;
 use crate::tls::{Identity, PinnedTls, TlsBuffers, TlsError};
 
 /// HKDF-Expand-Label (RFC 8446 §7.1).
-fn expand_label(secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u8> {
+pub(super) fn expand_label(secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u8> {
     let mut info = Vec::new();
     info.extend_from_slice(&(len as u16).to_be_bytes());
     let full = [b"tls13 ", label.as_bytes()].concat();
@@ -38,7 +38,7 @@ fn expand_label(secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u
 }
 
 /// The client's P-256 key share and session id from a ClientHello record.
-fn parse_client_hello(record: &[u8]) -> (Vec<u8>, Vec<u8>) {
+pub(super) fn parse_client_hello(record: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let hs = &record[5..];
     let mut p = 4 + 2 + 32;
     let sid_len = hs[p] as usize;

@@ -38,7 +38,7 @@ impl<const N: usize> PskKeyExchangeModes<N> {
         let data_length = buf.read_u8()? as usize;
 
         Ok(Self {
-            modes: buf.read_list::<_, N>(data_length, PskKeyExchangeMode::parse)?,
+            modes: buf.read_known_list::<_, N>(data_length, PskKeyExchangeMode::parse)?,
         })
     }
 

@@ -148,7 +148,7 @@ impl<const N: usize> SignatureAlgorithms<N> {
 
         Ok(Self {
             supported_signature_algorithms: buf
-                .read_list::<_, N>(data_length, SignatureScheme::parse)?,
+                .read_known_list::<_, N>(data_length, SignatureScheme::parse)?,
         })
     }
 

@@ -89,7 +89,7 @@ impl<const N: usize> SupportedGroups<N> {
         let data_length = buf.read_u16()? as usize;
 
         Ok(Self {
-            supported_groups: buf.read_list::<_, N>(data_length, NamedGroup::parse)?,
+            supported_groups: buf.read_known_list::<_, N>(data_length, NamedGroup::parse)?,
         })
     }
 
