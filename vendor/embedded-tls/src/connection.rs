@@ -194,7 +194,7 @@ impl<'a> State {
 
                 let result = process_server_hello(handshake, key_schedule, record);
 
-                handle_processing_error(result, transport, key_schedule, tx_buf).await
+                handle_processing_error(result, transport, key_schedule, tx_buf, false).await
             }
             State::ServerVerify => {
                 let record = record_reader
@@ -204,7 +204,7 @@ impl<'a> State {
                 let result =
                     process_server_verify(handshake, key_schedule, crypto_provider, record);
 
-                handle_processing_error(result, transport, key_schedule, tx_buf).await
+                handle_processing_error(result, transport, key_schedule, tx_buf, true).await
             }
             State::ClientCert => {
                 let (state, tx) = client_cert(handshake, key_schedule, crypto_provider, tx_buf)?;
@@ -260,7 +260,7 @@ impl<'a> State {
 
                 let result = process_server_hello(handshake, key_schedule, record);
 
-                handle_processing_error_blocking(result, transport, key_schedule, tx_buf)
+                handle_processing_error_blocking(result, transport, key_schedule, tx_buf, false)
             }
             State::ServerVerify => {
                 let record = record_reader.read_blocking(transport, key_schedule.read_state())?;
@@ -268,7 +268,7 @@ impl<'a> State {
                 let result =
                     process_server_verify(handshake, key_schedule, crypto_provider, record);
 
-                handle_processing_error_blocking(result, transport, key_schedule, tx_buf)
+                handle_processing_error_blocking(result, transport, key_schedule, tx_buf, true)
             }
             State::ClientCert => {
                 let (state, tx) = client_cert(handshake, key_schedule, crypto_provider, tx_buf)?;
@@ -296,11 +296,14 @@ impl<'a> State {
     }
 }
 
+/// Sends the alert of an `AbortHandshake` error, protected once the
+/// handshake keys exist (see `handle_processing_error`).
 fn handle_processing_error_blocking<CipherSuite>(
     result: Result<State, TlsError>,
     transport: &mut impl BlockingWrite,
     key_schedule: &mut KeySchedule<CipherSuite>,
     tx_buf: &mut WriteBuffer,
+    encrypted: bool,
 ) -> Result<State, TlsError>
 where
     CipherSuite: TlsCipherSuite,
@@ -308,7 +311,7 @@ where
     if let Err(TlsError::AbortHandshake(level, description)) = result {
         let (write_key_schedule, read_key_schedule) = key_schedule.as_split();
         let tx = tx_buf.write_record(
-            &ClientRecord::Alert(Alert { level, description }, false),
+            &ClientRecord::Alert(Alert { level, description }, encrypted),
             write_key_schedule,
             Some(read_key_schedule),
         )?;
@@ -338,11 +341,15 @@ where
     Ok(())
 }
 
+/// Sends the alert of an `AbortHandshake` error. After the ServerHello
+/// (`encrypted`) the alert is protected with the client handshake traffic
+/// key like every other client record (RFC 8446 §5, §7.3).
 async fn handle_processing_error<CipherSuite>(
     result: Result<State, TlsError>,
     transport: &mut impl AsyncWrite,
     key_schedule: &mut KeySchedule<CipherSuite>,
     tx_buf: &mut WriteBuffer<'_>,
+    encrypted: bool,
 ) -> Result<State, TlsError>
 where
     CipherSuite: TlsCipherSuite,
@@ -350,7 +357,7 @@ where
     if let Err(TlsError::AbortHandshake(level, description)) = result {
         let (write_key_schedule, read_key_schedule) = key_schedule.as_split();
         let tx = tx_buf.write_record(
-            &ClientRecord::Alert(Alert { level, description }, false),
+            &ClientRecord::Alert(Alert { level, description }, encrypted),
             write_key_schedule,
             Some(read_key_schedule),
         )?;

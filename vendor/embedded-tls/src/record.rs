@@ -46,7 +46,7 @@ impl ClientRecordHeader {
     pub fn header_content_type(self) -> ContentType {
         match self {
             Self::Handshake(false) => ContentType::Handshake,
-            Self::Alert(false) => ContentType::ChangeCipherSpec,
+            Self::Alert(false) => ContentType::Alert,
             Self::Handshake(true) | Self::Alert(true) | Self::ApplicationData => {
                 ContentType::ApplicationData
             }
@@ -63,8 +63,9 @@ impl ClientRecordHeader {
 
     pub fn version(self) -> [u8; 2] {
         match self {
-            Self::Handshake(true) | Self::Alert(true) | Self::ApplicationData => [0x03, 0x03],
-            Self::Handshake(false) | Self::Alert(false) => [0x03, 0x01],
+            // RFC 8446 §5.1: 0x0303 for every record but the initial ClientHello.
+            Self::Handshake(true) | Self::Alert(_) | Self::ApplicationData => [0x03, 0x03],
+            Self::Handshake(false) => [0x03, 0x01],
         }
     }
 

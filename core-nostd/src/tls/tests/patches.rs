@@ -13,7 +13,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::scripted::{
-    extension, plain_script, u16_list, After, Script, Scripted, OPENSSL35_GROUPS, OPENSSL35_SIGALGS,
+    extension, open_record, plain_script, u16_list, After, Script, Scripted, OPENSSL35_GROUPS,
+    OPENSSL35_SIGALGS,
 };
 use super::Pki;
 use crate::tls::{Identity, PinnedTls, TlsBuffers, TlsError};
@@ -78,4 +79,27 @@ fn unknown_groups_and_signature_schemes_are_skipped() {
     script.cr_extensions = Some(cr);
     let (outcome, _) = run(&pki, pki.server_pin(), script);
     assert_eq!(outcome, Ok(b"hello".to_vec()));
+}
+
+#[test]
+fn a_pin_mismatch_alert_is_an_encrypted_alert_record() {
+    // After the ServerHello the client's records are protected with the
+    // client handshake traffic key (RFC 8446 §5, §7.3): the bad_certificate
+    // alert goes out as an application_data record whose inner content type
+    // is alert (21), not as a plaintext record labelled change_cipher_spec.
+    let pki = Pki::new(72);
+    let (outcome, server) = run(&pki, [0x5a; 32], plain_script());
+    assert!(
+        matches!(outcome, Err(TlsError::PinMismatch { .. })),
+        "{outcome:?}"
+    );
+    let records = server.client_records();
+    let alert = records.last().expect("an alert record");
+    assert_eq!(
+        alert[0], 0x17,
+        "outer type of a protected record: {alert:02x?}"
+    );
+    let keys = &server.session.as_ref().unwrap().client_handshake;
+    let (kind, content) = open_record(&keys.key, &keys.iv, 0, alert).expect("decrypts");
+    assert_eq!((kind, content), (21, vec![2, 42]));
 }
