@@ -55,12 +55,11 @@ pub enum TlsError {
     /// (embedded-tls 0.19 does not say which alert). On the first read this
     /// is how a BMC refusing our client certificate shows.
     AbortedAfterHandshake,
-    /// The server sent an encrypted record too short to hold any content
-    /// (refused before embedded-tls would panic on it, see `guard.rs`).
-    RuntRecord {
-        /// The record's length field.
-        len: u16,
-    },
+    /// A record TLS 1.3 forbids where it arrived (RFC 8446 §5): after the
+    /// handshake, anything but a protected record (a plaintext handshake
+    /// message, alert or change_cipher_spec, which anyone on the path can
+    /// inject without keys), or a protected record with no content.
+    UnexpectedRecord,
     /// A malformed, unexpected or undecryptable record or message.
     Protocol {
         /// embedded-tls's name for it.
@@ -116,6 +115,9 @@ impl TlsError {
                 return TlsError::Alert {
                     description: d as u8,
                 }
+            }
+            E::AbortHandshake(_, AlertDescription::UnexpectedMessage) => {
+                return TlsError::UnexpectedRecord
             }
             E::Unimplemented => "Unimplemented",
             E::MissingHandshake => "MissingHandshake",
@@ -206,9 +208,9 @@ impl fmt::Display for TlsError {
             TlsError::AbortedAfterHandshake => {
                 f.write_str("server aborted after the handshake (client certificate refused?)")
             }
-            TlsError::RuntRecord { len } => {
-                write!(f, "server sent an encrypted record of {len} bytes (malformed)")
-            }
+            TlsError::UnexpectedRecord => f.write_str(
+                "the BMC stream carried a record TLS 1.3 forbids there (plaintext after the handshake, or empty)",
+            ),
             TlsError::Protocol { what } => write!(f, "TLS protocol failure: {what}"),
             TlsError::Io(kind) => write!(f, "transport error: {kind:?}"),
             TlsError::Closed => f.write_str("connection closed by the peer"),

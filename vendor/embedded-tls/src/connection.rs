@@ -49,17 +49,18 @@ where
             .decrypt_in_place(&nonce, header.data(), &mut app_data)
             .map_err(|_| TlsError::CryptoError)?;
 
-        let padding = app_data
+        // RFC 8446 §5.4: the content type is the last non-zero octet; a
+        // record without one (empty, or padding only) is an unexpected_message.
+        let unexpected =
+            TlsError::AbortHandshake(AlertLevel::Fatal, AlertDescription::UnexpectedMessage);
+        let (index, content_type) = app_data
             .as_slice()
             .iter()
             .enumerate()
-            .rfind(|(_, b)| **b != 0);
-        if let Some((index, _)) = padding {
-            app_data.truncate(index + 1);
-        };
-
-        let content_type =
-            ContentType::of(*app_data.as_slice().last().unwrap()).ok_or(TlsError::InvalidRecord)?;
+            .rfind(|(_, b)| **b != 0)
+            .ok_or(unexpected)?;
+        let content_type = ContentType::of(*content_type).ok_or(TlsError::InvalidRecord)?;
+        app_data.truncate(index + 1);
 
         trace!("Decrypting: content type = {:?}", content_type);
 
@@ -83,7 +84,8 @@ where
                 let alert = Alert::parse(&mut buf)?;
                 cb(key_schedule, ServerRecord::Alert(alert))?;
             }
-            _ => return Err(TlsError::Unimplemented),
+            // change_cipher_spec is never protected (RFC 8446 §5).
+            _ => return Err(unexpected),
         }
         key_schedule.increment_counter();
     } else {

@@ -103,3 +103,20 @@ fn a_pin_mismatch_alert_is_an_encrypted_alert_record() {
     let (kind, content) = open_record(&keys.key, &keys.iv, 0, alert).expect("decrypts");
     assert_eq!((kind, content), (21, vec![2, 42]));
 }
+
+/// The first read after the handshake, with `record` injected after the
+/// server's first application data.
+fn after_injection(seed: u64, record: After) -> Result<Vec<u8>, TlsError> {
+    let pki = Pki::new(seed);
+    run(&pki, pki.server_pin(), hello_then(vec![record])).0
+}
+
+#[test]
+fn encrypted_records_that_decrypt_to_nothing_are_unexpected_messages() {
+    // RFC 8446 §5.4: no non-zero octet in the plaintext → unexpected_message.
+    for record in [After::Sealed(0, Vec::new()), After::Sealed(0, vec![0; 40])] {
+        // Content type 0 with padding only: the inner plaintext is all zeros.
+        let outcome = after_injection(74, record);
+        assert_eq!(outcome, Err(TlsError::UnexpectedRecord));
+    }
+}
