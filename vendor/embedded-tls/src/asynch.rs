@@ -3,7 +3,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use crate::TlsError;
 use crate::common::decrypted_buffer_info::DecryptedBufferInfo;
 use crate::common::decrypted_read_handler::DecryptedReadHandler;
-use crate::connection::{Handshake, State, decrypt_record};
+use crate::connection::{Handshake, State, decrypt_protected_record};
 use crate::flush_policy::FlushPolicy;
 use crate::key_schedule::KeySchedule;
 use crate::key_schedule::{ReadKeySchedule, WriteKeySchedule};
@@ -231,9 +231,10 @@ where
             buffer_info: &mut self.decrypted,
             is_open: self.opened.get_mut(),
         };
-        decrypt_record(
+        decrypt_protected_record(
             self.key_schedule.read_state(),
             record,
+            false,
             |_key_schedule, record| handler.handle(record),
         )?;
 
@@ -401,7 +402,7 @@ where
             buffer_info: self.decrypted,
             is_open: &mut opened,
         };
-        let result = decrypt_record(self.key_schedule, record, |_key_schedule, record| {
+        let result = decrypt_protected_record(self.key_schedule, record, false, |_key_schedule, record| {
             handler.handle(record)
         });
 

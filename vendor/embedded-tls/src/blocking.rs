@@ -2,7 +2,7 @@ use core::sync::atomic::Ordering;
 
 use crate::common::decrypted_buffer_info::DecryptedBufferInfo;
 use crate::common::decrypted_read_handler::DecryptedReadHandler;
-use crate::connection::{Handshake, State, decrypt_record};
+use crate::connection::{Handshake, State, decrypt_protected_record};
 use crate::flush_policy::FlushPolicy;
 use crate::key_schedule::KeySchedule;
 use crate::key_schedule::{ReadKeySchedule, WriteKeySchedule};
@@ -223,7 +223,7 @@ where
             buffer_info: &mut self.decrypted,
             is_open: self.opened.get_mut(),
         };
-        decrypt_record(key_schedule, record, |_key_schedule, record| {
+        decrypt_protected_record(key_schedule, record, false, |_key_schedule, record| {
             handler.handle(record)
         })?;
 
@@ -390,7 +390,7 @@ where
             buffer_info: self.decrypted,
             is_open: &mut opened,
         };
-        let result = decrypt_record(self.key_schedule, record, |_key_schedule, record| {
+        let result = decrypt_protected_record(self.key_schedule, record, false, |_key_schedule, record| {
             handler.handle(record)
         });
 

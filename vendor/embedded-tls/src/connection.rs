@@ -95,6 +95,35 @@ where
     Ok(())
 }
 
+/// [`decrypt_record`] for a connection whose keys are in place: only
+/// protected records (outer type application_data) are accepted. RFC 8446
+/// §5: after the ServerHello every record is protected, except a
+/// change_cipher_spec during the handshake (`allow_change_cipher_spec`,
+/// §5, which is dropped). A plaintext handshake message, alert or
+/// change_cipher_spec after that needs no key to inject; it is an
+/// unexpected_message and never reaches `cb`.
+pub(crate) fn decrypt_protected_record<CipherSuite>(
+    key_schedule: &mut ReadKeySchedule<CipherSuite>,
+    record: ServerRecord<'_, CipherSuite>,
+    allow_change_cipher_spec: bool,
+    cb: impl FnMut(
+        &mut ReadKeySchedule<CipherSuite>,
+        ServerRecord<'_, CipherSuite>,
+    ) -> Result<(), TlsError>,
+) -> Result<(), TlsError>
+where
+    CipherSuite: TlsCipherSuite,
+{
+    match record {
+        ServerRecord::ApplicationData(_) => decrypt_record(key_schedule, record, cb),
+        ServerRecord::ChangeCipherSpec(_) if allow_change_cipher_spec => Ok(()),
+        _ => Err(TlsError::AbortHandshake(
+            AlertLevel::Fatal,
+            AlertDescription::UnexpectedMessage,
+        )),
+    }
+}
+
 pub(crate) fn encrypt<CipherSuite>(
     key_schedule: &WriteKeySchedule<CipherSuite>,
     buf: &mut CryptoBuffer<'_>,
@@ -454,7 +483,7 @@ where
     Provider: CryptoProvider,
 {
     let mut state = State::ServerVerify;
-    decrypt_record(key_schedule.read_state(), record, |key_schedule, record| {
+    decrypt_protected_record(key_schedule.read_state(), record, true, |key_schedule, record| {
         match record {
             ServerRecord::Handshake(server_handshake) => {
                 match server_handshake {
@@ -498,7 +527,9 @@ where
                     _ => return Err(TlsError::InvalidHandshake),
                 }
             }
-            ServerRecord::ChangeCipherSpec(_) => {}
+            ServerRecord::Alert(alert) => {
+                return Err(TlsError::HandshakeAborted(alert.level, alert.description));
+            }
             _ => return Err(TlsError::InvalidRecord),
         }
 

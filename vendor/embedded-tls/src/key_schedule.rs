@@ -241,6 +241,7 @@ where
             server_state: ReadKeySchedule {
                 state: KeyScheduleState::new(),
                 transcript_hash: <CipherSuite::Hash as Digest>::new(),
+                protected: false,
             },
         }
     }
@@ -354,6 +355,7 @@ where
         self.shared.initialize(ikm);
 
         self.calculate_traffic_secrets(b"c hs traffic", b"s hs traffic")?;
+        self.server_state.protected = true;
         self.shared.derived()
     }
 
@@ -445,12 +447,21 @@ where
 {
     state: KeyScheduleState<CipherSuite>,
     transcript_hash: CipherSuite::Hash,
+    /// The server's records are protected from here on (its handshake
+    /// traffic key is in place).
+    protected: bool,
 }
 
 impl<CipherSuite> ReadKeySchedule<CipherSuite>
 where
     CipherSuite: TlsCipherSuite,
 {
+    /// Whether the server's records must be protected now (RFC 8446 §5:
+    /// everything after the ServerHello).
+    pub(crate) fn is_protected(&self) -> bool {
+        self.protected
+    }
+
     pub(crate) fn increment_counter(&mut self) {
         self.state.increment_counter();
     }

@@ -4,7 +4,9 @@ use embedded_io_async::Read as AsyncRead;
 
 use crate::{
     TlsError,
+    alert::{AlertDescription, AlertLevel},
     config::TlsCipherSuite,
+    content_types::ContentType,
     record::{RecordHeader, ServerRecord},
 };
 
@@ -113,6 +115,7 @@ pub async fn read<'m, CipherSuite: TlsCipherSuite>(
     key_schedule: &mut ReadKeySchedule<CipherSuite>,
 ) -> Result<ServerRecord<'m, CipherSuite>, TlsError> {
     let header: RecordHeader = next_record_header(transport).await?;
+    refuse_unprotected(&header, key_schedule)?;
 
     advance(buf, decoded, pending, transport, header.content_length()).await?;
     consume(
@@ -132,6 +135,7 @@ pub fn read_blocking<'m, CipherSuite: TlsCipherSuite>(
     key_schedule: &mut ReadKeySchedule<CipherSuite>,
 ) -> Result<ServerRecord<'m, CipherSuite>, TlsError> {
     let header: RecordHeader = next_record_header_blocking(transport)?;
+    refuse_unprotected(&header, key_schedule)?;
 
     advance_blocking(buf, decoded, pending, transport, header.content_length())?;
     consume(
@@ -223,6 +227,25 @@ fn advance_blocking(
     }
 
     Ok(())
+}
+
+/// Once the server's records are protected (RFC 8446 §5), a plaintext
+/// record other than change_cipher_spec is an unexpected_message, refused
+/// on its header before its body is read or parsed: injecting one takes no
+/// key. (A plaintext change_cipher_spec is left to the caller, which drops it
+/// during the handshake and refuses it after.)
+fn refuse_unprotected<CipherSuite: TlsCipherSuite>(
+    header: &RecordHeader,
+    key_schedule: &ReadKeySchedule<CipherSuite>,
+) -> Result<(), TlsError> {
+    match header.content_type() {
+        ContentType::ApplicationData | ContentType::ChangeCipherSpec => Ok(()),
+        _ if !key_schedule.is_protected() => Ok(()),
+        _ => Err(TlsError::AbortHandshake(
+            AlertLevel::Fatal,
+            AlertDescription::UnexpectedMessage,
+        )),
+    }
 }
 
 fn consume<'m, CipherSuite: TlsCipherSuite>(

@@ -112,6 +112,25 @@ fn after_injection(seed: u64, record: After) -> Result<Vec<u8>, TlsError> {
 }
 
 #[test]
+fn plaintext_records_after_the_handshake_are_refused() {
+    // RFC 8446 §5.1/§5.2: once the handshake keys are in use every record
+    // is protected; a plaintext one is an unexpected_message. Each of these
+    // needs no key, so anyone on the path can inject it.
+    let key_update = vec![0x18, 0, 0, 1, 0];
+    let finished = [vec![0x14, 0, 0, 32], vec![0u8; 32]].concat();
+    for (name, record) in [
+        ("handshake KeyUpdate", After::Plain(22, key_update)),
+        ("handshake Finished", After::Plain(22, finished)),
+        ("close_notify", After::Plain(21, vec![1, 0])),
+        ("fatal alert", After::Plain(21, vec![2, 42])),
+        ("change_cipher_spec", After::Plain(20, vec![1])),
+    ] {
+        let outcome = after_injection(73, record);
+        assert_eq!(outcome, Err(TlsError::UnexpectedRecord), "{name}");
+    }
+}
+
+#[test]
 fn encrypted_records_that_decrypt_to_nothing_are_unexpected_messages() {
     // RFC 8446 §5.4: no non-zero octet in the plaintext → unexpected_message.
     for record in [After::Sealed(0, Vec::new()), After::Sealed(0, vec![0; 40])] {
