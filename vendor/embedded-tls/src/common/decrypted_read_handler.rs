@@ -1,8 +1,12 @@
 use core::ops::Range;
 
 use crate::{
-    TlsError, alert::AlertDescription, common::decrypted_buffer_info::DecryptedBufferInfo,
-    config::TlsCipherSuite, handshake::ServerHandshake, record::ServerRecord,
+    TlsError,
+    alert::{AlertDescription, AlertLevel},
+    common::decrypted_buffer_info::DecryptedBufferInfo,
+    config::TlsCipherSuite,
+    handshake::ServerHandshake,
+    record::ServerRecord,
 };
 
 pub struct DecryptedReadHandler<'a> {
@@ -56,9 +60,13 @@ impl DecryptedReadHandler<'_> {
                 // by the user.
                 Ok(())
             }
-            ServerRecord::Handshake(_) => {
-                unimplemented!()
-            }
+            // Post-handshake authentication was not offered (RFC 8446
+            // §4.6.2) and no other handshake message may follow the
+            // server's Finished: unexpected_message, not a panic.
+            ServerRecord::Handshake(_) => Err(TlsError::AbortHandshake(
+                AlertLevel::Fatal,
+                AlertDescription::UnexpectedMessage,
+            )),
         }
     }
 }

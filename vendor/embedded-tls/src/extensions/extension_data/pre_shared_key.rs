@@ -13,8 +13,10 @@ pub struct PreSharedKeyClientHello<'a, const N: usize> {
 }
 
 impl<const N: usize> PreSharedKeyClientHello<'_, N> {
+    /// Parsing a ClientHello's pre_shared_key (a server's job) is not
+    /// supported; it is an error, not a panic.
     pub fn parse(_buf: &mut ParseBuffer) -> Result<Self, ParseError> {
-        unimplemented!()
+        Err(ParseError::InvalidData)
     }
 
     pub fn encode(&self, buf: &mut CryptoBuffer) -> Result<(), TlsError> {
