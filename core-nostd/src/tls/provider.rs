@@ -43,10 +43,11 @@ impl core::fmt::Debug for Identity<'_> {
 /// reached. The client certificate is presented, and the CertificateVerify
 /// signed, only after the server proved the pinned identity.
 ///
-/// Crate-private on purpose: embedded-tls alone completes a handshake with a
-/// server that skips Certificate and CertificateVerify without calling any
-/// verifier, so the provider is only safe behind [`super::PinnedTls::open`],
-/// which checks the verifier's progress afterwards.
+/// Crate-private: [`super::PinnedTls::open`] is the one way in, which also
+/// requires that the server asked for our certificate. (Published
+/// embedded-tls 0.19 completed a handshake with a server that skipped
+/// Certificate and CertificateVerify without calling any verifier; the
+/// in-tree copy refuses it, PATCHES.md #6.)
 pub(crate) struct PinnedProvider<'a, R> {
     verifier: PinnedVerifier,
     identity: Identity<'a>,
@@ -111,8 +112,9 @@ impl<R: CryptoRngCore> CryptoProvider for PinnedProvider<'_, R> {
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
         self.cert_requested = true;
         // An empty Certificate to a server that did not prove itself: our
-        // certificate is not shown to a stranger, and the handshake then
-        // fails in `open` (ServerNotAuthenticated).
+        // certificate is not shown to a stranger. (The patched embedded-tls
+        // never gets here without the server's CertificateVerify; this stays
+        // as the provider's own rule.)
         if self.verifier.is_verified() {
             Some(Certificate::X509(self.identity.cert))
         } else {

@@ -124,6 +124,10 @@ where
     }
 }
 
+fn unexpected_message() -> TlsError {
+    TlsError::AbortHandshake(AlertLevel::Fatal, AlertDescription::UnexpectedMessage)
+}
+
 pub(crate) fn encrypt<CipherSuite>(
     key_schedule: &WriteKeySchedule<CipherSuite>,
     buf: &mut CryptoBuffer<'_>,
@@ -166,6 +170,19 @@ where
     traffic_hash: Option<CipherSuite::Hash>,
     secret: Option<EphemeralSecret>,
     certificate_request: Option<CertificateRequest>,
+    /// How far the server got in authenticating itself (RFC 8446 §4.4.2).
+    server_auth: ServerAuth,
+}
+
+/// The server's certificate authentication, in message order: a
+/// Certificate, then a CertificateVerify, both before its Finished, unless
+/// it accepted a pre-shared key.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ServerAuth {
+    Awaiting,
+    CertificateSeen,
+    Verified,
+    ByPsk,
 }
 
 impl<CipherSuite> Handshake<CipherSuite>
@@ -177,6 +194,7 @@ where
             traffic_hash: None,
             secret: None,
             certificate_request: None,
+            server_auth: ServerAuth::Awaiting,
         }
     }
 }
@@ -462,6 +480,9 @@ where
                     .calculate_shared_secret(&secret)
                     .ok_or(TlsError::InvalidKeyShare)?;
                 key_schedule.initialize_handshake_secret(shared.raw_secret_bytes())?;
+                if server_hello.psk_accepted() {
+                    handshake.server_auth = ServerAuth::ByPsk;
+                }
                 Ok(State::ServerVerify)
             }
             _ => Err(TlsError::InvalidHandshake),
@@ -489,6 +510,10 @@ where
                 match server_handshake {
                     ServerHandshake::EncryptedExtensions(_) => {}
                     ServerHandshake::Certificate(certificate) => {
+                        if handshake.server_auth != ServerAuth::Awaiting {
+                            return Err(unexpected_message());
+                        }
+                        handshake.server_auth = ServerAuth::CertificateSeen;
                         let transcript = key_schedule.transcript_hash();
                         if let Ok(verifier) = crypto_provider.verifier() {
                             verifier.verify_certificate(transcript, certificate)?;
@@ -498,6 +523,10 @@ where
                         }
                     }
                     ServerHandshake::CertificateVerify(verify) => {
+                        if handshake.server_auth != ServerAuth::CertificateSeen {
+                            return Err(unexpected_message());
+                        }
+                        handshake.server_auth = ServerAuth::Verified;
                         if let Ok(verifier) = crypto_provider.verifier() {
                             verifier.verify_signature(verify)?;
                             debug!("Signature verified!");
@@ -509,6 +538,15 @@ where
                         handshake.certificate_request.replace(request.try_into()?);
                     }
                     ServerHandshake::Finished(finished) => {
+                        // Server authentication is not optional: a Finished
+                        // before Certificate and CertificateVerify is an
+                        // unexpected message (RFC 8446 §4.4.2, §4.4.3).
+                        if !matches!(
+                            handshake.server_auth,
+                            ServerAuth::Verified | ServerAuth::ByPsk
+                        ) {
+                            return Err(unexpected_message());
+                        }
                         if !key_schedule.verify_server_finished(&finished)? {
                             warn!("Server signature verification failed");
                             return Err(TlsError::InvalidSignature);

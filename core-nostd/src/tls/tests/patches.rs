@@ -21,13 +21,17 @@ use crate::tls::{Identity, PinnedTls, TlsBuffers, TlsError};
 
 /// Opens against the scripted server, then reads until an error; returns
 /// the open result or the first read's outcome, and the server.
-fn run<'p>(pki: &'p Pki, pin: [u8; 32], script: Script) -> (Result<Vec<u8>, TlsError>, Scripted<'p>) {
+fn run<'p>(
+    pki: &'p Pki,
+    pin: [u8; 32],
+    script: Script,
+) -> (Result<Vec<u8>, TlsError>, Scripted<'p>) {
     let mut server = Scripted::new(pki, script);
     let mut buffers = Box::new(TlsBuffers::new());
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
-    let outcome = PinnedTls::open(&mut server, &mut buffers, pin, identity, &mut rng).and_then(
-        |mut tls| {
+    let outcome =
+        PinnedTls::open(&mut server, &mut buffers, pin, identity, &mut rng).and_then(|mut tls| {
             let mut got = Vec::new();
             let mut buf = [0u8; 64];
             loop {
@@ -37,8 +41,7 @@ fn run<'p>(pki: &'p Pki, pin: [u8; 32], script: Script) -> (Result<Vec<u8>, TlsE
                     Err(e) => return Err(e),
                 }
             }
-        },
-    );
+        });
     (outcome, server)
 }
 
@@ -70,7 +73,9 @@ fn unknown_groups_and_signature_schemes_are_skipped() {
     cr.extend_from_slice(&extension(0x0032, &u16_list(&[0x0708, 0xfe00, 0x0403])));
     // An extension nobody knows, in both messages.
     cr.extend_from_slice(&extension(0x7a7a, &[1, 2, 3]));
-    script.ee_extensions.extend_from_slice(&extension(0x7a7a, &[]));
+    script
+        .ee_extensions
+        .extend_from_slice(&extension(0x7a7a, &[]));
     script.cr_extensions = Some(cr);
     let (outcome, _) = run(&pki, pki.server_pin(), script);
     assert_eq!(outcome, Ok(b"hello".to_vec()));
@@ -84,10 +89,16 @@ fn a_pin_mismatch_alert_is_an_encrypted_alert_record() {
     // is alert (21), not as a plaintext record labelled change_cipher_spec.
     let pki = Pki::new(72);
     let (outcome, server) = run(&pki, [0x5a; 32], plain_script());
-    assert!(matches!(outcome, Err(TlsError::PinMismatch { .. })), "{outcome:?}");
+    assert!(
+        matches!(outcome, Err(TlsError::PinMismatch { .. })),
+        "{outcome:?}"
+    );
     let records = server.client_records();
     let alert = records.last().expect("an alert record");
-    assert_eq!(alert[0], 0x17, "outer type of a protected record: {alert:02x?}");
+    assert_eq!(
+        alert[0], 0x17,
+        "outer type of a protected record: {alert:02x?}"
+    );
     let keys = &server.session.as_ref().unwrap().client_handshake;
     let (kind, content) = open_record(&keys.key, &keys.iv, 0, alert).expect("decrypts");
     assert_eq!((kind, content), (21, vec![2, 42]));

@@ -63,6 +63,14 @@ impl<'a> ServerHello<'a> {
         })
     }
 
+    /// Whether the server accepted a pre-shared key, the one case in which
+    /// it does not authenticate with a certificate (RFC 8446 §4.4.2).
+    pub fn psk_accepted(&self) -> bool {
+        self.extensions
+            .iter()
+            .any(|e| matches!(e, ServerHelloExtension::PreSharedKey(_)))
+    }
+
     pub fn calculate_shared_secret(&self, secret: &EphemeralSecret) -> Option<SharedSecret> {
         let server_key_share = self.key_share()?;
         let server_public_key = PublicKey::from_sec1_bytes(server_key_share.opaque).ok()?;
