@@ -43,6 +43,39 @@ fn tls_server_corpus_replays_without_failures() {
     replay("tls_server", bmclink_tests::fuzzing::tls_server);
 }
 
+#[test]
+fn tls_session_corpus_replays_without_failures() {
+    replay("tls_session", bmclink_tests::fuzzing::tls_session);
+}
+
+/// Each `tls_session` seed ends where it was made to: the plaintext
+/// injections with UnexpectedRecord, the forged protected records when
+/// they fail to decrypt, each after the data sent before them and never
+/// with the data sent after.
+#[test]
+fn tls_session_seeds_end_at_the_injection() {
+    use bmclink_core::tls::TlsError;
+    for (name, data) in bmclink_tests::fuzzing::tls_session_seeds() {
+        let run = bmclink_tests::fuzzing::tls_session_run(&data);
+        if name.starts_with("inject_") {
+            assert_eq!(
+                run.error,
+                Some(TlsError::UnexpectedRecord),
+                "{name}: {run:?}"
+            );
+            assert_eq!(run.received, b"\x00\x05WELCOME", "{name}");
+        } else if name.starts_with("forge_") {
+            assert!(
+                matches!(run.error, Some(TlsError::Protocol { .. })),
+                "{name}: {run:?}"
+            );
+            assert_eq!(run.received, b"\x00\x05WELCOME", "{name}");
+        } else {
+            assert_eq!(run.received, run.sent, "{name}");
+        }
+    }
+}
+
 /// Regenerates the `cert` seeds (the OpenSSL certificate
 /// `fuzz/corpus/cert/openssl` is kept, and its variants remade from it).
 /// `cargo test -p bmclink-tests --test corpora -- --ignored write_cert_seeds`
@@ -64,6 +97,18 @@ fn write_tls_server_seeds() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/tls_server");
     std::fs::create_dir_all(&dir).unwrap();
     for (name, data) in bmclink_tests::fuzzing::tls_server_seeds() {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+}
+
+/// Regenerates the `tls_session` seeds.
+/// `cargo test -p bmclink-tests --test corpora -- --ignored write_tls_session_seeds`
+#[test]
+#[ignore]
+fn write_tls_session_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/tls_session");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, data) in bmclink_tests::fuzzing::tls_session_seeds() {
         std::fs::write(dir.join(name), data).unwrap();
     }
 }
