@@ -156,6 +156,42 @@ fn write_frames_seeds() {
     std::fs::write(dir.join("whole_run"), seed).unwrap();
 }
 
+/// The `tls_session` body holds on seeded random scripts: random ops and
+/// lengths, injections that are whole plaintext records of every type,
+/// records with a random header, or random bytes.
+#[test]
+fn tls_session_body_holds_on_random_scripts() {
+    use rand_chacha::rand_core::{RngCore, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    for _ in 0..150 {
+        let mut script = Vec::new();
+        for _ in 0..(rng.next_u32() % 8) {
+            let op = (rng.next_u32() % 4) as u8;
+            let mut bytes = vec![0u8; (rng.next_u32() % 60) as usize];
+            rng.fill_bytes(&mut bytes);
+            if op == 1 {
+                match rng.next_u32() % 3 {
+                    0 => {
+                        let kind = 20 + (rng.next_u32() % 4) as u8;
+                        let len = (bytes.len() as u16).to_be_bytes();
+                        bytes.splice(0..0, [kind, 3, 3, len[0], len[1]]);
+                    }
+                    1 => {
+                        // A protected record's header over random bytes.
+                        let len = bytes.len() as u8;
+                        bytes.splice(0..0, [23, 3, 3, 0, len]);
+                    }
+                    _ => {}
+                }
+            }
+            script.push(op);
+            script.push(bytes.len() as u8);
+            script.extend_from_slice(&bytes);
+        }
+        bmclink_tests::fuzzing::tls_session(&script);
+    }
+}
+
 /// The targets' bodies hold on seeded random inputs too (a cheap stand-in
 /// for a fuzzing run, on stable).
 #[test]
