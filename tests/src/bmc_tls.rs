@@ -136,6 +136,13 @@ pub struct SelfSignedClientVerifier {
     provider: Arc<CryptoProvider>,
 }
 
+impl SelfSignedClientVerifier {
+    /// A verifier checking signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        SelfSignedClientVerifier { provider }
+    }
+}
+
 impl ClientCertVerifier for SelfSignedClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
