@@ -168,6 +168,22 @@ pub trait CryptoProvider {
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
         None::<Certificate<&[u8]>>
     }
+
+    /// ECDHE over secp256r1 done by the provider (a platform's faster or
+    /// hardware P-256): makes an ephemeral key, keeps its secret and returns
+    /// the public point (SEC1 uncompressed) for the ClientHello key share.
+    /// `None` (the default) uses the built-in RustCrypto `p256`.
+    fn ecdhe_p256_public(&mut self) -> Option<[u8; 65]> {
+        None
+    }
+
+    /// The ECDHE shared secret (the x-coordinate) of the key made by
+    /// [`Self::ecdhe_p256_public`] with the server's `peer` point (SEC1);
+    /// called once, only when that returned `Some`. An invalid point is an
+    /// error.
+    fn ecdhe_p256_shared(&mut self, _peer: &[u8]) -> Result<[u8; 32], crate::TlsError> {
+        Err(crate::TlsError::Unimplemented)
+    }
 }
 
 impl<T: CryptoProvider> CryptoProvider for &mut T {
@@ -192,6 +208,14 @@ impl<T: CryptoProvider> CryptoProvider for &mut T {
 
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
         T::client_cert(self)
+    }
+
+    fn ecdhe_p256_public(&mut self) -> Option<[u8; 65]> {
+        T::ecdhe_p256_public(self)
+    }
+
+    fn ecdhe_p256_shared(&mut self, peer: &[u8]) -> Result<[u8; 32], crate::TlsError> {
+        T::ecdhe_p256_shared(self, peer)
     }
 }
 

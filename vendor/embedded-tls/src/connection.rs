@@ -22,6 +22,7 @@ use p256::ecdh::EphemeralSecret;
 use signature::SignerMut;
 
 use crate::content_types::ContentType;
+use crate::extensions::extension_data::supported_groups::NamedGroup;
 use crate::parse_buffer::ParseBuffer;
 use aes_gcm::aead::{AeadCore, AeadInPlace, KeyInit};
 
@@ -241,7 +242,7 @@ impl<'a> State {
                     .read(transport, key_schedule.read_state())
                     .await?;
 
-                let result = process_server_hello(handshake, key_schedule, record);
+                let result = process_server_hello(handshake, key_schedule, crypto_provider, record);
 
                 handle_processing_error(result, transport, key_schedule, tx_buf, false).await
             }
@@ -307,7 +308,7 @@ impl<'a> State {
             State::ServerHello => {
                 let record = record_reader.read_blocking(transport, key_schedule.read_state())?;
 
-                let result = process_server_hello(handshake, key_schedule, record);
+                let result = process_server_hello(handshake, key_schedule, crypto_provider, record);
 
                 handle_processing_error_blocking(result, transport, key_schedule, tx_buf, false)
             }
@@ -456,30 +457,44 @@ where
     let slice = tx_buf.write_record(&client_hello, write_key_schedule, Some(read_key_schedule))?;
 
     if let ClientRecord::Handshake(ClientHandshake::ClientHello(client_hello), _) = client_hello {
-        handshake.secret.replace(client_hello.secret);
+        handshake.secret = client_hello.secret;
         Ok((State::ServerHello, slice))
     } else {
         Err(TlsError::EncodeError)
     }
 }
 
-fn process_server_hello<CipherSuite>(
-    handshake: &mut Handshake<CipherSuite>,
-    key_schedule: &mut KeySchedule<CipherSuite>,
-    record: ServerRecord<'_, CipherSuite>,
+fn process_server_hello<Provider>(
+    handshake: &mut Handshake<Provider::CipherSuite>,
+    key_schedule: &mut KeySchedule<Provider::CipherSuite>,
+    crypto_provider: &mut Provider,
+    record: ServerRecord<'_, Provider::CipherSuite>,
 ) -> Result<State, TlsError>
 where
-    CipherSuite: TlsCipherSuite,
+    Provider: CryptoProvider,
 {
     match record {
         ServerRecord::Handshake(server_handshake) => match server_handshake {
             ServerHandshake::ServerHello(server_hello) => {
                 trace!("********* ServerHello");
-                let secret = handshake.secret.take().ok_or(TlsError::InvalidHandshake)?;
-                let shared = server_hello
-                    .calculate_shared_secret(&secret)
-                    .ok_or(TlsError::InvalidKeyShare)?;
-                key_schedule.initialize_handshake_secret(shared.raw_secret_bytes())?;
+                if let Some(secret) = handshake.secret.take() {
+                    let shared = server_hello
+                        .calculate_shared_secret(&secret)
+                        .ok_or(TlsError::InvalidKeyShare)?;
+                    key_schedule.initialize_handshake_secret(shared.raw_secret_bytes())?;
+                } else {
+                    // The provider made the key share (`ecdhe_p256_public`).
+                    let share = server_hello
+                        .key_share()
+                        .filter(|share| share.group == NamedGroup::Secp256r1)
+                        .ok_or(TlsError::InvalidKeyShare)?;
+                    let mut shared = crypto_provider
+                        .ecdhe_p256_shared(share.opaque)
+                        .map_err(|_| TlsError::InvalidKeyShare)?;
+                    let result = key_schedule.initialize_handshake_secret(&shared);
+                    shared.fill(0);
+                    result?;
+                }
                 if server_hello.psk_accepted() {
                     handshake.server_auth = ServerAuth::ByPsk;
                 }

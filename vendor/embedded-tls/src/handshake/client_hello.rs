@@ -31,7 +31,11 @@ where
     pub(crate) config: &'config TlsConfig<'config>,
     random: Random,
     cipher_suite: PhantomData<CipherSuite>,
-    pub(crate) secret: EphemeralSecret,
+    /// The built-in ephemeral key, when the provider has no ECDHE of its
+    /// own ([`CryptoProvider::ecdhe_p256_public`]).
+    pub(crate) secret: Option<EphemeralSecret>,
+    /// The key share's public point, SEC1 uncompressed.
+    public_key: [u8; 65],
 }
 
 impl<'config, CipherSuite> ClientHello<'config, CipherSuite>
@@ -45,17 +49,27 @@ where
         let mut random = [0; 32];
         provider.rng().fill_bytes(&mut random);
 
+        let (secret, public_key) = match provider.ecdhe_p256_public() {
+            Some(public_key) => (None, public_key),
+            None => {
+                let secret = EphemeralSecret::random(&mut provider.rng());
+                let mut public_key = [0; 65];
+                public_key.copy_from_slice(EncodedPoint::from(&secret.public_key()).as_bytes());
+                (Some(secret), public_key)
+            }
+        };
+
         Self {
             config,
             random,
             cipher_suite: PhantomData,
-            secret: EphemeralSecret::random(&mut provider.rng()),
+            secret,
+            public_key,
         }
     }
 
     pub(crate) fn encode(&self, buf: &mut CryptoBuffer<'_>) -> Result<(), TlsError> {
-        let public_key = EncodedPoint::from(&self.secret.public_key());
-        let public_key = public_key.as_ref();
+        let public_key = &self.public_key[..];
 
         buf.push_u16(LEGACY_VERSION)
             .map_err(|_| TlsError::EncodeError)?;
