@@ -21,6 +21,7 @@
 //! KeyUpdate ends the channel, and post-handshake alerts lose their
 //! description.
 
+mod backend;
 mod ecdsa;
 mod error;
 mod provider;
@@ -34,6 +35,9 @@ use embedded_tls::blocking::TlsConnection;
 use embedded_tls::{Aes128GcmSha256, TlsConfig, TlsContext, TLS_RECORD_OVERHEAD};
 use rand_core::CryptoRngCore;
 
+#[cfg(feature = "aws-lc")]
+pub use backend::{AwsLc, AWS_LC};
+pub use backend::{P256Backend, RustCrypto, DEFAULT_BACKEND, MAX_SIGNATURE_LEN, RUST_CRYPTO};
 pub use error::TlsError;
 pub use provider::Identity;
 pub(crate) use provider::PinnedProvider;
@@ -92,7 +96,7 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
     /// the transcript with its key, and must ask for our certificate, which
     /// `identity` then presents and signs for. On any failure the transport
     /// is dropped (the caller closes the TCP connection) and no application
-    /// data has been sent.
+    /// data has been sent. The P-256 work is [`DEFAULT_BACKEND`]'s.
     pub fn open<R: CryptoRngCore>(
         transport: T,
         buffers: &'a mut TlsBuffers,
@@ -100,9 +104,22 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         identity: Identity<'_>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
+        Self::open_with_backend(transport, buffers, pin, identity, rng, DEFAULT_BACKEND)
+    }
+
+    /// [`Self::open`] doing the handshake's P-256 work (ECDHE, our
+    /// signature, the check of the server's) with `backend`.
+    pub fn open_with_backend<R: CryptoRngCore>(
+        transport: T,
+        buffers: &'a mut TlsBuffers,
+        pin: [u8; 32],
+        identity: Identity<'_>,
+        rng: &mut R,
+        backend: &'static dyn P256Backend,
+    ) -> Result<Self, TlsError> {
         let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
         let config = TlsConfig::new();
-        let mut provider = PinnedProvider::new(pin, identity, rng);
+        let mut provider = PinnedProvider::with_backend(pin, identity, rng, backend);
         let result = conn.open(TlsContext::new(&config, &mut provider));
         let verifier = provider.pinned_verifier();
         if let Progress::Failed(why) = verifier.progress() {
