@@ -163,12 +163,21 @@ fn firmware_dir() -> PathBuf {
 }
 
 /// Builds the firmware image and returns the path of its ELF.
-fn build_firmware() -> Result<PathBuf, String> {
+/// With `cm4`, the firmware's P-256 backend is p256-cm4 (its `p256-cm4`
+/// feature) instead of RustCrypto.
+fn build_firmware(cm4: bool) -> Result<PathBuf, String> {
     let dir = firmware_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("==> building firmware/ (release: opt-level z, LTO, panic abort)");
+    let backend = if cm4 { "p256-cm4" } else { "RustCrypto" };
+    println!("==> building firmware/ (release: opt-level z, LTO, panic abort; P-256: {backend})");
+    let features: &[&str] = if cm4 {
+        &["--features", "p256-cm4"]
+    } else {
+        &[]
+    };
     let status = Command::new(cargo)
         .args(["build", "--release"])
+        .args(features)
         .current_dir(&dir)
         // The firmware's own profile and target, not the outer build's.
         .env_remove("CARGO_TARGET_DIR")
@@ -195,7 +204,7 @@ fn target_sizes(elf: &[u8], sections: &[Section]) -> Option<Vec<u32>> {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let elf_path = match build_firmware() {
+    let elf_path = match build_firmware(args.iter().any(|a| a == "--p256-cm4")) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("xtask size: {e}");
