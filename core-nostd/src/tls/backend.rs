@@ -7,7 +7,8 @@
 //! default. A platform picks a faster one with a cargo feature of the core,
 //! which makes it [`DEFAULT_BACKEND`] (what `PinnedTls::open`, and so the
 //! agent, uses): `aws-lc` (hosts: aws-lc-rs's assembly; the Linux shim
-//! enables it). Any backend can also be passed to
+//! enables it) and `p256-cm4` (thumbv7em: Cortex-M4 assembly; the firmware's
+//! `p256-cm4` feature). Any backend can also be passed to
 //! `PinnedTls::open_with_backend`. Every backend must agree with RustCrypto
 //! (the tests check shared secrets and cross-verify signatures).
 
@@ -17,8 +18,12 @@ use p256::{PublicKey, SecretKey};
 
 #[cfg(feature = "aws-lc")]
 mod aws_lc;
+#[cfg(feature = "p256-cm4")]
+mod cm4;
 #[cfg(feature = "aws-lc")]
 pub use aws_lc::{AwsLc, AWS_LC};
+#[cfg(feature = "p256-cm4")]
+pub use cm4::{Cm4, CM4};
 
 /// Largest DER ECDSA P-256 signature.
 pub const MAX_SIGNATURE_LEN: usize = 72;
@@ -55,13 +60,17 @@ pub struct RustCrypto;
 /// The RustCrypto backend.
 pub static RUST_CRYPTO: RustCrypto = RustCrypto;
 
-/// The backend of this build: aws-lc-rs with the `aws-lc` feature, else
-/// RustCrypto.
+/// The backend of this build: aws-lc-rs with the `aws-lc` feature,
+/// p256-cm4 with `p256-cm4`, else RustCrypto.
 #[cfg(feature = "aws-lc")]
 pub static DEFAULT_BACKEND: &dyn P256Backend = &AWS_LC;
-/// The backend of this build: aws-lc-rs with the `aws-lc` feature, else
-/// RustCrypto.
-#[cfg(not(feature = "aws-lc"))]
+/// The backend of this build: aws-lc-rs with the `aws-lc` feature,
+/// p256-cm4 with `p256-cm4`, else RustCrypto.
+#[cfg(all(feature = "p256-cm4", not(feature = "aws-lc")))]
+pub static DEFAULT_BACKEND: &dyn P256Backend = &CM4;
+/// The backend of this build: aws-lc-rs with the `aws-lc` feature,
+/// p256-cm4 with `p256-cm4`, else RustCrypto.
+#[cfg(not(any(feature = "aws-lc", feature = "p256-cm4")))]
 pub static DEFAULT_BACKEND: &dyn P256Backend = &RUST_CRYPTO;
 
 /// The SEC1 uncompressed encoding of `key`.

@@ -37,6 +37,8 @@ use rand_core::CryptoRngCore;
 
 #[cfg(feature = "aws-lc")]
 pub use backend::{AwsLc, AWS_LC};
+#[cfg(feature = "p256-cm4")]
+pub use backend::{Cm4, CM4};
 pub use backend::{P256Backend, RustCrypto, DEFAULT_BACKEND, MAX_SIGNATURE_LEN, RUST_CRYPTO};
 pub use error::TlsError;
 pub use provider::Identity;
