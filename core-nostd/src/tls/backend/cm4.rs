@@ -86,7 +86,7 @@ impl P256Backend for Cm4 {
         out: &mut [u8; MAX_SIGNATURE_LEN],
     ) -> Option<usize> {
         let hash: [u8; 32] = Sha256::digest(message).into();
-        let order: [u8; 32] = NistP256::ORDER.to_be_bytes().into();
+        let order: [u8; 32] = NistP256::ORDER.to_be_bytes();
         let key = words(secret);
         let (mut r, mut s) = ([0u32; 8], [0u32; 8]);
         // RFC 6979 k; the extra data counts the (2^-32 rare) retries.
