@@ -17,9 +17,14 @@
 //! The TLS crate is embedded-tls 0.19 with the fixes in
 //! `vendor/embedded-tls/PATCHES.md`: an encrypted record without content is
 //! an `unexpected_message` ([`TlsError::UnexpectedRecord`]), not a panic.
-//! Known limits left, all behind the authenticated (pinned) server: a
-//! KeyUpdate ends the channel, and post-handshake alerts lose their
-//! description.
+//! After the ServerHello only protected records are accepted, so anything
+//! injected in plaintext ends the channel with
+//! [`TlsError::UnexpectedRecord`] before embedded-tls parses it. The P-256
+//! work (ECDHE, our signature, the check of the server's) is a
+//! [`P256Backend`]'s: [`DEFAULT_BACKEND`] is chosen by the platform's cargo
+//! features (`backend.rs`). Known limits left, all behind the authenticated
+//! (pinned) server: a KeyUpdate ends the channel, and post-handshake alerts
+//! lose their description.
 
 mod backend;
 mod ecdsa;
