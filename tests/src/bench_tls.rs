@@ -274,17 +274,26 @@ impl embedded_io::Write for Duplex {
     }
 }
 
-/// One full mutual handshake by bmclink's client against `server`, over a
-/// [`Duplex`]; returns the time spent in the server. Panics when the
+/// One full mutual handshake by bmclink's client, its P-256 work done by
+/// `backend`, against `server`, over a [`Duplex`]; returns the time spent
+/// in the server. Panics when the
 /// handshake fails or the server did not get the client certificate.
 pub fn bmclink_handshake(
     pki: &Pki,
     server: &Arc<rustls::ServerConfig>,
     buffers: &mut TlsBuffers,
     rng: &mut ChaCha20Rng,
+    backend: &'static dyn bmclink_core::tls::P256Backend,
 ) -> Duration {
     let mut duplex = Duplex::new(server.clone());
-    let tls = PinnedTls::open(&mut duplex, buffers, pki.server_pin(), pki.identity(), rng);
+    let tls = PinnedTls::open_with_backend(
+        &mut duplex,
+        buffers,
+        pki.server_pin(),
+        pki.identity(),
+        rng,
+        backend,
+    );
     assert!(tls.is_ok(), "handshake failed: {:?}", tls.err());
     drop(tls);
     assert!(!duplex.server.is_handshaking());
@@ -391,8 +400,13 @@ pub fn serve_one<S: std::io::Read + std::io::Write>(
 /// one echo round trip (so the server has read our last flight before the
 /// stream closes), by [`crate::bench_stack::peak_stack`]. The server runs
 /// on another thread over a Unix socket pair, so only the client's stack is
-/// painted; the record buffers are on the heap, as in `AgentBuffers`.
-pub fn handshake_peak_stack(pki: &Pki, seed: u64) -> Result<crate::bench_stack::StackUse, String> {
+/// painted; the record buffers are on the heap, as in `AgentBuffers`. The
+/// P-256 work is `backend`'s.
+pub fn handshake_peak_stack(
+    pki: &Pki,
+    seed: u64,
+    backend: &'static dyn bmclink_core::tls::P256Backend,
+) -> Result<crate::bench_stack::StackUse, String> {
     let config = server_config(pki);
     let (client_end, server_end) =
         std::os::unix::net::UnixStream::pair().map_err(|e| e.to_string())?;
@@ -404,8 +418,15 @@ pub fn handshake_peak_stack(pki: &Pki, seed: u64) -> Result<crate::bench_stack::
     let (client, used) = crate::bench_stack::peak_stack(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let identity = Identity::new(key, &cert);
-        let mut tls = PinnedTls::open(Stream(client_end), &mut buffers, pin, identity, &mut rng)
-            .map_err(|e| format!("handshake: {e:?}"))?;
+        let mut tls = PinnedTls::open_with_backend(
+            Stream(client_end),
+            &mut buffers,
+            pin,
+            identity,
+            &mut rng,
+            backend,
+        )
+        .map_err(|e| format!("handshake: {e:?}"))?;
         tls.send(b"ping").map_err(|e| format!("send: {e:?}"))?;
         let mut echo = [0u8; 4];
         let mut got = 0;

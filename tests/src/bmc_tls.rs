@@ -136,6 +136,13 @@ pub struct SelfSignedClientVerifier {
     provider: Arc<CryptoProvider>,
 }
 
+impl SelfSignedClientVerifier {
+    /// A verifier checking signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        SelfSignedClientVerifier { provider }
+    }
+}
+
 impl ClientCertVerifier for SelfSignedClientVerifier {
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
         &[]
@@ -204,6 +211,10 @@ pub enum TlsTamper {
     /// body is garbage (it fails authentication at the client). The
     /// connection stays open.
     GarbageRecordAfterWelcome,
+    /// Right after WELCOME, these bytes as they are: what a host on the
+    /// path can inject into the BMC→host stream without any key (a
+    /// plaintext record). The connection stays open.
+    InjectAfterWelcome(Vec<u8>),
 }
 
 /// One TLS connection on the BMC: client TLS bytes in, server TLS bytes
@@ -302,17 +313,25 @@ impl TlsSession {
         if next == Next::Close {
             self.conn.send_close_notify();
         }
-        let inject = !self.welcomed
-            && responder.is_greeted()
-            && self.tamper == Some(TlsTamper::GarbageRecordAfterWelcome);
+        let just_welcomed = !self.welcomed && responder.is_greeted();
         self.welcomed |= responder.is_greeted();
         if self.drain(out) == Next::Close {
             next = Next::Close;
         }
-        if inject {
-            timeline::emit("bmc", "-> (garbage TLS record after WELCOME)");
-            out.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x20]);
-            out.extend((0..32u8).map(|i| i.wrapping_mul(37) ^ 0xa5));
+        match &self.tamper {
+            Some(TlsTamper::GarbageRecordAfterWelcome) if just_welcomed => {
+                timeline::emit("bmc", "-> (garbage TLS record after WELCOME)");
+                out.extend_from_slice(&[0x17, 0x03, 0x03, 0x00, 0x20]);
+                out.extend((0..32u8).map(|i| i.wrapping_mul(37) ^ 0xa5));
+            }
+            Some(TlsTamper::InjectAfterWelcome(bytes)) if just_welcomed => {
+                timeline::emit(
+                    "bmc",
+                    format!("-> (injected {} bytes after WELCOME)", bytes.len()),
+                );
+                out.extend_from_slice(bytes);
+            }
+            _ => {}
         }
         next
     }

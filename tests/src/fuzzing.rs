@@ -7,12 +7,17 @@ use bmclink_core::proto::{FrameReader, Message, Packet, MAX_FRAME_LEN};
 mod cert;
 mod tls_seeds;
 mod tls_server;
+mod tls_session;
 
 pub use cert::{cert, cert_seeds, CERT_GENERATE};
 pub use tls_seeds::{handshake_message, tls_after_hello_input, tls_server_seeds};
 pub use tls_server::{
     tls_pki, tls_server, tls_server_run, FuzzPki, TLS_AFTER_HELLO, TLS_FINISHED, TLS_MAX_INPUT,
     TLS_RAW, TLS_VERBATIM,
+};
+pub use tls_session::{
+    tls_session, tls_session_run, tls_session_seeds, SessionRun, SESSION_CLIENT_READ,
+    SESSION_CLIENT_SEND, SESSION_INJECT, SESSION_MAX_INPUT, SESSION_SERVER_DATA,
 };
 
 /// `proto`: the first byte picks a split point; the rest is a byte stream fed

@@ -165,19 +165,35 @@ fn firmware_dir() -> PathBuf {
 /// Builds the firmware image and returns the path of its ELF: the image
 /// `cargo xtask qemu` boots (the bootstrap facts built in), so the size is
 /// that of the booted image; `bench` adds the on-target figures (its own
-/// target directory, so the two builds do not undo each other).
-pub fn build_firmware(bench: bool) -> Result<PathBuf, String> {
+/// target directory, so the two builds do not undo each other). With `cm4`,
+/// the firmware's P-256 backend is p256-cm4 (its `p256-cm4` feature)
+/// instead of RustCrypto.
+pub fn build_firmware(bench: bool, cm4: bool) -> Result<PathBuf, String> {
     let dir = firmware_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let backend = if cm4 { "p256-cm4" } else { "RustCrypto" };
     println!(
-        "==> building firmware/ (release: opt-level z (P-256 crates 3), LTO, panic abort{})",
+        "==> building firmware/ (release: opt-level z (P-256 crates 3), LTO, panic abort{}; P-256: {backend})",
         if bench { ", feature bench" } else { "" }
     );
-    let target_dir = dir.join(if bench { "target/bench" } else { "target" });
+    let sub = match (bench, cm4) {
+        (false, false) => "target",
+        (true, false) => "target/bench",
+        (false, true) => "target/cm4",
+        (true, true) => "target/bench-cm4",
+    };
+    let target_dir = dir.join(sub);
+    let mut features = Vec::new();
+    if bench {
+        features.push("bench");
+    }
+    if cm4 {
+        features.push("p256-cm4");
+    }
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release"]);
-    if bench {
-        cmd.args(["--features", "bench"]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
     }
     let status = cmd
         .current_dir(&dir)
@@ -207,7 +223,7 @@ fn target_sizes(elf: &[u8], sections: &[Section]) -> Option<Vec<u32>> {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let elf_path = match build_firmware(false) {
+    let elf_path = match build_firmware(false, args.iter().any(|a| a == "--p256-cm4")) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("xtask size: {e}");

@@ -471,6 +471,9 @@ fn tls_failure<P: Platform>(
         (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::AbortedAfterHandshake)) => {
             TlsEvent::ClientCertRefused { client }
         }
+        (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::UnexpectedRecord)) => {
+            TlsEvent::ForbiddenRecord {}
+        }
         // A reset or close mid-session is a lost connection (BL2006, by
         // the caller), not a TLS failure.
         (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::Io(_) | TlsError::Closed)) => {

@@ -46,6 +46,14 @@ audit_events! {
         Renewed { not_after: u64 }
             = (4010, Notice, "the client certificate was renewed")
             => ("the client certificate was renewed; valid until {not_after} (Unix time)"),
+        /// After the handshake the BMC's stream carried a record TLS 1.3
+        /// forbids there: a plaintext record (which needs no key, so anyone
+        /// on the path can inject it) or a protected one without content or
+        /// with a handshake message. Not the BMC refusing us: the pin and the
+        /// identity stay, nothing needs repairing.
+        ForbiddenRecord {}
+            = (4020, Error, "the TLS connection to the BMC carried a record TLS 1.3 forbids after the handshake (an on-path attacker injecting into it, or a broken BMC); connection closed, pin kept")
+            => ("the TLS connection to the BMC carried a record TLS 1.3 forbids after the handshake (plaintext, or empty): an on-path attacker injecting into the connection, or a broken BMC; connection closed, the pinned certificate is kept, nothing to repair"),
     }
 }
 
@@ -90,6 +98,11 @@ mod tests {
             text.contains("TLS 1.3") && text.contains("no plain fallback"),
             "{text}"
         );
+
+        let injected = TlsEvent::ForbiddenRecord {};
+        let text = format!("{injected}");
+        assert!(text.contains("on-path attacker") && text.contains("broken BMC"));
+        assert!(text.contains("pinned certificate is kept") && !text.contains("install"));
 
         let b1 = TlsEvent::DowngradeRefused {};
         assert!(format!("{b1}").contains("downgrade protection"));

@@ -34,8 +34,8 @@ pub enum TlsError {
         /// The signature scheme code point the server used.
         scheme: u16,
     },
-    /// The handshake reached its end without the server proving the pinned
-    /// identity (no Certificate or CertificateVerify was seen).
+    /// The server did not prove the pinned identity before its Finished
+    /// (Certificate or CertificateVerify missing or out of order).
     ServerNotAuthenticated,
     /// The server completed the handshake without asking for our client
     /// certificate: it is not the mutually authenticated channel of T1.
@@ -55,12 +55,14 @@ pub enum TlsError {
     /// (embedded-tls 0.19 does not say which alert). On the first read this
     /// is how a BMC refusing our client certificate shows.
     AbortedAfterHandshake,
-    /// The server sent an encrypted record too short to hold any content
-    /// (refused before embedded-tls would panic on it, see `guard.rs`).
-    RuntRecord {
-        /// The record's length field.
-        len: u16,
-    },
+    /// A record or message TLS 1.3 forbids where it arrived (RFC 8446 §5,
+    /// `unexpected_message`): after the ServerHello anything but a
+    /// protected record (a plaintext handshake message, alert or
+    /// change_cipher_spec, which anyone on the path can inject without
+    /// keys), a protected record with no content, a handshake message after
+    /// the handshake, or a server Finished before its Certificate and
+    /// CertificateVerify (a server skipping authentication).
+    UnexpectedRecord,
     /// A malformed, unexpected or undecryptable record or message.
     Protocol {
         /// embedded-tls's name for it.
@@ -116,6 +118,9 @@ impl TlsError {
                 return TlsError::Alert {
                     description: d as u8,
                 }
+            }
+            E::AbortHandshake(_, AlertDescription::UnexpectedMessage) => {
+                return TlsError::UnexpectedRecord
             }
             E::Unimplemented => "Unimplemented",
             E::MissingHandshake => "MissingHandshake",
@@ -192,7 +197,7 @@ impl fmt::Display for TlsError {
                 "server CertificateVerify (scheme {scheme:#06x}) does not verify with the pinned key"
             ),
             TlsError::ServerNotAuthenticated => {
-                f.write_str("server finished the handshake without proving its certificate")
+                f.write_str("server did not prove its certificate (Certificate/CertificateVerify missing or out of order)")
             }
             TlsError::ClientCertificateNotRequested => {
                 f.write_str("server did not ask for the client certificate")
@@ -206,9 +211,9 @@ impl fmt::Display for TlsError {
             TlsError::AbortedAfterHandshake => {
                 f.write_str("server aborted after the handshake (client certificate refused?)")
             }
-            TlsError::RuntRecord { len } => {
-                write!(f, "server sent an encrypted record of {len} bytes (malformed)")
-            }
+            TlsError::UnexpectedRecord => f.write_str(
+                "the BMC stream carried a record or message TLS 1.3 forbids there (unexpected_message)",
+            ),
             TlsError::Protocol { what } => write!(f, "TLS protocol failure: {what}"),
             TlsError::Io(kind) => write!(f, "transport error: {kind:?}"),
             TlsError::Closed => f.write_str("connection closed by the peer"),

@@ -14,39 +14,43 @@
 //! ([`TlsError::AbortedAfterHandshake`]); the agent treats the first WELCOME
 //! as part of authentication.
 //!
-//! embedded-tls 0.19 panics on an encrypted record that decrypts to nothing,
-//! which anyone answering our ClientHello can send before the pin is
-//! checked; a record guard under it (`guard.rs`) refuses such records
-//! ([`TlsError::RuntRecord`]). Known limits left, all behind the
-//! authenticated (pinned) server: a KeyUpdate ends the channel
-//! (`Protocol { what: "Unimplemented" }`), a post-handshake ServerHello,
-//! Certificate, CertificateRequest, CertificateVerify or Finished reaches an
-//! `unimplemented!()` inside embedded-tls, and post-handshake alerts lose
-//! their description.
+//! The TLS crate is embedded-tls 0.19 with the fixes in
+//! `vendor/embedded-tls/PATCHES.md`: an encrypted record without content is
+//! an `unexpected_message` ([`TlsError::UnexpectedRecord`]), not a panic.
+//! After the ServerHello only protected records are accepted, so anything
+//! injected in plaintext ends the channel with
+//! [`TlsError::UnexpectedRecord`] before embedded-tls parses it. The P-256
+//! work (ECDHE, our signature, the check of the server's) is a
+//! [`P256Backend`]'s: [`DEFAULT_BACKEND`] is chosen by the platform's cargo
+//! features (`backend.rs`). Known limits left, all behind the authenticated
+//! (pinned) server: a KeyUpdate ends the channel, and post-handshake alerts
+//! lose their description.
 
+mod backend;
 mod ecdsa;
 mod error;
-mod guard;
 mod provider;
 mod verifier;
 
 #[cfg(test)]
 mod tests;
 
-use core::cell::Cell;
-
 use embedded_io::{ErrorType, Read, Write};
 use embedded_tls::blocking::TlsConnection;
 use embedded_tls::{Aes128GcmSha256, TlsConfig, TlsContext, TLS_RECORD_OVERHEAD};
 use rand_core::CryptoRngCore;
 
+#[cfg(feature = "aws-lc")]
+pub use backend::{AwsLc, AWS_LC};
+#[cfg(feature = "p256-cm4")]
+pub use backend::{Cm4, CM4};
+pub use backend::{P256Backend, RustCrypto, DEFAULT_BACKEND, MAX_SIGNATURE_LEN, RUST_CRYPTO};
 pub use error::TlsError;
 pub use provider::Identity;
 pub(crate) use provider::PinnedProvider;
 pub use verifier::{PinnedVerifier, Progress};
 
 use crate::cert::MAX_CERT_LEN;
-use guard::RecordGuard;
 
 /// Size of the record read buffer: the largest TLS record (2^14 bytes of
 /// plaintext + 256 bytes of expansion). rustls ignores max_fragment_length,
@@ -69,8 +73,6 @@ const _: () = assert!(TLS_RECORD_WRITE_BUF >= MAX_CERT_LEN + TLS_RECORD_OVERHEAD
 pub struct TlsBuffers {
     read: [u8; TLS_RECORD_READ_BUF],
     write: [u8; TLS_RECORD_WRITE_BUF],
-    /// Length of a record the guard refused (see `guard.rs`).
-    refused: Cell<Option<u16>>,
 }
 
 impl TlsBuffers {
@@ -79,7 +81,6 @@ impl TlsBuffers {
         TlsBuffers {
             read: [0; TLS_RECORD_READ_BUF],
             write: [0; TLS_RECORD_WRITE_BUF],
-            refused: Cell::new(None),
         }
     }
 }
@@ -93,8 +94,7 @@ impl Default for TlsBuffers {
 /// An open, mutually authenticated TLS 1.3 channel over transport `T`.
 /// Reads and writes speak [`TlsError`]; it is an `embedded_io` stream too.
 pub struct PinnedTls<'a, T: Read + Write + 'a> {
-    conn: TlsConnection<'a, RecordGuard<'a, T>, Aes128GcmSha256>,
-    refused: &'a Cell<Option<u16>>,
+    conn: TlsConnection<'a, T, Aes128GcmSha256>,
 }
 
 impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
@@ -103,7 +103,7 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
     /// the transcript with its key, and must ask for our certificate, which
     /// `identity` then presents and signs for. On any failure the transport
     /// is dropped (the caller closes the TCP connection) and no application
-    /// data has been sent.
+    /// data has been sent. The P-256 work is [`DEFAULT_BACKEND`]'s.
     pub fn open<R: CryptoRngCore>(
         transport: T,
         buffers: &'a mut TlsBuffers,
@@ -111,45 +111,45 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         identity: Identity<'_>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
-        let refused = &buffers.refused;
-        let guard = RecordGuard::new(transport, refused);
-        let mut conn = TlsConnection::new(guard, &mut buffers.read, &mut buffers.write);
+        Self::open_with_backend(transport, buffers, pin, identity, rng, DEFAULT_BACKEND)
+    }
+
+    /// [`Self::open`] doing the handshake's P-256 work (ECDHE, our
+    /// signature, the check of the server's) with `backend`.
+    pub fn open_with_backend<R: CryptoRngCore>(
+        transport: T,
+        buffers: &'a mut TlsBuffers,
+        pin: [u8; 32],
+        identity: Identity<'_>,
+        rng: &mut R,
+        backend: &'static dyn P256Backend,
+    ) -> Result<Self, TlsError> {
+        let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
         let config = TlsConfig::new();
-        let mut provider = PinnedProvider::new(pin, identity, rng);
+        let mut provider = PinnedProvider::with_backend(pin, identity, rng, backend);
         let result = conn.open(TlsContext::new(&config, &mut provider));
         let verifier = provider.pinned_verifier();
         if let Progress::Failed(why) = verifier.progress() {
             return Err(*why);
         }
-        if let Some(len) = refused.get() {
-            return Err(TlsError::RuntRecord { len });
-        }
+        // The patched embedded-tls itself refuses a Finished before the
+        // server's Certificate and CertificateVerify (unexpected_message).
         result.map_err(TlsError::from_handshake)?;
-        if !verifier.is_verified() {
-            return Err(TlsError::ServerNotAuthenticated);
-        }
         if !provider.cert_requested() {
             return Err(TlsError::ClientCertificateNotRequested);
         }
         debug!("TLS 1.3 channel open, server pinned");
-        Ok(PinnedTls { conn, refused })
-    }
-
-    fn error(&self, e: embedded_tls::TlsError) -> TlsError {
-        match self.refused.get() {
-            Some(len) => TlsError::RuntRecord { len },
-            None => TlsError::from_application(e),
-        }
+        Ok(PinnedTls { conn })
     }
 
     /// Reads decrypted bytes; `Ok(0)` only for an empty `buf`.
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
-        self.conn.read(buf).map_err(|e| self.error(e))
+        self.conn.read(buf).map_err(TlsError::from_application)
     }
 
     /// Buffers `buf` into records (sent when a record fills or on [`Self::flush`]).
     pub fn write(&mut self, buf: &[u8]) -> Result<usize, TlsError> {
-        self.conn.write(buf).map_err(|e| self.error(e))
+        self.conn.write(buf).map_err(TlsError::from_application)
     }
 
     /// Writes all of `buf`, then sends it.
@@ -173,22 +173,14 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
 
     /// Sends the buffered record.
     pub fn flush(&mut self) -> Result<(), TlsError> {
-        self.conn.flush().map_err(|e| self.error(e))
+        self.conn.flush().map_err(TlsError::from_application)
     }
 
     /// Sends close_notify and gives the transport back.
     pub fn close(self) -> Result<T, (T, TlsError)> {
-        let refused = self.refused;
-        match self.conn.close() {
-            Ok(guard) => Ok(guard.into_inner()),
-            Err((guard, e)) => Err((
-                guard.into_inner(),
-                match refused.get() {
-                    Some(len) => TlsError::RuntRecord { len },
-                    None => TlsError::from_application(e),
-                },
-            )),
-        }
+        self.conn
+            .close()
+            .map_err(|(transport, e)| (transport, TlsError::from_application(e)))
     }
 }
 

@@ -3,8 +3,10 @@
 
 use embedded_tls::{Aes128GcmSha256, Certificate, CryptoProvider, SignatureScheme, TlsVerifier};
 use p256::ecdsa::{DerSignature, SigningKey};
+use p256::SecretKey;
 use rand_core::CryptoRngCore;
 
+use super::backend::{encode_point, BackendSigner, P256Backend};
 use super::verifier::PinnedVerifier;
 
 /// The host's TLS client identity: its P-256 key and self-signed certificate.
@@ -43,25 +45,50 @@ impl core::fmt::Debug for Identity<'_> {
 /// reached. The client certificate is presented, and the CertificateVerify
 /// signed, only after the server proved the pinned identity.
 ///
-/// Crate-private on purpose: embedded-tls alone completes a handshake with a
-/// server that skips Certificate and CertificateVerify without calling any
-/// verifier, so the provider is only safe behind [`super::PinnedTls::open`],
-/// which checks the verifier's progress afterwards.
+/// Crate-private: [`super::PinnedTls::open`] is the one way in, which also
+/// requires that the server asked for our certificate. (Published
+/// embedded-tls 0.19 completed a handshake with a server that skipped
+/// Certificate and CertificateVerify without calling any verifier; the
+/// in-tree copy refuses it, PATCHES.md #6.)
 pub(crate) struct PinnedProvider<'a, R> {
     verifier: PinnedVerifier,
     identity: Identity<'a>,
     rng: &'a mut R,
     cert_requested: bool,
+    backend: &'static dyn P256Backend,
+    /// The ECDHE secret between ClientHello and ServerHello.
+    ephemeral: Option<[u8; 32]>,
+}
+
+impl<R> Drop for PinnedProvider<'_, R> {
+    fn drop(&mut self) {
+        if let Some(secret) = self.ephemeral.as_mut() {
+            secret.fill(0);
+        }
+    }
 }
 
 impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     /// A provider pinning the server certificate whose SHA-256 is `pin`.
+    #[cfg(test)]
     pub(crate) fn new(pin: [u8; 32], identity: Identity<'a>, rng: &'a mut R) -> Self {
+        Self::with_backend(pin, identity, rng, &super::backend::RUST_CRYPTO)
+    }
+
+    /// [`Self::new`] doing its P-256 work with `backend`.
+    pub(crate) fn with_backend(
+        pin: [u8; 32],
+        identity: Identity<'a>,
+        rng: &'a mut R,
+        backend: &'static dyn P256Backend,
+    ) -> Self {
         PinnedProvider {
-            verifier: PinnedVerifier::new(pin),
+            verifier: PinnedVerifier::with_backend(pin, backend),
             identity,
             rng,
             cert_requested: false,
+            backend,
+            ephemeral: None,
         }
     }
 
@@ -103,16 +130,47 @@ impl<R: CryptoRngCore> CryptoProvider for PinnedProvider<'_, R> {
             return Err(embedded_tls::TlsError::InvalidCertificate);
         }
         Ok((
-            self.identity.key.clone(),
+            BackendSigner {
+                backend: self.backend,
+                secret: self.identity.key.to_bytes().into(),
+                public: encode_point(&self.identity.key.verifying_key().into()),
+            },
             SignatureScheme::EcdsaSecp256r1Sha256,
         ))
+    }
+
+    fn ecdhe_p256_public(&mut self) -> Option<[u8; 65]> {
+        // A uniformly random scalar in [1, n): redraw the (2^-32 rare)
+        // out-of-range values.
+        for _ in 0..64 {
+            let mut secret = [0u8; 32];
+            self.rng.fill_bytes(&mut secret);
+            if SecretKey::from_bytes(&secret.into()).is_ok() {
+                let public = self.backend.public_key(&secret);
+                self.ephemeral = Some(secret);
+                secret.fill(0);
+                return public;
+            }
+        }
+        None
+    }
+
+    fn ecdhe_p256_shared(&mut self, peer: &[u8]) -> Result<[u8; 32], embedded_tls::TlsError> {
+        let mut secret = self
+            .ephemeral
+            .take()
+            .ok_or(embedded_tls::TlsError::InvalidHandshake)?;
+        let shared = self.backend.ecdh(&secret, peer);
+        secret.fill(0);
+        shared.ok_or(embedded_tls::TlsError::InvalidKeyShare)
     }
 
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {
         self.cert_requested = true;
         // An empty Certificate to a server that did not prove itself: our
-        // certificate is not shown to a stranger, and the handshake then
-        // fails in `open` (ServerNotAuthenticated).
+        // certificate is not shown to a stranger. (The patched embedded-tls
+        // never gets here without the server's CertificateVerify; this stays
+        // as the provider's own rule.)
         if self.verifier.is_verified() {
             Some(Certificate::X509(self.identity.cert))
         } else {

@@ -22,6 +22,7 @@ use embedded_tls::{
 use p256::ecdsa::VerifyingKey;
 use sha2::{Digest, Sha256};
 
+use super::backend::P256Backend;
 use super::TlsError;
 use crate::cert;
 
@@ -52,14 +53,27 @@ pub enum Progress {
 pub struct PinnedVerifier {
     pin: [u8; 32],
     progress: Progress,
+    backend: &'static dyn P256Backend,
+}
+
+impl core::fmt::Debug for dyn P256Backend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl PinnedVerifier {
     /// A verifier accepting only the certificate whose SHA-256 is `pin`.
     pub fn new(pin: [u8; 32]) -> Self {
+        Self::with_backend(pin, &super::backend::RUST_CRYPTO)
+    }
+
+    /// [`Self::new`] checking the signature with `backend`.
+    pub fn with_backend(pin: [u8; 32], backend: &'static dyn P256Backend) -> Self {
         PinnedVerifier {
             pin,
             progress: Progress::AwaitingCertificate,
+            backend,
         }
     }
 
@@ -162,7 +176,8 @@ impl TlsVerifier<Aes128GcmSha256> for PinnedVerifier {
         let mut signed = [0x20u8; 64 + 34 + 32];
         signed[64..98].copy_from_slice(SERVER_CONTEXT);
         signed[98..].copy_from_slice(&transcript);
-        if !super::ecdsa::verify(&key, &signed, verify.signature) {
+        let public = super::backend::encode_point(&key.into());
+        if !self.backend.verify(&public, &signed, verify.signature) {
             return Err(self.fail(
                 TlsError::BadSignature { scheme },
                 AlertDescription::DecryptError,

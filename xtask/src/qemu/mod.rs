@@ -154,7 +154,7 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let identity = bmc_identity();
     let credential = BmcConfig::default().credential;
-    let elf = match size::build_firmware(bench) {
+    let elf = match size::build_firmware(bench, false) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("xtask qemu: {e}");

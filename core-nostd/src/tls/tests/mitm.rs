@@ -1,7 +1,7 @@
 //! A hand-rolled TLS 1.3 "server" that does the key exchange (as any man in
 //! the middle can) and then sends records no real stack sends. It shows the
-//! embedded-tls 0.19 panic on an empty encrypted record, and that the
-//! record guard turns it into an error before the pin is even checked.
+//! embedded-tls 0.19 panic on an empty encrypted record (fixed in the
+//! in-tree copy) and its acceptance of a server that skips authentication.
 
 extern crate std;
 
@@ -21,7 +21,7 @@ use super::Pki;
 use crate::tls::{Identity, PinnedTls, TlsBuffers, TlsError};
 
 /// HKDF-Expand-Label (RFC 8446 §7.1).
-fn expand_label(secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u8> {
+pub(super) fn expand_label(secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u8> {
     let mut info = Vec::new();
     info.extend_from_slice(&(len as u16).to_be_bytes());
     let full = [b"tls13 ", label.as_bytes()].concat();
@@ -38,7 +38,7 @@ fn expand_label(secret: &[u8], label: &str, context: &[u8], len: usize) -> Vec<u
 }
 
 /// The client's P-256 key share and session id from a ClientHello record.
-fn parse_client_hello(record: &[u8]) -> (Vec<u8>, Vec<u8>) {
+pub(super) fn parse_client_hello(record: &[u8]) -> (Vec<u8>, Vec<u8>) {
     let hs = &record[5..];
     let mut p = 4 + 2 + 32;
     let sid_len = hs[p] as usize;
@@ -210,43 +210,96 @@ fn the_fake_server_really_speaks_tls13_key_exchange() {
 fn empty_encrypted_record_from_a_man_in_the_middle_is_refused_without_panic() {
     assert_eq!(
         open_against(Flight::Raw(Vec::new())),
-        Err(TlsError::RuntRecord { len: 16 })
+        Err(TlsError::UnexpectedRecord)
     );
 }
 
 #[test]
-fn embedded_tls_alone_panics_on_the_empty_record() {
-    // Why the guard exists. When this starts failing, embedded-tls fixed
-    // the unwrap and the guard in `guard.rs` may go.
-    let outcome = std::panic::catch_unwind(|| {
-        let pki = Pki::new(61);
-        let mut mitm = Mitm {
-            flight: Flight::Raw(Vec::new()),
-            to_client: Vec::new(),
-        };
-        let mut rng = ChaCha20Rng::seed_from_u64(1);
-        let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 1280]);
-        let mut conn = embedded_tls::blocking::TlsConnection::new(&mut mitm, &mut read, &mut write);
-        let config = embedded_tls::TlsConfig::new();
-        let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
-        let mut provider = crate::tls::PinnedProvider::new(pki.server_pin(), identity, &mut rng);
-        let _ = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
-    });
-    assert!(outcome.is_err(), "embedded-tls no longer panics");
+fn empty_encrypted_record_in_one_byte_reads_is_refused_without_panic() {
+    // The record's header and tag arriving a byte at a time change nothing.
+    let pki = Pki::new(63);
+    let mut mitm = Mitm {
+        flight: Flight::Raw(Vec::new()),
+        to_client: Vec::new(),
+    };
+    let mut trickle = Trickle(&mut mitm);
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let mut buffers = std::boxed::Box::new(TlsBuffers::new());
+    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let opened = PinnedTls::open(
+        &mut trickle,
+        &mut buffers,
+        pki.server_pin(),
+        identity,
+        &mut rng,
+    );
+    assert_eq!(opened.map(|_| ()), Err(TlsError::UnexpectedRecord));
+}
+
+/// Reads at most one byte at a time.
+struct Trickle<'m>(&'m mut Mitm);
+
+impl embedded_io::ErrorType for Trickle<'_> {
+    type Error = embedded_io::ErrorKind;
+}
+
+impl embedded_io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let end = buf.len().min(1);
+        self.0.read(&mut buf[..end])
+    }
+}
+
+impl embedded_io::Write for Trickle<'_> {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+#[test]
+fn embedded_tls_alone_refuses_the_empty_record_without_panic() {
+    // Published embedded-tls 0.19 panicked here (`last().unwrap()` in
+    // `decrypt_record`); PATCHES.md #3 makes it an unexpected_message.
+    let pki = Pki::new(61);
+    let mut mitm = Mitm {
+        flight: Flight::Raw(Vec::new()),
+        to_client: Vec::new(),
+    };
+    let mut rng = ChaCha20Rng::seed_from_u64(1);
+    let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 1280]);
+    let mut conn = embedded_tls::blocking::TlsConnection::new(&mut mitm, &mut read, &mut write);
+    let config = embedded_tls::TlsConfig::new();
+    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let mut provider = crate::tls::PinnedProvider::new(pki.server_pin(), identity, &mut rng);
+    let opened = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
+    assert!(
+        matches!(
+            opened,
+            Err(embedded_tls::TlsError::AbortHandshake(
+                _,
+                embedded_tls::alert::AlertDescription::UnexpectedMessage
+            ))
+        ),
+        "{opened:?}"
+    );
 }
 
 #[test]
 fn server_skipping_certificate_and_certificate_verify_is_refused() {
     assert_eq!(
         open_against(Flight::SkipAuthentication),
-        Err(TlsError::ServerNotAuthenticated)
+        Err(TlsError::UnexpectedRecord)
     );
 }
 
 #[test]
-fn embedded_tls_alone_accepts_a_server_that_skips_authentication() {
-    // Why `PinnedTls::open` checks the verifier's progress itself:
-    // embedded-tls only calls the verifier for messages that arrive.
+fn embedded_tls_alone_refuses_a_server_that_skips_authentication() {
+    // Published embedded-tls 0.19 completed this handshake without calling
+    // any verifier (PATCHES.md #6); now the state machine itself requires
+    // Certificate and CertificateVerify before the server's Finished.
     let pki = Pki::new(62);
     let mut mitm = Mitm {
         flight: Flight::SkipAuthentication,
@@ -259,6 +312,15 @@ fn embedded_tls_alone_accepts_a_server_that_skips_authentication() {
     let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
     let mut provider = crate::tls::PinnedProvider::new(pki.server_pin(), identity, &mut rng);
     let opened = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
-    assert!(opened.is_ok(), "embedded-tls now refuses it: {opened:?}");
+    assert!(
+        matches!(
+            opened,
+            Err(embedded_tls::TlsError::AbortHandshake(
+                _,
+                embedded_tls::alert::AlertDescription::UnexpectedMessage
+            ))
+        ),
+        "{opened:?}"
+    );
     assert!(!provider.pinned_verifier().is_verified());
 }

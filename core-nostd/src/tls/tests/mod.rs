@@ -8,6 +8,8 @@ mod duplex;
 mod handshake;
 mod mitm;
 mod openssl;
+mod patches;
+mod scripted;
 mod verifier;
 
 use std::sync::Arc;
