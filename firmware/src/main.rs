@@ -218,19 +218,29 @@ impl Bootstrap for Board {
         })
     }
 
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
+    /// The mailbox holds DSP0270's answer: user[16] then password[16],
+    /// NUL-padded, valid while `credential_len` is nonzero.
+    fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
         // SAFETY: as above.
         let len = unsafe { read_volatile(addr_of!((*mac()).credential_len)) } as usize;
-        let dst = buf.get_mut(..len.min(255))?;
-        if dst.is_empty() {
+        if len < 32 {
             return None;
         }
-        // SAFETY: as above; at most 255 bytes are read.
-        unsafe {
-            read_bytes(addr_of!((*mac()).credential).cast(), dst);
-            write_volatile(addr_of_mut!((*mac()).credential_len), 0);
-        }
-        Some(dst.len())
+        let mut raw = [0u8; 32];
+        // SAFETY: as above; 32 of the mailbox's 255 bytes are read.
+        unsafe { read_bytes(addr_of!((*mac()).credential).cast(), &mut raw) };
+        let (user, password) = raw.split_at(16);
+        let n = user.iter().position(|&b| b == 0).unwrap_or(16);
+        let s = password.iter().position(|&b| b == 0).unwrap_or(16);
+        name.get_mut(..n)?.copy_from_slice(user.get(..n)?);
+        secret.get_mut(..s)?.copy_from_slice(password.get(..s)?);
+        raw.fill(0);
+        Some((n, s))
+    }
+
+    fn retire_account(&mut self) {
+        // SAFETY: as above.
+        unsafe { write_volatile(addr_of_mut!((*mac()).credential_len), 0) };
     }
 }
 

@@ -43,7 +43,7 @@ use rand_core::CryptoRngCore;
 pub use error::TlsError;
 pub use provider::Identity;
 pub(crate) use provider::PinnedProvider;
-pub use verifier::{PinnedVerifier, Progress};
+pub use verifier::{PinnedVerifier, Progress, ServerAuth};
 
 use crate::cert::MAX_CERT_LEN;
 use guard::RecordGuard;
@@ -95,6 +95,7 @@ impl Default for TlsBuffers {
 pub struct PinnedTls<'a, T: Read + Write + 'a> {
     conn: TlsConnection<'a, RecordGuard<'a, T>, Aes128GcmSha256>,
     refused: &'a Cell<Option<u16>>,
+    server: [u8; 32],
 }
 
 impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
@@ -111,11 +112,25 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         identity: Identity<'_>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
+        Self::open_as(transport, buffers, ServerAuth::Pinned(pin), identity, rng)
+    }
+
+    /// [`Self::open`] with the server authenticated as `auth` says. With
+    /// [`ServerAuth::Enrolling`] the server is any certificate whose key
+    /// signs the transcript: the caller trusts nothing on the channel until
+    /// the enrollment proof bound to [`Self::server_fingerprint`] checks out.
+    pub fn open_as<R: CryptoRngCore>(
+        transport: T,
+        buffers: &'a mut TlsBuffers,
+        auth: ServerAuth,
+        identity: Identity<'_>,
+        rng: &mut R,
+    ) -> Result<Self, TlsError> {
         let refused = &buffers.refused;
         let guard = RecordGuard::new(transport, refused);
         let mut conn = TlsConnection::new(guard, &mut buffers.read, &mut buffers.write);
         let config = TlsConfig::new();
-        let mut provider = PinnedProvider::new(pin, identity, rng);
+        let mut provider = PinnedProvider::with(auth, identity, rng);
         let result = conn.open(TlsContext::new(&config, &mut provider));
         let verifier = provider.pinned_verifier();
         if let Progress::Failed(why) = verifier.progress() {
@@ -131,8 +146,20 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         if !provider.cert_requested() {
             return Err(TlsError::ClientCertificateNotRequested);
         }
-        debug!("TLS 1.3 channel open, server pinned");
-        Ok(PinnedTls { conn, refused })
+        let server = verifier
+            .presented()
+            .ok_or(TlsError::ServerNotAuthenticated)?;
+        debug!("TLS 1.3 channel open, server authenticated");
+        Ok(PinnedTls {
+            conn,
+            refused,
+            server,
+        })
+    }
+
+    /// SHA-256 of the certificate the server presented (and proved).
+    pub fn server_fingerprint(&self) -> [u8; 32] {
+        self.server
     }
 
     fn error(&self, e: embedded_tls::TlsError) -> TlsError {

@@ -5,7 +5,7 @@ use embedded_tls::{Aes128GcmSha256, Certificate, CryptoProvider, SignatureScheme
 use p256::ecdsa::{DerSignature, SigningKey};
 use rand_core::CryptoRngCore;
 
-use super::verifier::PinnedVerifier;
+use super::verifier::{PinnedVerifier, ServerAuth};
 
 /// The host's TLS client identity: its P-256 key and self-signed certificate.
 #[derive(Clone)]
@@ -56,9 +56,15 @@ pub(crate) struct PinnedProvider<'a, R> {
 
 impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     /// A provider pinning the server certificate whose SHA-256 is `pin`.
+    #[cfg(test)]
     pub(crate) fn new(pin: [u8; 32], identity: Identity<'a>, rng: &'a mut R) -> Self {
+        Self::with(ServerAuth::Pinned(pin), identity, rng)
+    }
+
+    /// A provider authenticating the server as `auth` says.
+    pub(crate) fn with(auth: ServerAuth, identity: Identity<'a>, rng: &'a mut R) -> Self {
         PinnedProvider {
-            verifier: PinnedVerifier::new(pin),
+            verifier: PinnedVerifier::with(auth),
             identity,
             rng,
             cert_requested: false,
