@@ -9,4 +9,5 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-env-changed=BMCLINK_FW_BMC_FINGERPRINT");
     println!("cargo:rerun-if-env-changed=BMCLINK_FW_CREDENTIAL");
+    println!("cargo:rerun-if-env-changed=BMCLINK_FW_ACCOUNT");
 }

@@ -26,6 +26,14 @@ pub struct Config {
     pub heartbeat_misses: u8,
     /// How long a TCP connection attempt may take.
     pub connect_timeout: Duration,
+    /// How long the whole TLS handshake may take (not per byte).
+    pub handshake_timeout: Duration,
+    /// How long the BMC may take from HELLO to WELCOME (with ENROLLED, when
+    /// enrolling), overall.
+    pub welcome_timeout: Duration,
+    /// The firmware has no TLS: the plain channel, while nothing is pinned
+    /// and no fingerprint is given (DESIGN §5a; host-local evidence).
+    pub legacy_plain: bool,
     /// First retry delay; doubles up to `backoff_max`.
     pub backoff_min: Duration,
     /// Largest retry delay.
@@ -65,6 +73,9 @@ impl Default for Config {
             heartbeat: Duration::from_secs(10),
             heartbeat_misses: 3,
             connect_timeout: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            welcome_timeout: Duration::from_secs(5),
+            legacy_plain: false,
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             race: false,

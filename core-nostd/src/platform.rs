@@ -81,17 +81,22 @@ pub enum Record {
     BmcCaps,
     /// The per-install secret for RFC 7217 stable IPv6 identifiers (a secret).
     StableSecret,
+    /// The BMC certificate fingerprint the administrator gave
+    /// (`bmclink install --bmc-fingerprint`, read from the BMC's own UI):
+    /// a trust source the first enrollment must match (DESIGN §5a).
+    AdminFingerprint,
 }
 
 impl Record {
     /// Every record, for tools that list or erase them all.
-    pub const ALL: [Record; 6] = [
+    pub const ALL: [Record; 7] = [
         Record::Link,
         Record::IdentityKey,
         Record::IdentityCert,
         Record::BmcPin,
         Record::BmcCaps,
         Record::StableSecret,
+        Record::AdminFingerprint,
     ];
 
     /// A short stable name, used by the Linux shim as the file name.
@@ -103,6 +108,7 @@ impl Record {
             Record::BmcPin => "bmc.pin",
             Record::BmcCaps => "bmc.caps",
             Record::StableSecret => "stable.secret",
+            Record::AdminFingerprint => "bmc.fingerprint",
         }
     }
 
@@ -169,13 +175,25 @@ pub struct BmcFacts {
     pub ipv6_usbnic: bool,
 }
 
+/// Longest one-time account name the core reads (a `str8` in ENROLL).
+pub const ACCOUNT_NAME_MAX: usize = 255;
+/// Longest one-time account secret the core reads (DSP0270 gives 16 bytes).
+pub const ACCOUNT_SECRET_MAX: usize = 64;
+
 /// The trusted host-local channel to the BMC, used at install and enrollment.
 pub trait Bootstrap {
-    /// The BMC's published facts, or `None` when the channel does not answer.
+    /// The BMC's published facts, or `None` when the channel does not answer
+    /// (or what it gave cannot be read: that is no evidence of anything).
     fn bmc_facts(&mut self) -> Option<BmcFacts>;
-    /// Takes the one-time enrollment credential into `buf` and returns its
-    /// length; `None` when there is none. Reading it consumes it.
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize>;
+    /// Copies the one-time enrollment account (DESIGN §5a) into `name` and
+    /// `secret` and returns their lengths; `None` when there is none.
+    /// Reading does not use it up: the agent calls
+    /// [`Bootstrap::retire_account`] once the enrollment succeeded or the BMC
+    /// refused the secret, so a dropped connection costs only a retry.
+    fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)>;
+    /// The account is spent (enrolled) or refused: erase the secret (and
+    /// where the BMC supports it, disable bootstrapping).
+    fn retire_account(&mut self);
 }
 
 /// The sink for audit events (syslog/journald on Linux, a list in tests).

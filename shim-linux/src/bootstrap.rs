@@ -1,6 +1,13 @@
-//! A file-based [`Bootstrap`] for test rigs: the BMC's published facts in a
-//! small TOML file, and a one-time enrollment credential in a separate file
-//! that is deleted when read.
+//! A file-based [`Bootstrap`]: the BMC's published facts in a small TOML
+//! file (test rigs), and the one-time enrollment account (DESIGN §5a) in a
+//! 0600 file of its own: the account name on the first line, the secret on
+//! the second (`bmclink install --account NAME --secret-file FILE` writes
+//! it). The account file is read, not consumed, by every enrollment attempt
+//! and removed only when the agent retires it (enrolled, or the BMC answered
+//! bad-credential), so a dropped connection does not burn it.
+//!
+//! A facts file that is missing, unreadable or malformed is no answer: the
+//! agent then tries TLS, never the plain channel.
 //!
 //! ```toml
 //! fingerprint = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
@@ -58,11 +65,43 @@ struct FactsFile {
     ipv6_usbnic: bool,
 }
 
-/// Bootstrap facts and credential from files.
+/// Bootstrap facts and the enrollment account from files.
 #[derive(Debug, Clone)]
 pub struct FileBootstrap {
-    facts: PathBuf,
+    facts: Option<PathBuf>,
     credential: PathBuf,
+}
+
+/// The account file's name in the state directory.
+pub const ACCOUNT_FILE: &str = "enroll.credential";
+
+/// The longest account name and secret the account file may hold.
+pub const ACCOUNT_LIMITS: (usize, usize) = (
+    bmclink_core::platform::ACCOUNT_NAME_MAX,
+    bmclink_core::platform::ACCOUNT_SECRET_MAX,
+);
+
+/// The account file's text for `account` and `secret`.
+pub fn account_file_text(account: &str, secret: &str) -> String {
+    format!("{account}\n{secret}\n")
+}
+
+/// Checks an account name and secret for the account file; the error says
+/// what is accepted.
+pub fn check_account(account: &str, secret: &[u8]) -> Result<(), String> {
+    if account.is_empty() || account.len() > ACCOUNT_LIMITS.0 || account.contains(['\n', '\r']) {
+        return Err(format!(
+            "the account name must be 1 to {} bytes on one line",
+            ACCOUNT_LIMITS.0
+        ));
+    }
+    if secret.is_empty() || secret.len() > ACCOUNT_LIMITS.1 || secret.contains(&b'\n') {
+        return Err(format!(
+            "the secret must be 1 to {} bytes on one line",
+            ACCOUNT_LIMITS.1
+        ));
+    }
+    Ok(())
 }
 
 /// Parses `a.b.c.d` with each part 0..=255.
@@ -84,17 +123,31 @@ pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
 }
 
 impl FileBootstrap {
-    /// Facts from `facts`, the one-time credential from `credential`.
+    /// Facts from `facts`, the one-time account from `credential`.
     pub fn new(facts: impl Into<PathBuf>, credential: impl Into<PathBuf>) -> Self {
         FileBootstrap {
-            facts: facts.into(),
+            facts: Some(facts.into()),
+            credential: credential.into(),
+        }
+    }
+
+    /// No facts file (a real host until IPMI is there): only the account.
+    pub fn account_only(credential: impl Into<PathBuf>) -> Self {
+        FileBootstrap {
+            facts: None,
             credential: credential.into(),
         }
     }
 
     /// Reads and checks the facts file, with an error a person can act on.
     pub fn load_facts(&self) -> Result<BmcFacts, BootstrapError> {
-        parse_facts(&self.facts)
+        match &self.facts {
+            Some(path) => parse_facts(path),
+            None => Err(BootstrapError::Read {
+                path: PathBuf::new(),
+                source: io::Error::from(io::ErrorKind::NotFound),
+            }),
+        }
     }
 }
 
@@ -130,9 +183,8 @@ fn parse_facts(path: &Path) -> Result<BmcFacts, BootstrapError> {
             )
         })?),
     };
-    if raw.tls && fingerprint.is_none() {
-        return Err(value("fingerprint", "", "required when tls = true"));
-    }
+    // `tls = true` without a fingerprint is fine: the enrollment proofs
+    // authenticate the BMC (DESIGN §5a).
     Ok(BmcFacts {
         fingerprint,
         firmware,
@@ -143,37 +195,87 @@ fn parse_facts(path: &Path) -> Result<BmcFacts, BootstrapError> {
 
 impl Bootstrap for FileBootstrap {
     fn bmc_facts(&mut self) -> Option<BmcFacts> {
+        self.facts.as_ref()?;
         match self.load_facts() {
             Ok(f) => Some(f),
             Err(e) => {
-                log::warn!("{e}");
+                // No evidence of anything: the agent tries TLS.
+                log::warn!("{e}; the bootstrap channel counts as not answering");
                 None
             }
         }
     }
 
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let data = fs::read(&self.credential).ok()?;
-        let data = data.strip_suffix(b"\n").unwrap_or(&data);
-        if data.is_empty() || data.len() > buf.len() {
+    fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
+        let data = match fs::read(&self.credential) {
+            Ok(d) => zeroize_on_drop(d),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                log::warn!(
+                    "cannot read the enrollment account {}: {e}",
+                    self.credential.display()
+                );
+                return None;
+            }
+        };
+        let mut lines = data.0.split(|b| *b == b'\n');
+        let (Some(account), Some(pass)) = (lines.next(), lines.next()) else {
             log::warn!(
-                "enrollment credential {} is empty or longer than {} bytes; not used",
-                self.credential.display(),
-                buf.len()
-            );
-            return None;
-        }
-        // One-time: a credential that cannot be deleted is not handed out.
-        if let Err(e) = fs::remove_file(&self.credential) {
-            log::warn!(
-                "cannot delete the one-time credential {}: {e}; not used",
+                "enrollment account {} must hold the account name and the secret on two lines; not used",
                 self.credential.display()
             );
             return None;
+        };
+        let rest_empty = lines.all(|l| l.is_empty());
+        let ok = std::str::from_utf8(account)
+            .ok()
+            .is_some_and(|a| check_account(a, pass).is_ok());
+        if !ok || !rest_empty || account.len() > name.len() || pass.len() > secret.len() {
+            log::warn!(
+                "enrollment account {} is malformed ({}); not used",
+                self.credential.display(),
+                check_account(&String::from_utf8_lossy(account), pass)
+                    .err()
+                    .unwrap_or_else(|| "extra lines".into())
+            );
+            return None;
         }
-        buf.get_mut(..data.len())?.copy_from_slice(data);
-        Some(data.len())
+        name.get_mut(..account.len())?.copy_from_slice(account);
+        secret.get_mut(..pass.len())?.copy_from_slice(pass);
+        Some((account.len(), pass.len()))
     }
+
+    fn retire_account(&mut self) {
+        // Overwrite first, so a failed unlink leaves no secret behind.
+        if let Ok(meta) = fs::metadata(&self.credential) {
+            let zeros = vec![0u8; usize::try_from(meta.len()).unwrap_or(0)];
+            let _ = fs::write(&self.credential, zeros);
+        }
+        match fs::remove_file(&self.credential) {
+            Ok(()) => log::info!(
+                "one-time enrollment account {} used up and removed",
+                self.credential.display()
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => log::warn!(
+                "cannot remove the used enrollment account {}: {e}",
+                self.credential.display()
+            ),
+        }
+    }
+}
+
+/// Bytes zeroed when dropped (the secret's copy in memory).
+struct Secret(Vec<u8>);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.fill(0);
+    }
+}
+
+fn zeroize_on_drop(d: Vec<u8>) -> Secret {
+    Secret(d)
 }
 
 #[cfg(test)]
@@ -208,9 +310,10 @@ mod tests {
         let (_t, b) = rig("firmware = \"3.0.0.1\"\ntls = false\nipv6_usbnic = true\ncolour = 1\n");
         let e = b.load_facts().unwrap_err().to_string();
         assert!(e.contains("colour"), "{e}");
+        // TLS without a published fingerprint is a valid answer (§5a).
         let (_t, b) = rig("firmware = \"3.0.0.1\"\ntls = true\nipv6_usbnic = true\n");
-        let e = b.load_facts().unwrap_err().to_string();
-        assert!(e.contains("required when tls = true"), "{e}");
+        let f = b.load_facts().unwrap();
+        assert!(f.tls && f.fingerprint.is_none());
     }
 
     #[test]
@@ -220,24 +323,54 @@ mod tests {
         assert_eq!(b.bmc_facts(), None);
     }
 
-    #[test]
-    fn the_credential_is_handed_out_once_and_deleted() {
-        let (t, mut b) = rig("");
-        fs::write(t.path().join("credential"), b"one-time-secret\n").unwrap();
-        let mut buf = [0u8; 64];
-        assert_eq!(b.enrollment_credential(&mut buf), Some(15));
-        assert_eq!(&buf[..15], b"one-time-secret");
-        assert!(!t.path().join("credential").exists());
-        assert_eq!(b.enrollment_credential(&mut buf), None);
+    fn account(b: &mut FileBootstrap) -> Option<(String, String)> {
+        let (mut n, mut s) = ([0u8; 255], [0u8; 64]);
+        let (nl, sl) = b.enrollment_account(&mut n, &mut s)?;
+        Some((
+            String::from_utf8(n[..nl].to_vec()).unwrap(),
+            String::from_utf8(s[..sl].to_vec()).unwrap(),
+        ))
     }
 
     #[test]
-    fn a_credential_larger_than_the_buffer_is_kept_and_not_used() {
+    fn the_account_is_kept_until_retired_then_removed() {
         let (t, mut b) = rig("");
-        fs::write(t.path().join("credential"), [b'x'; 100]).unwrap();
-        let mut buf = [0u8; 64];
-        assert_eq!(b.enrollment_credential(&mut buf), None);
-        assert!(t.path().join("credential").exists());
+        let path = t.path().join("credential");
+        fs::write(&path, account_file_text("enroll-7", "s3cret-0123456789")).unwrap();
+        let want = Some(("enroll-7".to_owned(), "s3cret-0123456789".to_owned()));
+        // A dropped connection reads it again: not used up by reading.
+        assert_eq!(account(&mut b), want);
+        assert_eq!(account(&mut b), want);
+        assert!(path.exists());
+        b.retire_account();
+        assert!(!path.exists());
+        assert_eq!(account(&mut b), None);
+    }
+
+    #[test]
+    fn a_malformed_or_oversized_account_is_kept_and_not_used() {
+        let (t, mut b) = rig("");
+        let path = t.path().join("credential");
+        for bad in [
+            b"only-one-line\n".to_vec(),
+            [b"a\n".to_vec(), vec![b'x'; 100], b"\n".to_vec()].concat(),
+            b"\nsecret\n".to_vec(),
+            b"a\nb\nc\n".to_vec(),
+        ] {
+            fs::write(&path, &bad).unwrap();
+            assert_eq!(account(&mut b), None, "{bad:?}");
+            assert!(path.exists());
+        }
+    }
+
+    #[test]
+    fn without_a_facts_file_only_the_account_answers() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("enroll.credential");
+        fs::write(&path, account_file_text("a", "b")).unwrap();
+        let mut b = FileBootstrap::account_only(&path);
+        assert_eq!(b.bmc_facts(), None);
+        assert_eq!(account(&mut b), Some(("a".into(), "b".into())));
     }
 
     #[test]

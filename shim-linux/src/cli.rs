@@ -88,6 +88,19 @@ pub enum Command {
         /// Install under this root directory instead of / (image builds, tests).
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// The BMC certificate's SHA-256 fingerprint as the BMC's own UI shows
+        /// it (64 hex digits, colons allowed): enrollment then talks only to
+        /// that certificate.
+        #[arg(long, value_name = "HEX")]
+        bmc_fingerprint: Option<String>,
+        /// A one-time enrollment account the administrator created on the BMC
+        /// (with --secret-file); kept 0600 in the state directory until the
+        /// agent has enrolled with it.
+        #[arg(long, value_name = "NAME", requires = "secret_file")]
+        account: Option<String>,
+        /// The file holding the one-time account's secret (one line).
+        #[arg(long, value_name = "FILE", requires = "account")]
+        secret_file: Option<PathBuf>,
     },
     /// Remove the unit, the udev rule, the records and the hosts-file block.
     Uninstall {

@@ -12,6 +12,7 @@ use bmclink_core::platform::{Clock, Record, Store, StoreError};
 use bmclink_core::records::{BmcCapsRecord, LinkRecord, PinRecord};
 use clap::CommandFactory;
 
+use crate::bootstrap;
 use crate::cli::{CertCommand, Cli, Command, Exit, Failure, LinkCommand, RunArgs};
 use crate::config::{self, ShimConfig};
 use crate::frames::{parse_mac, StopSignal};
@@ -48,7 +49,19 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             .render(out)
             .map_err(out_err),
         Command::Run(args) => run(cli, args, out),
-        Command::Install { repair, root } => install(cli, *repair, root, out),
+        Command::Install {
+            repair,
+            root,
+            bmc_fingerprint,
+            account,
+            secret_file,
+        } => {
+            let trust = InstallTrust {
+                bmc_fingerprint: bmc_fingerprint.as_deref(),
+                account: account.as_deref().zip(secret_file.as_deref()),
+            };
+            install(cli, *repair, root, &trust, out)
+        }
         Command::Uninstall { root } => uninstall(cli, root, out),
         Command::Status { json } => status(cli, *json, out),
         Command::Discover(args) => crate::discover::command(cli, args, out),
@@ -129,6 +142,7 @@ pub fn check_state(store: &mut FileStore) -> Result<(), Failure> {
             Record::BmcPin => PinRecord::decode(bytes).is_ok(),
             Record::BmcCaps => BmcCapsRecord::decode(bytes).is_ok(),
             Record::IdentityKey | Record::IdentityCert | Record::StableSecret => n > 0,
+            Record::AdminFingerprint => n == 32,
         };
         if !decodes {
             return Err(state_failure(store, StoreError::Corrupt(record)));
@@ -192,6 +206,44 @@ fn offline_platform(cfg: &ShimConfig, root: &Path) -> Result<LinuxPlatform, Fail
     platform::offline(&cfg, foreground).map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
 }
 
+/// Reads `--secret-file` and checks the account for the account file.
+fn read_account(name: &str, file: &Path) -> Result<(String, String), Failure> {
+    let usage = |what: String| Failure::new(Exit::Usage, what);
+    let data =
+        std::fs::read(file).map_err(|e| usage(format!("--secret-file {}: {e}", file.display())))?;
+    let secret = data.strip_suffix(b"\n").unwrap_or(&data);
+    let secret = std::str::from_utf8(secret).map_err(|_| {
+        usage(format!(
+            "--secret-file {}: the secret must be text",
+            file.display()
+        ))
+    })?;
+    bootstrap::check_account(name, secret.as_bytes()).map_err(|why| {
+        usage(format!(
+            "--account {name:?} / --secret-file {}: {why}",
+            file.display()
+        ))
+    })?;
+    Ok((name.to_owned(), secret.to_owned()))
+}
+
+/// Writes `data` to `path` 0600 (created so, never through a symlink).
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Makes a fresh identity (T2, T8, B4): key and self-signed certificate,
 /// the BMC pin erased so the next `run` enrolls again. Prints what it made.
 fn new_identity(
@@ -204,7 +256,7 @@ fn new_identity(
     writeln!(
         out,
         "new client identity (P-256) for {common_name}: {}\n  {}\n  SHA-256 fingerprint: {}\n\
-         the BMC pin is erased: the next `bmclink run` enrolls with the one-time credential from the bootstrap channel",
+         the BMC pin is erased: the next `bmclink run` enrolls with the one-time account (`install --account`, or the bootstrap channel)",
         p.store.path(Record::IdentityCert).display(),
         validity(id.cert(), now),
         hex::encode(id.fingerprint()),
@@ -250,8 +302,38 @@ pub fn validity(der: &[u8], now: u64) -> String {
     }
 }
 
-fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+/// The trust sources `install` was given (DESIGN §5a).
+struct InstallTrust<'a> {
+    bmc_fingerprint: Option<&'a str>,
+    account: Option<(&'a str, &'a Path)>,
+}
+
+fn install(
+    cli: &Cli,
+    repair: bool,
+    root: &Path,
+    trust: &InstallTrust<'_>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let mut cfg = resolve_config(cli)?;
+    // Checked before anything is written.
+    let fingerprint = trust
+        .bmc_fingerprint
+        .map(|text| {
+            bootstrap::parse_fingerprint(text).ok_or_else(|| {
+                Failure::new(
+                    Exit::Usage,
+                    format!(
+                        "--bmc-fingerprint {text:?}: must be a SHA-256 fingerprint, 64 hex digits (colons allowed)"
+                    ),
+                )
+            })
+        })
+        .transpose()?;
+    let account = trust
+        .account
+        .map(|(name, file)| read_account(name, file))
+        .transpose()?;
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/bmclink"));
     // An image built under --root is for another machine: its BMC is not
     // this host's, so type 42 is read for the real root only.
@@ -293,6 +375,40 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
         .map_err(out_err)?;
     }
     new_identity(&mut p, cfg.core.hostname, out)?;
+    if let Some(fp) = fingerprint {
+        p.store
+            .save(Record::AdminFingerprint, &fp)
+            .map_err(|e| state_failure(&p.store, e))?;
+        writeln!(
+            out,
+            "BMC fingerprint {} saved: enrollment talks only to that certificate",
+            hex::encode(fp)
+        )
+        .map_err(out_err)?;
+    }
+    if let Some((name, secret)) = account {
+        let path = cfg
+            .credential
+            .as_ref()
+            .map(|c| install::under(root, c))
+            .unwrap_or_else(|| install::under(root, &cfg.state_dir).join(bootstrap::ACCOUNT_FILE));
+        write_private(
+            &path,
+            bootstrap::account_file_text(&name, &secret).as_bytes(),
+        )
+        .map_err(|e| {
+            Failure::new(
+                Exit::Runtime,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+        writeln!(
+            out,
+            "one-time account {name} saved in {} (0600) until the agent has enrolled with it",
+            path.display()
+        )
+        .map_err(out_err)?;
+    }
     if root == Path::new("/") {
         writeln!(
             out,

@@ -113,6 +113,12 @@ pub struct ConfigFile {
     pub heartbeat_misses: Option<u64>,
     /// TCP connect timeout, seconds.
     pub connect_timeout_secs: Option<u64>,
+    /// Overall TLS handshake deadline, seconds.
+    pub handshake_timeout_secs: Option<u64>,
+    /// Overall deadline from HELLO to WELCOME, seconds.
+    pub welcome_timeout_secs: Option<u64>,
+    /// The BMC firmware has no TLS: use the plain channel (never once pinned).
+    pub legacy_plain: Option<bool>,
     /// First retry delay, seconds.
     pub backoff_min_secs: Option<u64>,
     /// Largest retry delay, seconds.
@@ -183,7 +189,8 @@ pub struct ShimConfig {
     pub mac: Option<[u8; 6]>,
     /// Bootstrap facts file (test rigs), if any.
     pub bootstrap: Option<PathBuf>,
-    /// One-time enrollment credential file (test rigs), if any.
+    /// One-time enrollment account file (`install --account` writes
+    /// `STATE_DIR/enroll.credential` when this is not set).
     pub credential: Option<PathBuf>,
     /// Which type-42 values the file set itself.
     pub given: Given,
@@ -363,6 +370,17 @@ impl ConfigFile {
         if let Some(v) = self.connect_timeout_secs {
             core.connect_timeout =
                 Duration::from_secs(ranged("connect_timeout_secs", v, 1, 300, " seconds")?);
+        }
+        if let Some(v) = self.handshake_timeout_secs {
+            core.handshake_timeout =
+                Duration::from_secs(ranged("handshake_timeout_secs", v, 1, 300, " seconds")?);
+        }
+        if let Some(v) = self.welcome_timeout_secs {
+            core.welcome_timeout =
+                Duration::from_secs(ranged("welcome_timeout_secs", v, 1, 300, " seconds")?);
+        }
+        if let Some(v) = self.legacy_plain {
+            core.legacy_plain = v;
         }
         if let Some(v) = self.backoff_min_secs {
             core.backoff_min =

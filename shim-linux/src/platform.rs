@@ -69,9 +69,10 @@ impl Bootstrap for NoBootstrap {
     fn bmc_facts(&mut self) -> Option<BmcFacts> {
         None
     }
-    fn enrollment_credential(&mut self, _buf: &mut [u8]) -> Option<usize> {
+    fn enrollment_account(&mut self, _: &mut [u8], _: &mut [u8]) -> Option<(usize, usize)> {
         None
     }
+    fn retire_account(&mut self) {}
 }
 
 /// No device: the platform of the commands that use the core without a
@@ -242,13 +243,14 @@ pub fn build(
 }
 
 fn bootstrap_of(cfg: &ShimConfig) -> Box<dyn Bootstrap> {
-    match (&cfg.bootstrap, &cfg.credential) {
-        (Some(facts), cred) => Box::new(FileBootstrap::new(
-            facts,
-            cred.clone()
-                .unwrap_or_else(|| cfg.state_dir.join("enroll.credential")),
-        )),
-        (None, _) => Box::new(NoBootstrap),
+    let credential = cfg
+        .credential
+        .clone()
+        .unwrap_or_else(|| cfg.state_dir.join(crate::bootstrap::ACCOUNT_FILE));
+    match &cfg.bootstrap {
+        Some(facts) => Box::new(FileBootstrap::new(facts, credential)),
+        // No IPMI bootstrap yet: the account `install --account` stored.
+        None => Box::new(FileBootstrap::account_only(credential)),
     }
 }
 
@@ -345,8 +347,11 @@ impl Bootstrap for LinuxPlatform {
     fn bmc_facts(&mut self) -> Option<BmcFacts> {
         self.bootstrap.bmc_facts()
     }
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
-        self.bootstrap.enrollment_credential(buf)
+    fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
+        self.bootstrap.enrollment_account(name, secret)
+    }
+    fn retire_account(&mut self) {
+        self.bootstrap.retire_account()
     }
 }
 

@@ -131,6 +131,9 @@ pub fn fix(record: Record) -> &'static str {
     match record {
         Record::Link => "run `bmclink link reset` to configure the host side again",
         Record::BmcCaps => "remove the file: it is a cache the next session rewrites",
+        Record::AdminFingerprint => {
+            "run `bmclink install --bmc-fingerprint HEX` with the fingerprint the BMC's UI shows"
+        }
         Record::IdentityKey | Record::IdentityCert | Record::BmcPin | Record::StableSecret => {
             "run `bmclink install --repair` to create a new identity and enroll again"
         }

@@ -41,7 +41,13 @@ struct Rig {
 }
 
 impl Rig {
+    /// A rig whose configuration says the firmware has no TLS
+    /// (`legacy_plain = true`): the plain channel on 5080.
     fn new(tag: &str, ipv4: &[&str]) -> Rig {
+        Self::with_config(tag, ipv4, "legacy_plain = true\n")
+    }
+
+    fn with_config(tag: &str, ipv4: &[&str], extra: &str) -> Rig {
         let ns = Netns::new(tag);
         ns.ip(&["link", "set", "lo", "up"]);
         ns.ip(&["tuntap", "add", "dev", TAP, "mode", "tap"]);
@@ -70,7 +76,7 @@ impl Rig {
             format!(
                 "state_dir = \"{}\"\nhosts_file = \"{}\"\nheartbeat_secs = 1\n\
                  connect_timeout_secs = 3\nbackoff_min_secs = 1\nbackoff_max_secs = 2\n\
-                 hostname = \"e2e-host\"\n",
+                 hostname = \"e2e-host\"\n{extra}",
                 state.display(),
                 dir.path().join("hosts").display()
             ),
@@ -84,8 +90,8 @@ impl Rig {
     }
 
     /// The file-based bootstrap: a TLS 1.3 BMC with `firmware` presenting
-    /// the certificate `fingerprint`, and the one-time credential.
-    fn bootstrap(&self, fingerprint: &[u8; 32], firmware: &str, credential: &str) {
+    /// the certificate `fingerprint`, and the one-time account.
+    fn bootstrap(&self, fingerprint: &[u8; 32], firmware: &str, account: &str, secret: &str) {
         let facts = self.path("bootstrap.toml");
         fs::write(
             &facts,
@@ -95,7 +101,7 @@ impl Rig {
             ),
         )
         .expect("facts");
-        fs::write(self.path("credential"), credential).expect("credential");
+        fs::write(self.path("credential"), format!("{account}\n{secret}\n")).expect("credential");
         let mut cfg = fs::read_to_string(self.config()).expect("config");
         cfg.push_str(&format!(
             "bootstrap = \"{}\"\ncredential = \"{}\"\n",
@@ -134,6 +140,11 @@ impl Rig {
 
     /// `bmclink run --tap` inside the namespace.
     fn start(&self) -> Agent {
+        self.start_with(&[])
+    }
+
+    /// `bmclink run --tap` with more `run` flags.
+    fn start_with(&self, flags: &[&str]) -> Agent {
         let err = fs::File::create(self.dir.path().join("agent.stderr")).expect("stderr file");
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns.name, BMCLINK, "-v"])
@@ -141,6 +152,7 @@ impl Rig {
             .arg(self.config())
             .args(["run", "--tap", TAP, "--mac", AGENT_MAC, "--audit-log"])
             .arg(self.dir.path().join("audit.jsonl"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(err)
             .spawn()
@@ -374,14 +386,15 @@ fn agent_enrolls_over_tls_13_against_the_kernel_and_heartbeats() {
         tls: true,
         ..BmcConfig::default()
     };
-    let credential = cfg.credential.clone();
+    let (account, credential) = (cfg.account.clone(), cfg.credential.clone());
     let tls = KernelBmc::spawn_tls(
         rig.ns.listen(5443),
         cfg,
         server_config(&id, false).expect("rustls server config"),
+        id.fingerprint(),
         false,
     );
-    rig.bootstrap(&id.fingerprint(), "3.30.30.30", &credential);
+    rig.bootstrap(&id.fingerprint(), "3.30.30.30", &account, &credential);
     rig.renew();
     let mut agent = rig.start();
     let story = || {
@@ -422,6 +435,77 @@ fn agent_enrolls_over_tls_13_against_the_kernel_and_heartbeats() {
     assert_eq!(tls.count("BMC0002"), 1, "no BYE over TLS\n{}", story());
 }
 
+/// The TCP destination ports of the frames the agent sent, from a pcap
+/// capture (Ethernet, IPv4 or IPv6 without extension headers).
+fn tcp_ports_sent(pcap: &[u8]) -> Vec<u16> {
+    let mut ports = Vec::new();
+    let mut at = 24; // the global header
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let frame = &pcap[at + 16..(at + 16 + caplen).min(pcap.len())];
+        at += 16 + caplen;
+        if frame.len() < 14 || frame[6..12] != mac_bytes(AGENT_MAC) {
+            continue;
+        }
+        let (proto, l4) = match u16::from_be_bytes([frame[12], frame[13]]) {
+            0x0800 if frame.len() >= 34 => {
+                let ihl = usize::from(frame[14] & 0x0f) * 4;
+                (frame[23], &frame[(14 + ihl).min(frame.len())..])
+            }
+            0x86dd if frame.len() >= 54 => (frame[20], &frame[54..]),
+            _ => continue,
+        };
+        if proto == 6 && l4.len() >= 4 {
+            ports.push(u16::from_be_bytes([l4[2], l4[3]]));
+        }
+    }
+    ports
+}
+
+fn mac_bytes(text: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (b, part) in out.iter_mut().zip(text.split(':')) {
+        *b = u8::from_str_radix(part, 16).unwrap();
+    }
+    out
+}
+
+/// DESIGN §5a: no bootstrap channel and no `legacy_plain` is no evidence
+/// that the firmware lacks TLS, so a plain BMC listening on 5080 (what an
+/// impostor on the link would run) never gets a HELLO: the agent tries
+/// TLS on 5443 and says what is missing. On main before the trust model
+/// this rig spoke the plain channel at once.
+#[test]
+fn without_bootstrap_or_legacy_plain_no_hello_goes_to_the_plain_port() {
+    if !may_run("without_bootstrap_or_legacy_plain_no_hello_goes_to_the_plain_port") {
+        return;
+    }
+    let rig = Rig::with_config("noplain", &["169.254.1.1/16"], "");
+    let pcap = rig.path("agent.pcap");
+    let mut agent = rig.start_with(&["--pcap", pcap.to_str().expect("utf-8 path")]);
+    rig.until("a TLS attempt on 5443 and BL4011", || {
+        let ports = tcp_ports_sent(&fs::read(&pcap).unwrap_or_default());
+        (ports.contains(&5443) && rig.audit().contains("BL4011")).then_some(())
+    });
+    // Give it a few more rounds (backoff 1-2 s) to be sure.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(agent.terminate(), Some(0), "{}", rig.story());
+    let ports = tcp_ports_sent(&fs::read(&pcap).expect("pcap"));
+    assert!(
+        !ports.contains(&5080),
+        "the agent sent TCP to the plain port: {ports:?}\n{}",
+        rig.story()
+    );
+    assert!(
+        ports.iter().filter(|p| **p == 5443).count() >= 2,
+        "{ports:?}"
+    );
+    assert_eq!(rig.bmc.count("BMC0001"), 0, "{}", rig.story());
+    assert!(!rig.bmc.timeline().contains("HELLO"), "{}", rig.story());
+    let audit = rig.audit();
+    assert!(!audit.contains("BL4001"), "plain channel audited\n{audit}");
+}
+
 /// A process killed on drop.
 struct Killed(Child);
 
@@ -458,7 +542,12 @@ fn tls_handshake_completes_against_openssl_s_server() {
     }
     let rig = Rig::new("ossl", &["169.254.1.1/16"]);
     let id = TlsIdentity::generate(9, "idrac", unix_now() - 3600, true);
-    rig.bootstrap(&id.fingerprint(), "3.30.30.30", "one-time-credential");
+    rig.bootstrap(
+        &id.fingerprint(),
+        "3.30.30.30",
+        "bmclink-enroll",
+        "one-time-credential",
+    );
     rig.renew();
     let p = |n: &str| rig.path(n).to_str().expect("utf-8 path").to_owned();
     fs::write(rig.path("bmc.der"), &id.der).expect("bmc cert");

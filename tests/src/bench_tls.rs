@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bmclink_core::cert::{self, CertParams, MAX_CERT_LEN};
-use bmclink_core::tls::{Identity, PinnedTls, TlsBuffers};
+use bmclink_core::tls::{Identity, PinnedTls, ServerAuth, TlsBuffers};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -286,10 +286,10 @@ pub fn bmclink_handshake(
     backend: &'static dyn bmclink_core::tls::P256Backend,
 ) -> Duration {
     let mut duplex = Duplex::new(server.clone());
-    let tls = PinnedTls::open_with_backend(
+    let tls = PinnedTls::open_as(
         &mut duplex,
         buffers,
-        pki.server_pin(),
+        ServerAuth::Pinned(pki.server_pin()),
         pki.identity(),
         rng,
         backend,
@@ -418,10 +418,10 @@ pub fn handshake_peak_stack(
     let (client, used) = crate::bench_stack::peak_stack(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let identity = Identity::new(key, &cert);
-        let mut tls = PinnedTls::open_with_backend(
+        let mut tls = PinnedTls::open_as(
             Stream(client_end),
             &mut buffers,
-            pin,
+            ServerAuth::Pinned(pin),
             identity,
             &mut rng,
             backend,

@@ -52,10 +52,17 @@ pub struct BmcConfig {
     /// Raw bytes sent right after WELCOME (malformed-input tests); inside
     /// TLS on the TLS port.
     pub inject_after_welcome: Option<Vec<u8>>,
-    /// The one-time enrollment credential the BMC accepts in ENROLL (once:
-    /// it is consumed by a successful enrollment, see
-    /// [`BmcState::used_credentials`]). The bootstrap channel publishes it.
+    /// The one-time enrollment account's name (DESIGN §5a).
+    pub account: String,
+    /// The one-time account's secret: ENROLL's proof is keyed with it; a
+    /// successful enrollment retires it (see [`BmcState::used_credentials`]).
+    /// The bootstrap channel publishes it.
     pub credential: String,
+    /// The bootstrap channel publishes the certificate fingerprint too
+    /// (optional in DSP0270 terms; off: enrollment relies on the proofs).
+    pub publish_fingerprint: bool,
+    /// Misbehaviour around ENROLL, the first [`BmcState::faults_left`] times.
+    pub enroll_fault: Option<EnrollFault>,
     /// The TLS port speaks TLS 1.2 only (a peer the agent must refuse, T4).
     pub tls12_only: bool,
     /// The TLS port presents another certificate than the one the bootstrap
@@ -63,6 +70,10 @@ pub struct BmcConfig {
     pub impostor_cert: bool,
     /// Mangles the BMC's TLS byte stream (truncated or garbage records).
     pub tls_tamper: Option<TlsTamper>,
+    /// The TLS port never speaks TLS: it sends one byte of a plausible
+    /// ServerHello record every this often, forever (a peer holding the
+    /// agent's handshake open).
+    pub tls_trickle: Option<smoltcp::time::Duration>,
 }
 
 impl BmcConfig {
@@ -97,12 +108,48 @@ impl Default for BmcConfig {
             tls_port: 5443,
             answer_ping: true,
             inject_after_welcome: None,
+            account: "bmclink-enroll".into(),
             credential: "one-time-credential".into(),
+            publish_fingerprint: true,
+            enroll_fault: None,
             tls12_only: false,
             impostor_cert: false,
             tls_tamper: None,
+            tls_trickle: None,
         }
     }
+}
+
+/// How the BMC (or whoever answers on its port) misbehaves around ENROLL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrollFault {
+    /// Drops the connection on ENROLL, before binding anything.
+    DropBeforeBind,
+    /// Binds, retires the account, then drops the connection before
+    /// ENROLLED (the agent's retry must be answered idempotently).
+    DropAfterBind,
+    /// Sends an ENROLLED whose proof is wrong (a man in the middle
+    /// pretending to have checked the proof).
+    ForgeEnrolled,
+    /// Sends WELCOME without ENROLLED.
+    SkipEnrolled,
+}
+
+/// Bad proofs after which the BMC retires an account (§5a allows it).
+pub const MAX_BAD_PROOFS: u32 = 3;
+
+/// One enrollment the BMC made: the account, its secret and the two
+/// certificates it bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The account.
+    pub account: String,
+    /// Its secret.
+    pub secret: String,
+    /// The client certificate's SHA-256.
+    pub client: [u8; 32],
+    /// The BMC certificate's SHA-256, as the BMC knows its own.
+    pub server: [u8; 32],
 }
 
 /// One Lifecycle-log entry.
@@ -150,8 +197,18 @@ pub struct BmcState {
     pub events: Vec<(u32, String, String)>,
     /// SHA-256 fingerprints of the enrolled client certificates.
     pub enrolled: Vec<[u8; 32]>,
-    /// Enrollment credentials consumed by a successful ENROLL.
+    /// Enrollment secrets retired (a successful ENROLL, or too many bad
+    /// proofs).
     pub used_credentials: Vec<String>,
+    /// The enrollments made.
+    pub bindings: Vec<Binding>,
+    /// Bad ENROLL proofs seen.
+    pub bad_proofs: u32,
+    /// How many more times [`BmcConfig::enroll_fault`] strikes (default 0:
+    /// set it with the fault).
+    pub faults_left: u32,
+    /// ENROLL messages received.
+    pub enrolls: u32,
 }
 
 struct Conn {
@@ -159,7 +216,13 @@ struct Conn {
     port: u16,
     responder: Option<Responder>,
     tls: Option<TlsSession>,
+    /// [`BmcConfig::tls_trickle`]: when the next byte goes, and how many went.
+    trickle: Option<(Instant, usize)>,
 }
+
+/// What a trickling TLS port sends, a byte at a time: a handshake record
+/// header announcing a 16 KiB ServerHello, then its body.
+const TRICKLE: [u8; 8] = [0x16, 0x03, 0x03, 0x40, 0x00, 0x02, 0x00, 0x3f];
 
 /// The simulated BMC.
 pub struct SimBmc {
@@ -268,6 +331,7 @@ impl SimBmc {
             );
             let handle = self.sockets.add(socket);
             self.conns.push(Conn {
+                trickle: None,
                 handle,
                 port,
                 responder: None,
@@ -337,7 +401,7 @@ impl SimBmc {
         for _ in 0..64 {
             let mut dev = PortDevice::new(&self.port);
             self.iface.poll(now, &mut dev, &mut self.sockets);
-            if !self.serve() {
+            if !self.serve(now) {
                 break;
             }
         }
@@ -348,11 +412,19 @@ impl SimBmc {
         if !self.up {
             return None;
         }
-        self.iface.poll_at(now, &self.sockets)
+        let trickle = self
+            .conns
+            .iter()
+            .filter_map(|c| c.trickle.map(|t| t.0))
+            .min();
+        match (self.iface.poll_at(now, &self.sockets), trickle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Moves bytes between sockets and responders; true if anything moved.
-    fn serve(&mut self) -> bool {
+    fn serve(&mut self, now: Instant) -> bool {
         let mut moved = false;
         let mut listening = std::collections::HashSet::new();
         for conn in self.conns.iter_mut() {
@@ -363,6 +435,7 @@ impl SimBmc {
                 }
                 tcp::State::Closed => {
                     conn.responder = None;
+                    conn.trickle = None;
                 }
                 _ => {}
             }
@@ -380,7 +453,16 @@ impl SimBmc {
                 && socket.state() != tcp::State::Listen
             {
                 let tls = conn.port == self.cfg.tls_port;
-                conn.responder = Some(Responder::new(tls));
+                conn.trickle = None;
+                if let (true, Some(_)) = (tls, self.cfg.tls_trickle) {
+                    timeline::emit("bmc", "TLS port accepted: trickling one byte at a time");
+                    conn.trickle = Some((now, 0));
+                    conn.responder = Some(Responder::new(true));
+                    continue;
+                }
+                // The real BMC's certificate: behind a man in the middle
+                // (`impostor_cert`) the BMC still sees its own.
+                conn.responder = Some(Responder::new(tls).with_server(self.identity.fingerprint()));
                 conn.tls = None;
                 if tls {
                     let identity = if self.cfg.impostor_cert {
@@ -400,6 +482,20 @@ impl SimBmc {
             let Some(responder) = conn.responder.as_mut() else {
                 continue;
             };
+            if let (Some((at, sent)), Some(every)) = (conn.trickle, self.cfg.tls_trickle) {
+                while socket.can_recv() {
+                    let _ = socket.recv(|b| (b.len(), ()));
+                }
+                if now >= at && socket.may_send() {
+                    let byte = TRICKLE.get(sent).copied().unwrap_or(0);
+                    if socket.send_slice(&[byte]).is_ok() {
+                        timeline::emit("bmc", format!("-> (one trickled byte, #{})", sent + 1));
+                        conn.trickle = Some((now + every, sent + 1));
+                        moved = true;
+                    }
+                }
+                continue;
+            }
             let mut out = Vec::new();
             let mut next = Next::Open;
             let mut input = Vec::new();

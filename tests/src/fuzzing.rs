@@ -263,6 +263,7 @@ pub fn policy(data: &[u8]) {
                     family: family(&mut c),
                 }),
                 19..=20 => Some(Input::Welcome {
+                    authenticated: true,
                     family: family(&mut c),
                     firmware: FW,
                     caps: c.below(8),

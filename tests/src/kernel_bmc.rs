@@ -46,19 +46,22 @@ impl KernelBmc {
     }
 
     /// As [`KernelBmc::spawn`], speaking TLS with `tls` on every connection.
+    /// `server` is the SHA-256 of the certificate `tls` presents (what the
+    /// enrollment proofs bind on the BMC's side).
     pub fn spawn_tls(
         listener: TcpListener,
         cfg: BmcConfig,
         tls: Arc<ServerConfig>,
+        server: [u8; 32],
         echo: bool,
     ) -> KernelBmc {
-        Self::spawn_with(listener, cfg, Some(tls), echo)
+        Self::spawn_with(listener, cfg, Some((tls, server)), echo)
     }
 
     fn spawn_with(
         listener: TcpListener,
         cfg: BmcConfig,
-        tls: Option<Arc<ServerConfig>>,
+        tls: Option<(Arc<ServerConfig>, [u8; 32])>,
         echo: bool,
     ) -> KernelBmc {
         let seen = Arc::new(Mutex::new(Seen::default()));
@@ -89,11 +92,11 @@ impl KernelBmc {
 }
 
 /// Accepts connections on `listener` forever, one thread each; TLS with
-/// `tls`, else the plain channel.
+/// `tls` (the config and its certificate's SHA-256), else the plain channel.
 pub fn serve(
     listener: &TcpListener,
     cfg: &BmcConfig,
-    tls: Option<&Arc<ServerConfig>>,
+    tls: Option<&(Arc<ServerConfig>, [u8; 32])>,
     seen: &Arc<Mutex<Seen>>,
     echo: bool,
 ) {
@@ -108,7 +111,7 @@ pub fn serve(
 fn connection(
     mut stream: TcpStream,
     cfg: &BmcConfig,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<(Arc<ServerConfig>, [u8; 32])>,
     seen: &Mutex<Seen>,
     start: StdInstant,
     echo: bool,
@@ -118,7 +121,10 @@ fn connection(
         .map(|a| a.to_string())
         .unwrap_or_else(|_| "?".into());
     let mut responder = Responder::new(tls.is_some());
-    let mut session = match tls.map(|c| TlsSession::new(c, None)).transpose() {
+    if let Some((_, server)) = &tls {
+        responder = responder.with_server(*server);
+    }
+    let mut session = match tls.map(|(c, _)| TlsSession::new(c, None)).transpose() {
         Ok(s) => s,
         Err(e) => {
             note(seen, start, echo, || {

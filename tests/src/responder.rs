@@ -2,12 +2,14 @@
 //! bytes in, plaintext bytes out, a Lifecycle log on the side. The TLS and
 //! plain transports both feed it.
 
+use bmclink_core::agent::enroll;
 use bmclink_core::cert::ShortFingerprint;
 use bmclink_core::proto::{
-    Caps, FrameReader, Message, Reject, RejectCode, Welcome, MAX_FRAME_LEN, PROTO_VERSION,
+    Caps, Enroll, Enrolled, FrameReader, Message, Reject, RejectCode, Welcome, MAX_FRAME_LEN,
+    PROTO_VERSION,
 };
 
-use crate::bmc::{BmcConfig, BmcState};
+use crate::bmc::{Binding, BmcConfig, BmcState, EnrollFault};
 use crate::timeline;
 
 /// What the responder wants done with the connection after a call.
@@ -23,9 +25,23 @@ pub enum Next {
 pub struct Responder {
     reader: FrameReader<{ 4 * MAX_FRAME_LEN }>,
     tls: bool,
-    greeted: bool,
+    stage: Stage,
     /// The client certificate fingerprint, on TLS connections.
     pub client_fingerprint: Option<[u8; 32]>,
+    /// SHA-256 of the BMC's own certificate (what the enrollment proofs
+    /// bind on the BMC's side), on TLS connections.
+    pub server_fingerprint: Option<[u8; 32]>,
+}
+
+/// Where a connection is in DESIGN §5's message order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing yet: HELLO must come first.
+    Start,
+    /// HELLO with `enrolling` arrived: ENROLL must follow at once.
+    AwaitingEnroll,
+    /// WELCOME sent.
+    Greeted,
 }
 
 impl Responder {
@@ -34,14 +50,21 @@ impl Responder {
         Responder {
             reader: FrameReader::new(),
             tls,
-            greeted: false,
+            stage: Stage::Start,
             client_fingerprint: None,
+            server_fingerprint: None,
         }
+    }
+
+    /// The BMC's own certificate fingerprint, for the enrollment proofs.
+    pub fn with_server(mut self, fingerprint: [u8; 32]) -> Self {
+        self.server_fingerprint = Some(fingerprint);
+        self
     }
 
     /// Whether a session is established (WELCOME sent).
     pub fn is_greeted(&self) -> bool {
-        self.greeted
+        self.stage == Stage::Greeted
     }
 
     /// Feeds received plaintext; appends replies to `out`.
@@ -70,8 +93,9 @@ impl Responder {
                 let peer = Peer {
                     tls: self.tls,
                     client_fingerprint: self.client_fingerprint,
+                    server_fingerprint: self.server_fingerprint,
                 };
-                if handle(&msg, peer, &mut self.greeted, cfg, state, out) == Next::Close {
+                if handle(&msg, peer, &mut self.stage, cfg, state, out) == Next::Close {
                     return Next::Close;
                 }
             }
@@ -96,6 +120,7 @@ fn emit(msg: &Message<'_>, out: &mut Vec<u8>) {
 struct Peer {
     tls: bool,
     client_fingerprint: Option<[u8; 32]>,
+    server_fingerprint: Option<[u8; 32]>,
 }
 
 fn reject(code: RejectCode, reason: &str, out: &mut Vec<u8>) {
@@ -141,7 +166,7 @@ fn welcome(how: String, cfg: &BmcConfig, state: &mut BmcState, out: &mut Vec<u8>
 fn handle(
     msg: &Message<'_>,
     peer: Peer,
-    greeted: &mut bool,
+    stage: &mut Stage,
     cfg: &BmcConfig,
     state: &mut BmcState,
     out: &mut Vec<u8>,
@@ -149,12 +174,15 @@ fn handle(
     let tls = peer.tls;
     let over = if tls { "TLS" } else { "plain" };
     match msg {
-        Message::Hello(h) => {
+        Message::Hello(h) if *stage == Stage::Start => {
             timeline::emit(
                 "bmc",
                 format!(
-                    "<- HELLO agent {} host '{}' over {} ({over})",
-                    h.agent_version, h.hostname, h.family
+                    "<- HELLO agent {} host '{}' over {} ({over}){}",
+                    h.agent_version,
+                    h.hostname,
+                    h.family,
+                    if h.enrolling { ", enrolling" } else { "" }
                 ),
             );
             if h.proto != PROTO_VERSION {
@@ -174,6 +202,23 @@ fn handle(
                     out,
                 );
                 return Next::Close;
+            }
+            if !tls && h.enrolling {
+                // §5: the flag is meaningless on the plain port.
+                state
+                    .log
+                    .add("BMC0022", "OS agent tried to enroll outside TLS".into());
+                reject(
+                    RejectCode::BadCredential,
+                    "enrollment is only possible over TLS",
+                    out,
+                );
+                return Next::Close;
+            }
+            if tls && h.enrolling {
+                // Answered only after the ENROLL that must follow.
+                *stage = Stage::AwaitingEnroll;
+                return Next::Open;
             }
             if tls
                 && !peer
@@ -198,55 +243,69 @@ fn handle(
                 return Next::Close;
             }
             welcome(format!("{} ({over})", h.family), cfg, state, out);
-            *greeted = true;
+            *stage = Stage::Greeted;
             Next::Open
         }
-        Message::Enroll(e) if !*greeted => {
-            timeline::emit("bmc", format!("<- ENROLL over {over}"));
-            let Some(fp) = peer.client_fingerprint.filter(|_| tls) else {
-                // ENROLL is defined inside TLS only: without a client
-                // certificate there is nothing to bind.
+        Message::Enroll(e) if *stage == Stage::AwaitingEnroll => {
+            timeline::emit(
+                "bmc",
+                format!("<- ENROLL account '{}' over {over}", e.account),
+            );
+            state.enrolls += 1;
+            let (Some(client), Some(server)) = (peer.client_fingerprint, peer.server_fingerprint)
+            else {
                 state
                     .log
-                    .add("BMC0003", "OS agent sent ENROLL outside TLS".into());
-                reject(
-                    RejectCode::TlsRequired,
-                    "enrollment is only possible over TLS",
-                    out,
-                );
+                    .add("BMC0003", "ENROLL without both certificates".into());
                 return Next::Close;
             };
-            let fresh = e.credential == cfg.credential
-                && !state.used_credentials.iter().any(|c| c == e.credential);
-            if !fresh {
-                state.log.add(
-                    "BMC0022",
-                    "OS agent enrollment refused: wrong or already used credential".into(),
-                );
-                reject(
-                    RejectCode::BadCredential,
-                    "wrong or already used enrollment credential",
-                    out,
-                );
+            if cfg.enroll_fault == Some(EnrollFault::DropBeforeBind) && state.faults_left > 0 {
+                state.faults_left -= 1;
+                timeline::emit("bmc", "(dropping the connection before binding)");
                 return Next::Close;
             }
-            state.used_credentials.push(cfg.credential.clone());
-            if !state.enrolled.contains(&fp) {
-                state.enrolled.push(fp);
+            match check_enroll(e, client, server, cfg, state) {
+                Ok(secret) => {
+                    if cfg.enroll_fault == Some(EnrollFault::DropAfterBind) && state.faults_left > 0
+                    {
+                        state.faults_left -= 1;
+                        timeline::emit("bmc", "(dropping the connection after binding)");
+                        return Next::Close;
+                    }
+                    let mut proof = enroll::bmc_proof(secret.as_bytes(), &server, &client);
+                    match cfg.enroll_fault {
+                        Some(EnrollFault::ForgeEnrolled) => proof[0] ^= 1,
+                        Some(EnrollFault::SkipEnrolled) => {
+                            welcome("TLS (enrollment)".into(), cfg, state, out);
+                            *stage = Stage::Greeted;
+                            return Next::Open;
+                        }
+                        _ => {}
+                    }
+                    timeline::emit("bmc", "-> ENROLLED");
+                    emit(&Message::Enrolled(Enrolled { proof }), out);
+                    welcome("TLS (enrollment)".into(), cfg, state, out);
+                    *stage = Stage::Greeted;
+                    Next::Open
+                }
+                Err(why) => {
+                    state
+                        .log
+                        .add("BMC0022", format!("OS agent enrollment refused: {why}"));
+                    reject(RejectCode::BadCredential, why, out);
+                    Next::Close
+                }
             }
-            state.log.add(
-                "BMC0020",
-                format!(
-                    "OS agent enrolled (client certificate {})",
-                    ShortFingerprint::of(&fp)
-                ),
-            );
-            welcome("TLS (enrollment)".into(), cfg, state, out);
-            *greeted = true;
-            Next::Open
         }
-        _ if !*greeted => {
-            timeline::emit("bmc", format!("<- {msg:?} before HELLO; closing"));
+        _ if *stage != Stage::Greeted => {
+            timeline::emit(
+                "bmc",
+                format!("<- {} out of order (HELLO first, ENROLL right after an enrolling HELLO); closing", msg.msg_type()),
+            );
+            state.log.add(
+                "BMC0003",
+                format!("{} from the OS agent out of order", msg.msg_type()),
+            );
             Next::Close
         }
         Message::Ping(seq) => {
@@ -289,6 +348,64 @@ fn handle(
             Next::Close
         }
     }
+}
+
+/// §5a on the BMC's side: the proof must be the account's for these two
+/// certificates; a fresh account is bound and retired, a retired one only
+/// answers (idempotently) the certificate pair it bound. Returns the secret
+/// for the ENROLLED proof.
+fn check_enroll(
+    e: &Enroll<'_>,
+    client: [u8; 32],
+    server: [u8; 32],
+    cfg: &BmcConfig,
+    state: &mut BmcState,
+) -> Result<String, &'static str> {
+    let secret = cfg.credential.clone();
+    if e.account != cfg.account {
+        return Err("unknown account");
+    }
+    let expected = enroll::host_proof(secret.as_bytes(), &server, &client);
+    let valid = enroll::proofs_equal(&expected, &e.proof);
+    let binding = Binding {
+        account: cfg.account.clone(),
+        secret: secret.clone(),
+        client,
+        server,
+    };
+    let retired = state.used_credentials.contains(&secret);
+    if retired {
+        // Idempotent: the same account, secret and certificates again.
+        if valid && state.bindings.contains(&binding) {
+            timeline::emit(
+                "bmc",
+                "ENROLL repeated for the same certificate: idempotent",
+            );
+            return Ok(secret);
+        }
+        return Err("account already used");
+    }
+    if !valid {
+        state.bad_proofs += 1;
+        if state.bad_proofs >= crate::bmc::MAX_BAD_PROOFS {
+            // The BMC may retire an account after a few bad proofs (§5a).
+            state.used_credentials.push(secret);
+        }
+        return Err("bad proof for this account and these certificates");
+    }
+    state.used_credentials.push(secret.clone());
+    state.bindings.push(binding);
+    if !state.enrolled.contains(&client) {
+        state.enrolled.push(client);
+    }
+    state.log.add(
+        "BMC0020",
+        format!(
+            "OS agent enrolled (client certificate {})",
+            ShortFingerprint::of(&client)
+        ),
+    );
+    Ok(secret)
 }
 
 impl BmcConfig {

@@ -313,6 +313,7 @@ impl TlsHost {
                 out.push(match m {
                     Ok(Message::Welcome(w)) => Received::Welcome(w.session),
                     Ok(Message::Reject(r)) => Received::Reject(r.code.to_string()),
+                    Ok(Message::Enrolled(e)) => Received::Enrolled(e.proof),
                     Ok(other) => Received::Other(format!("{other:?}")),
                     Err(e) => Received::Malformed(e.to_string()),
                 });
@@ -486,6 +487,8 @@ pub enum Received {
     Welcome(u32),
     /// REJECT with its code's name (`tls-required`, `not-enrolled`, ...).
     Reject(String),
+    /// ENROLLED with its proof.
+    Enrolled([u8; 32]),
     /// Any other message, debug-formatted.
     Other(String),
     /// Bytes that do not parse as a frame.

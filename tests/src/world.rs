@@ -63,6 +63,10 @@ pub struct World {
     /// OS events the host has for the BMC, taken by the agent in order
     /// (fill it, or push at scheduled times with [`World::at`]).
     pub os_events: std::collections::VecDeque<OsEvent>,
+    /// One-time secrets the agent retired on the host.
+    pub retired: Vec<String>,
+    /// The secret the host holds, when not the BMC's (a wrong secret).
+    pub host_secret: Option<String>,
     port: Port,
     rng: ChaCha8Rng,
     stop_signalled: bool,
@@ -96,6 +100,8 @@ impl World {
             stop_at: None,
             rogue: None,
             os_events: Default::default(),
+            retired: Vec::new(),
+            host_secret: None,
             port,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stop_signalled: false,
@@ -273,23 +279,46 @@ impl Bootstrap for World {
         }
         let cfg = &self.bmc.cfg;
         Some(BmcFacts {
-            fingerprint: cfg.tls.then(|| self.bmc.fingerprint()),
+            fingerprint: (cfg.tls && cfg.publish_fingerprint).then(|| self.bmc.fingerprint()),
             firmware: cfg.firmware,
             tls: cfg.tls,
             ipv6_usbnic: cfg.ipv6_usbnic,
         })
     }
 
-    /// The BMC's credential while it is unused: the agent and the BMC
-    /// always agree, and a consumed credential is not handed out again.
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
+    /// The BMC's one-time account as the host received it, until the
+    /// agent retires it on the host (the host's copy, not the BMC's: a
+    /// BMC that bound it already still answers the same certificates).
+    /// [`World::host_secret`] overrides the secret (a wrong one).
+    fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
         if !self.bootstrap_up {
             return None;
         }
-        let cred = self.bmc.unused_credential()?;
-        let n = cred.len().min(buf.len());
-        buf[..n].copy_from_slice(&cred.as_bytes()[..n]);
-        Some(n)
+        let cfg = &self.bmc.cfg;
+        let given = self
+            .host_secret
+            .clone()
+            .unwrap_or_else(|| cfg.credential.clone());
+        if self.retired.contains(&given) {
+            return None;
+        }
+        let (a, s) = (cfg.account.as_bytes(), given.as_bytes());
+        if a.len() > name.len() || s.len() > secret.len() {
+            return None;
+        }
+        name[..a.len()].copy_from_slice(a);
+        secret[..s.len()].copy_from_slice(s);
+        Some((a.len(), s.len()))
+    }
+
+    fn retire_account(&mut self) {
+        let cfg = &self.bmc.cfg;
+        let given = self
+            .host_secret
+            .clone()
+            .unwrap_or_else(|| cfg.credential.clone());
+        timeline::emit("host", "one-time secret erased");
+        self.retired.push(given);
     }
 }
 

@@ -228,6 +228,7 @@ fn connect(pki: &Pki, port: u16) -> Outcome {
             hostname: "host.interop",
             family: Family::V4,
             tls: true,
+            enrolling: false,
         });
         tls.send(&frame(&hello))?;
         let welcome = read_message(&mut tls)?;

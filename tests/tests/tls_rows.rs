@@ -163,11 +163,15 @@ fn t5_firmware_without_tls_uses_the_plain_channel() {
 
 #[test]
 fn t6_plain_hello_on_tls_required_firmware_is_rejected_and_logged_by_the_bmc() {
-    // Without the bootstrap channel the agent cannot learn the BMC's
-    // certificate, so it behaves like an old agent and tries plain.
+    // A non-TLS agent: one configured `legacy_plain = true` (the only way
+    // bmclink speaks plain without bootstrap evidence) on TLS firmware.
     let mut world = World::new(BmcConfig::default(), 6);
     world.bootstrap_up = false;
-    run(&mut world, 40);
+    let cfg = Config {
+        legacy_plain: true,
+        ..Config::default()
+    };
+    run_agent(&mut world, cfg, Instant::from_secs(40)).expect("agent starts");
     assert!(world.bmc.state.log.count("ISM0050") >= 1);
     assert!(
         has(&world, "BL2005"),
@@ -175,6 +179,23 @@ fn t6_plain_hello_on_tls_required_firmware_is_rejected_and_logged_by_the_bmc() {
         world.audit_ids()
     );
     assert!(channels(&world).is_empty());
+}
+
+#[test]
+fn t6_without_host_local_evidence_the_agent_never_speaks_plain() {
+    // The same BMC and no bootstrap channel, default configuration: TLS
+    // is tried (BL4011/BL4015 say what is missing), never a plain HELLO.
+    let mut world = World::new(BmcConfig::default(), 6);
+    world.bootstrap_up = false;
+    run(&mut world, 40);
+    assert_eq!(world.bmc.state.log.count("ISM0050"), 0);
+    assert_eq!(plain_hellos(&world), 0);
+    assert!(
+        has(&world, "BL4011") && has(&world, "BL4015"),
+        "{:?}",
+        world.audit_ids()
+    );
+    assert!(!has(&world, "BL4001"), "{:?}", world.audit_ids());
 }
 
 #[test]

@@ -56,8 +56,10 @@ pub fn main(args: &[String]) -> ExitCode {
     }
     timeline::echo(false);
     print_audit(&world);
+    // HELLO(enrolling), ENROLL, ENROLLED (checked: BL4006), WELCOME (BL2001).
     let started = world.audit_ids().iter().any(|id| id == "BL2001")
-        && world.audit_ids().iter().any(|id| id == "BL4006");
+        && world.audit_ids().iter().any(|id| id == "BL4006")
+        && world.bmc.state.enrolls == 1;
     let bye = world.bmc.state.log.count("BMC0002") > 0;
     let pings = world.bmc.state.pings;
     if started && bye && pings > 0 {

@@ -9,7 +9,7 @@ use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr, IpEndpoint, Ipv6Address};
 
-use super::identity::{ClientIdentity, IdentityError, Trust};
+use super::identity::{self, ClientIdentity, IdentityError};
 use super::link::{Ipv4Mode, Link, LinkReport};
 use super::net::{earliest, Net};
 use super::per_family::PerFamily;
@@ -21,6 +21,7 @@ use crate::link::discover::{Discovery, DiscoveryEvent};
 use crate::link::ipv4ll::{Ipv4ClaimEvent, Ipv4ClaimState};
 use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
 use crate::platform::{HostFacts, Platform, Record};
+use crate::policy::trust::{self, ClientCert, Trust, TrustFacts};
 use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
 use crate::records::{BmcCapsRecord, LinkRecord};
 use crate::time::SaturatingAdd;
@@ -31,13 +32,9 @@ pub const FACTS_INTERVAL: Duration = Duration::from_secs(1);
 /// Inputs buffered between the link/sockets and the policy in one tick.
 const INPUTS: usize = 16;
 
-/// Audit events said once per outage rather than on every retry.
-#[derive(Debug, Default)]
-struct Said {
-    plain: bool,
-    downgrade: bool,
-    expired: bool,
-}
+/// Audit events said once per outage rather than on every retry: the IDs
+/// said since the last WELCOME.
+type Said = heapless::Vec<u16, 8>;
 
 /// Everything the agent decides with, apart from the network itself.
 pub struct Control {
@@ -50,8 +47,9 @@ pub struct Control {
     pub(crate) disconnect: PerFamily<bool>,
     /// The status pushed to the platform.
     pub(crate) status: Status,
-    /// How the connection being made authenticates.
-    pub(crate) trust: Trust,
+    /// Per family: how the connection being made (or running) on it
+    /// authenticates, decided when it was started.
+    pub(crate) trust: PerFamily<Option<Trust>>,
     /// The client identity, loaded for TLS connections.
     pub(crate) identity: Option<ClientIdentity>,
     said: Said,
@@ -112,9 +110,9 @@ impl Control {
             connected: PerFamily::both(false),
             disconnect: PerFamily::both(false),
             status: Status::default(),
-            trust: Trust::Plain,
+            trust: PerFamily::both(None),
             identity: None,
-            said: Said::default(),
+            said: Said::new(),
             bmc_ipv6: cfg.bmc_ipv6,
             facts,
             facts_at: now.saturating_add(FACTS_INTERVAL),
@@ -188,11 +186,13 @@ impl Control {
                 self.input(Input::TcpConnected { family: f });
             } else if state == tcp::State::Closed {
                 self.attempts[f] = None;
-                self.refused_with_pin(now, net.p);
+                self.refused_with_pin(now, f, net.p);
+                self.trust[f] = None;
                 self.input(Input::TcpRefused { family: f });
             } else if now >= deadline {
                 net.abort(f);
                 self.attempts[f] = None;
+                self.trust[f] = None;
                 self.input(Input::TcpTimedOut { family: f });
             }
         }
@@ -393,9 +393,15 @@ impl Control {
             },
             Action::Connect { family } => {
                 self.connected[family] = false;
-                let Some(port) = self.prepare_channel(cfg, now, net.p) else {
+                self.trust[family] = None;
+                let Some(trust) = self.prepare_channel(cfg, now, net.p) else {
                     self.input(Input::TcpRefused { family });
                     return;
+                };
+                let port = if trust.tls() {
+                    cfg.tls_port
+                } else {
+                    cfg.plain_port
                 };
                 let remote = match family {
                     Family::V4 => Some(IpAddress::Ipv4(cfg.bmc_ipv4)),
@@ -410,6 +416,7 @@ impl Control {
                 };
                 if ok {
                     self.attempts[family] = Some(now.saturating_add(cfg.connect_timeout));
+                    self.trust[family] = Some(trust);
                 } else {
                     self.input(Input::TcpRefused { family });
                 }
@@ -421,6 +428,7 @@ impl Control {
                     net.abort(family);
                     self.attempts[family] = None;
                     self.connected[family] = false;
+                    self.trust[family] = None;
                 }
             }
             Action::SaveBmcCaps { record } => {
@@ -444,91 +452,107 @@ impl Control {
 }
 
 impl Control {
+    /// A session came up: events said once per outage may be said again.
+    pub(crate) fn session_started(&mut self) {
+        self.said.clear();
+    }
+
+    /// Records `event` unless it was said since the last WELCOME.
+    fn say_once<P: Platform>(&mut self, now: Instant, p: &mut P, event: &AuditEvent) {
+        let id = event.id().0;
+        if self.said.contains(&id) {
+            return;
+        }
+        // Full: say it again rather than never.
+        let _ = self.said.push(id);
+        p.record(now, event);
+    }
+
     /// B1: the TLS port of a pinned BMC refused us and its bootstrap says it
     /// has no TLS any more: a downgrade, refused (said once per outage).
-    fn refused_with_pin<P: Platform>(&mut self, now: Instant, p: &mut P) {
-        if !matches!(self.trust, Trust::Tls { enroll: false, .. }) || self.said.downgrade {
+    fn refused_with_pin<P: Platform>(&mut self, now: Instant, family: Family, p: &mut P) {
+        if !matches!(self.trust[family], Some(Trust::Pinned { .. })) {
             return;
         }
         if p.bmc_facts().is_some_and(|f| !f.tls) {
-            self.said.downgrade = true;
-            p.record(now, &AuditEvent::Tls(TlsEvent::DowngradeRefused {}));
+            self.say_once(now, p, &AuditEvent::Tls(TlsEvent::DowngradeRefused {}));
         }
     }
 
-    /// Decides the channel of the next connection (T5, B1, T3) and returns
-    /// its port, or `None` when no connection may be attempted now.
+    /// Gathers what the trust decision needs (DESIGN §5a), makes it
+    /// ([`trust::decide`]) and audits it; `None` when no connection may be
+    /// attempted now.
     fn prepare_channel<P: Platform>(
         &mut self,
         cfg: &Config,
         now: Instant,
         p: &mut P,
-    ) -> Option<u16> {
-        self.trust = Trust::decide(p);
-        match self.trust {
-            Trust::Refused => {
-                if !self.said.downgrade {
-                    self.said.downgrade = true;
-                    p.record(now, &AuditEvent::Tls(TlsEvent::DowngradeRefused {}));
-                }
-                None
+    ) -> Option<Trust> {
+        let pin = identity::load_pin(p);
+        let admin_fingerprint = identity::load_admin_fingerprint(p).ok()?;
+        let bootstrap = p.bmc_facts();
+        let mut name = [0u8; crate::platform::ACCOUNT_NAME_MAX];
+        let mut secret = [0u8; crate::platform::ACCOUNT_SECRET_MAX];
+        let account = p.enrollment_account(&mut name, &mut secret).is_some();
+        secret.fill(0);
+        let client = self.client_cert(cfg, now, p);
+        let facts = TrustFacts {
+            pin,
+            bootstrap,
+            admin_fingerprint,
+            account,
+            client,
+            legacy_plain: cfg.legacy_plain,
+        };
+        let decision = trust::decide(&facts);
+        for event in &decision.events {
+            match event {
+                // B4: every connection.
+                AuditEvent::Tls(TlsEvent::ClientCertExpiring { .. }) => p.record(now, event),
+                _ => self.say_once(now, p, event),
             }
-            Trust::Plain => {
-                if !self.said.plain {
-                    self.said.plain = true;
-                    p.record(now, &AuditEvent::Tls(TlsEvent::PlainChannel {}));
-                }
-                Some(cfg.plain_port)
-            }
-            Trust::Tls { enroll, .. } => {
-                if self.identity.is_none() || enroll {
-                    self.identity = match ClientIdentity::load(p) {
-                        Ok(Some(id)) => Some(id),
-                        Ok(None) => {
-                            let unix = p.unix_time().unwrap_or(0);
-                            match ClientIdentity::generate(p, cfg.hostname, unix) {
-                                Ok(id) => Some(id),
-                                Err(e) => {
-                                    error!("cannot make a client identity: {:?}", e);
-                                    None
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            let record = match e {
-                                IdentityError::Corrupt(r) => r,
-                                _ => Record::IdentityKey,
-                            };
-                            p.record(now, &AuditEvent::Store(StoreEvent::Corrupt { record }));
-                            None
-                        }
-                    };
-                }
-                let id = self.identity.as_ref()?;
-                if let Some(unix) = p.unix_time() {
-                    match id.expiry(unix) {
-                        Expiry::Expired { not_after } => {
-                            // T3: no connection attempt with an expired
-                            // certificate; said once until it changes.
-                            if !self.said.expired {
-                                self.said.expired = true;
-                                p.record(
-                                    now,
-                                    &AuditEvent::Tls(TlsEvent::ClientCertExpired { not_after }),
-                                );
-                            }
-                            self.identity = None;
-                            return None;
-                        }
-                        Expiry::Expiring { days_left } => p.record(
-                            now,
-                            &AuditEvent::Tls(TlsEvent::ClientCertExpiring { days_left }),
-                        ),
-                        Expiry::Valid | Expiry::NotYetValid => self.said.expired = false,
+        }
+        if let ClientCert::Expired { .. } = client {
+            self.identity = None;
+        }
+        match &decision.trust {
+            Some(t) => info!("next connection: {}", t),
+            None => info!("no connection: nothing may be trusted now"),
+        }
+        decision.trust
+    }
+
+    /// Loads (or makes) the client identity and says where it stands.
+    fn client_cert<P: Platform>(&mut self, cfg: &Config, now: Instant, p: &mut P) -> ClientCert {
+        // Reloaded every time: `cert renew` or `install` may have replaced it.
+        self.identity = match ClientIdentity::load(p) {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
+                let unix = p.unix_time().unwrap_or(0);
+                match ClientIdentity::generate(p, cfg.hostname, unix) {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        error!("cannot make a client identity: {:?}", e);
+                        None
                     }
                 }
-                Some(cfg.tls_port)
             }
+            Err(e) => {
+                let record = match e {
+                    IdentityError::Corrupt(r) => r,
+                    _ => Record::IdentityKey,
+                };
+                self.say_once(now, p, &AuditEvent::Store(StoreEvent::Corrupt { record }));
+                None
+            }
+        };
+        let Some(id) = self.identity.as_ref() else {
+            return ClientCert::Unavailable;
+        };
+        match p.unix_time().map(|unix| id.expiry(unix)) {
+            Some(Expiry::Expired { not_after }) => ClientCert::Expired { not_after },
+            Some(Expiry::Expiring { days_left }) => ClientCert::Expiring { days_left },
+            Some(Expiry::Valid | Expiry::NotYetValid) | None => ClientCert::Valid,
         }
     }
 }

@@ -165,11 +165,13 @@ impl<const N: usize> EventQueue<N> {
     }
 
     /// The BMC stored the event `seq`: it and everything queued before it
-    /// (sent earlier on the same in-order stream) leave the queue. An ACK for
-    /// nothing queued is ignored.
-    pub fn ack(&mut self, seq: u32) {
-        if !self.queue.iter().any(|q| q.seq == seq) {
-            return;
+    /// (sent earlier on the same in-order stream) leave the queue. Returns
+    /// `false`, changing nothing, for an ACK outside the sent window (an
+    /// event never sent in this session, or not queued at all): that is a
+    /// protocol error, and it must not drop what the BMC never saw.
+    pub fn ack(&mut self, seq: u32) -> bool {
+        if !self.queue.iter().take(self.sent).any(|q| q.seq == seq) {
+            return false;
         }
         while let Some(q) = self.queue.pop_front() {
             self.sent = self.sent.saturating_sub(1);
@@ -177,6 +179,7 @@ impl<const N: usize> EventQueue<N> {
                 break;
             }
         }
+        true
     }
 
     /// A new session started: everything not ACKed is sent again.
@@ -244,12 +247,33 @@ mod tests {
         }
         let seqs: Vec<u32> = core::iter::from_fn(|| q.next_to_send().map(|e| e.seq)).collect();
         assert_eq!(seqs, [1, 2, 3, 4], "a window of {EVENT_WINDOW}");
-        q.ack(1);
+        assert!(q.ack(1));
         assert_eq!(q.next_to_send().map(|e| e.seq), Some(5));
-        q.ack(3);
+        assert!(q.ack(3));
         assert_eq!(q.len(), 3, "ACK 3 also settles 2");
-        q.ack(99);
-        assert_eq!(q.len(), 3, "an ACK for nothing queued is ignored");
+        assert!(!q.ack(99));
+        assert_eq!(q.len(), 3, "an ACK for nothing queued changes nothing");
+    }
+
+    #[test]
+    fn an_ack_outside_the_sent_window_drops_nothing() {
+        let mut q: EventQueue<8> = EventQueue::new();
+        for i in 0..6 {
+            q.push(ev(i));
+        }
+        // Window: 1..=4 sent, 5 and 6 queued but never sent.
+        while q.next_to_send().is_some() {}
+        assert!(!q.ack(6), "6 was never sent");
+        assert_eq!(q.len(), 6, "nothing dropped by an ACK for an unsent event");
+        assert!(!q.ack(0));
+        assert_eq!(q.len(), 6);
+        // After a reconnect nothing counts as sent until it is sent again.
+        q.resend_all();
+        assert!(!q.ack(1));
+        assert_eq!(q.len(), 6);
+        assert_eq!(q.next_to_send().map(|e| e.seq), Some(1));
+        assert!(q.ack(1));
+        assert_eq!(q.len(), 5);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use p256::ecdsa::SigningKey;
 use crate::audit::{AuditEvent, StoreEvent, TlsEvent};
 use crate::cert::{self, identity, CertError, CertParams, Expiry, MAX_CERT_LEN};
 use crate::platform::{Platform, Record, StoreError};
+use crate::policy::PinState;
 use crate::records::PinRecord;
 use crate::tls::Identity;
-use crate::types::Channel;
 
 /// The client's key and certificate, loaded from the store.
 pub struct ClientIdentity {
@@ -123,78 +123,33 @@ impl ClientIdentity {
     }
 }
 
-/// How the next connection authenticates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trust {
-    /// The legacy plain channel (T5: no pin, firmware without TLS).
-    Plain,
-    /// TLS pinning the BMC certificate; `enroll` when the pin comes from the
-    /// bootstrap channel and this connection sends ENROLL.
-    Tls {
-        /// SHA-256 of the BMC certificate.
-        pin: [u8; 32],
-        /// This connection enrolls.
-        enroll: bool,
-    },
-    /// A pin exists but TLS cannot be used now: never plain (B1).
-    Refused,
+/// Loads the pin record as the trust decision sees it; an unreadable pin
+/// is still a pin (B1).
+pub fn load_pin<P: Platform>(p: &mut P) -> PinState {
+    let mut buf = [0u8; PinRecord::LEN];
+    match p.load(Record::BmcPin, &mut buf) {
+        Ok(Some(n)) => match buf.get(..n).map(PinRecord::decode) {
+            Some(Ok(pin)) => PinState::Pinned(pin.sha256),
+            _ => PinState::Unreadable,
+        },
+        Ok(None) => PinState::None,
+        Err(_) => PinState::Unreadable,
+    }
 }
 
-impl Trust {
-    /// The channel this trust leads to, if any.
-    pub fn channel(self) -> Option<Channel> {
-        match self {
-            Trust::Plain => Some(Channel::Plain),
-            Trust::Tls { .. } => Some(Channel::Tls13),
-            Trust::Refused => None,
-        }
-    }
-
-    /// Decides from the stored pin and the bootstrap channel.
-    pub fn decide<P: Platform>(p: &mut P) -> Trust {
-        let mut buf = [0u8; PinRecord::LEN];
-        match p.load(Record::BmcPin, &mut buf) {
-            Ok(Some(n)) => match buf.get(..n).map(PinRecord::decode) {
-                Some(Ok(pin)) => {
-                    return Trust::Tls {
-                        pin: pin.sha256,
-                        enroll: false,
-                    }
-                }
-                _ => {
-                    // A pin we cannot read is still a pin: never plain.
-                    let now = p.now();
-                    p.record(
-                        now,
-                        &AuditEvent::Store(StoreEvent::Corrupt {
-                            record: Record::BmcPin,
-                        }),
-                    );
-                    return Trust::Refused;
-                }
-            },
-            Ok(None) => {}
-            Err(_) => {
-                let now = p.now();
-                p.record(
-                    now,
-                    &AuditEvent::Store(StoreEvent::Failed {
-                        record: Record::BmcPin,
-                    }),
-                );
-                return Trust::Refused;
-            }
-        }
-        match p.bmc_facts() {
-            Some(f) if f.tls => match f.fingerprint {
-                Some(pin) => Trust::Tls { pin, enroll: true },
-                // TLS firmware that publishes no fingerprint cannot be
-                // authenticated: refuse rather than trust blindly.
-                None => Trust::Refused,
-            },
-            // Old firmware (T5), or no bootstrap answer and nothing pinned:
-            // the plain channel, as older agents did.
-            _ => Trust::Plain,
+/// Loads the administrator's BMC fingerprint (`install --bmc-fingerprint`).
+/// `Err` (audited) when it exists but cannot be read: a trust source that
+/// cannot be read is not silently dropped.
+pub fn load_admin_fingerprint<P: Platform>(p: &mut P) -> Result<Option<[u8; 32]>, StoreError> {
+    let mut buf = [0u8; 32];
+    let record = Record::AdminFingerprint;
+    match p.load(record, &mut buf) {
+        Ok(Some(32)) => Ok(Some(buf)),
+        Ok(None) => Ok(None),
+        Ok(Some(_)) | Err(_) => {
+            let now = p.now();
+            p.record(now, &AuditEvent::Store(StoreEvent::Corrupt { record }));
+            Err(StoreError::Corrupt(record))
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod channel;
 pub mod control;
 pub mod drbg;
+pub mod enroll;
 pub mod events;
 pub mod identity;
 pub mod link;
@@ -38,17 +39,18 @@ use crate::types::{Channel, Family};
 use self::channel::{ChannelError, Plain};
 use self::control::Control;
 use self::drbg::HashDrbg;
-use self::identity::Trust;
 use self::link::Link;
 use self::net::Net;
 use self::per_family::PerFamily;
-use self::session::{Established, Heartbeat, Reader, SessionEnd};
+use self::session::{Established, Heartbeat, Reader, Reply, SessionEnd};
 pub use self::status::Status;
-use self::tls_channel::{Flags, NetTransport, TlsChannel};
+use self::tls_channel::{Dropped, Flags, NetTransport, Tick, TlsChannel};
 use crate::audit::TlsEvent;
-use crate::cert::ShortFingerprint;
+use crate::cert::{Fingerprint, ShortFingerprint};
+use crate::platform::{ACCOUNT_NAME_MAX, ACCOUNT_SECRET_MAX};
+use crate::policy::Trust;
 use crate::proto::{Caps, Enroll, Message, RejectCode};
-use crate::tls::{PinnedTls, TlsBuffers, TlsError};
+use crate::tls::{PinnedTls, ServerAuth, TlsBuffers, TlsError};
 
 /// TCP receive buffer of each channel socket, in bytes.
 pub const TCP_RX_LEN: usize = 4096;
@@ -237,15 +239,23 @@ impl<'a> Agent<'a> {
         }
     }
 
-    /// Runs one session over the connected socket of `family`, on the
-    /// channel the trust decision picked when connecting.
+    /// Runs one session over the connected socket of `family`, with the
+    /// trust decided when that connection was started.
     fn session<P: Platform>(&mut self, p: &mut P, family: Family) -> SessionEnd {
         let this = &mut *self;
-        let trust = this.ctl.trust;
+        let trust = this.ctl.trust[family].take();
         let net = RefCell::new(net!(this, &mut *p));
         this.reader.reset();
         let end = match trust {
-            Trust::Tls { pin, enroll } => run_tls_session(
+            Some(Trust::Plain) => run_plain_session(
+                &net,
+                &this.cfg,
+                &mut this.ctl,
+                family,
+                &mut this.heartbeat,
+                &mut this.reader,
+            ),
+            Some(trust) => run_tls_session(
                 &net,
                 &this.cfg,
                 &mut this.ctl,
@@ -253,17 +263,11 @@ impl<'a> Agent<'a> {
                 &mut this.heartbeat,
                 &mut this.reader,
                 this.tls,
-                pin,
-                enroll,
+                trust,
             ),
-            Trust::Plain | Trust::Refused => run_plain_session(
-                &net,
-                &this.cfg,
-                &mut this.ctl,
-                family,
-                &mut this.heartbeat,
-                &mut this.reader,
-            ),
+            // No trust, no session (a connection without a decision cannot
+            // happen; refused rather than assumed).
+            None => SessionEnd::Untrusted,
         };
         let mut net = net.into_inner();
         end_session(&mut net, &mut this.ctl, family, end);
@@ -319,6 +323,7 @@ fn started<P: Platform>(
     channel: Channel,
     est: &Established,
 ) {
+    ctl.session_started();
     if let Ok(mut n) = channel::borrow(net) {
         let now = n.now();
         info!(
@@ -333,15 +338,37 @@ fn started<P: Platform>(
                 firmware: est.firmware,
             }),
         );
+        // §5a: caps are cached only from an authenticated session or the
+        // bootstrap channel; a plain WELCOME's are anyone's word.
+        let (caps, authenticated) = match channel {
+            Channel::Tls13 => (Caps::from_bits(est.caps).known(), true),
+            Channel::Plain => match n.p.bmc_facts() {
+                Some(f) => (bootstrap_caps(&f), true),
+                None => (Caps::from_bits(est.caps).known(), false),
+            },
+        };
         ctl.report(Input::Welcome {
             family,
             firmware: est.firmware,
-            caps: Caps::from_bits(est.caps).known().bits(),
+            caps: caps.bits(),
+            authenticated,
         });
         ctl.run_policy(cfg, &mut n);
         ctl.status.session_up(now, family, channel, est);
         n.p.status(&ctl.status);
     }
+}
+
+/// The capabilities the bootstrap channel vouches for.
+fn bootstrap_caps(f: &crate::platform::BmcFacts) -> Caps {
+    let mut caps = Caps::empty();
+    if f.tls {
+        caps = caps.union(Caps::TLS);
+    }
+    if f.ipv6_usbnic {
+        caps = caps.union(Caps::IPV6_USBNIC);
+    }
+    caps
 }
 
 fn run_plain_session<P: Platform>(
@@ -353,7 +380,7 @@ fn run_plain_session<P: Platform>(
     reader: &mut Reader,
 ) -> SessionEnd {
     let mut ch = Plain::new(net, family);
-    let hello = session::hello(cfg, family, false);
+    let hello = session::hello(cfg, family, false, false);
     let est = match session::greet(net, &mut ch, reader, cfg, ctl, family, &hello) {
         Ok(est) => est,
         Err(end) => return end,
@@ -361,12 +388,13 @@ fn run_plain_session<P: Platform>(
     started(net, cfg, ctl, family, Channel::Plain, &est);
     if Caps::from_bits(est.caps).tls() {
         // T7: the firmware gained TLS since this host last enrolled (or
-        // never did). If the bootstrap channel now publishes a certificate,
-        // leave the plain channel so the next connection enrolls.
+        // never did). WELCOME's caps are only a hint (unauthenticated): if
+        // the host-local bootstrap channel now says TLS too, leave the plain
+        // channel so the next connection (decided afresh) enrolls.
         let upgrade = channel::borrow(net)
             .ok()
             .and_then(|mut n| n.p.bmc_facts())
-            .is_some_and(|f| f.tls && f.fingerprint.is_some());
+            .is_some_and(|f| f.tls);
         if upgrade {
             info!("the BMC now offers TLS: leaving the plain channel to enroll");
             let _ = session::send_message(&mut ch, &Message::Bye(session::bye::MOVING));
@@ -376,83 +404,257 @@ fn run_plain_session<P: Platform>(
     session::serve(net, &mut ch, reader, cfg, ctl, family, hb)
 }
 
+/// The control loop as the TLS transport runs it while it waits (the
+/// handshake, DESIGN item 4): the policy, watchdogs, claims and host facts
+/// go on; the session loop holds the control itself, and then this skips.
+struct Ticker<'m> {
+    ctl: RefCell<&'m mut Control>,
+    cfg: &'m Config,
+    family: Family,
+}
+
+impl<P: Platform> Tick<P> for Ticker<'_> {
+    fn tick(
+        &self,
+        net: &mut Net<'_, '_, P, Link>,
+    ) -> Result<Option<smoltcp::time::Instant>, Dropped> {
+        let Ok(mut ctl) = self.ctl.try_borrow_mut() else {
+            return Ok(None);
+        };
+        ctl.tick(self.cfg, net);
+        if ctl.disconnect[self.family] || !ctl.connected[self.family] {
+            return Err(Dropped);
+        }
+        Ok(ctl.poll_at())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_tls_session<'c, 'n, 'x, P: Platform>(
     net: &'c RefCell<Net<'n, 'x, P, Link>>,
-    cfg: &Config,
-    ctl: &mut Control,
+    cfg: &'c Config,
+    ctl: &'c mut Control,
     family: Family,
     hb: &mut Heartbeat,
     reader: &mut Reader,
     bufs: &'c mut TlsBuffers,
-    pin: [u8; 32],
-    enroll: bool,
+    trust: Trust,
 ) -> SessionEnd {
-    let Some(id) = ctl.identity.as_ref() else {
+    let Some(id) = ctl.identity.take() else {
         return SessionEnd::Channel(ChannelError::Tls);
     };
-    let client = ShortFingerprint::of(&id.fingerprint());
+    let end = tls_session(net, cfg, ctl, family, hb, reader, bufs, trust, &id);
+    ctl.identity = Some(id);
+    end
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tls_session<'c, 'n, 'x, P: Platform>(
+    net: &'c RefCell<Net<'n, 'x, P, Link>>,
+    cfg: &'c Config,
+    ctl: &'c mut Control,
+    family: Family,
+    hb: &mut Heartbeat,
+    reader: &mut Reader,
+    bufs: &'c mut TlsBuffers,
+    trust: Trust,
+    id: &identity::ClientIdentity,
+) -> SessionEnd {
+    let client_fp = id.fingerprint();
+    let client = ShortFingerprint::of(&client_fp);
+    let auth = match trust {
+        Trust::Pinned { pin } => ServerAuth::Pinned(pin),
+        Trust::Expected { fingerprint } => ServerAuth::Pinned(fingerprint),
+        // §5a: with a fingerprint from the administrator or the bootstrap
+        // channel, ENROLL goes only to that certificate.
+        Trust::Enroll {
+            expected: Some(fingerprint),
+        } => ServerAuth::Pinned(fingerprint),
+        Trust::Enroll { expected: None } | Trust::Probe => ServerAuth::Enrolling,
+        Trust::Plain => return SessionEnd::Untrusted,
+    };
     let flags = Flags::default();
     let mut rng = match channel::borrow(net) {
-        Ok(mut n) => HashDrbg::from_rng(n.p),
+        Ok(mut n) => {
+            let now = n.now();
+            flags
+                .deadline
+                .set(Some(now.saturating_add(cfg.handshake_timeout)));
+            HashDrbg::from_rng(n.p)
+        }
         Err(e) => return SessionEnd::Channel(e),
     };
-    let transport = NetTransport::new(net, family, &flags);
-    let tls = match PinnedTls::open(transport, bufs, pin, id.tls(), &mut rng) {
+    let ticker = Ticker {
+        ctl: RefCell::new(ctl),
+        cfg,
+        family,
+    };
+    let transport = NetTransport::new(net, family, &flags).with_tick(&ticker);
+    let opened = PinnedTls::open_as(
+        transport,
+        bufs,
+        auth,
+        id.tls(),
+        &mut rng,
+        crate::tls::DEFAULT_BACKEND,
+    );
+    flags.deadline.set(None);
+    let tls = match opened {
         Ok(tls) => tls,
         Err(e) => {
             if flags.stopped.get() {
                 return SessionEnd::Stopped;
             }
-            audit(net, AuditEvent::Tls(TlsEvent::handshake_failed(e)));
+            if flags.dropped.get() {
+                return SessionEnd::Moving;
+            }
+            let event = if flags.timed_out.get() {
+                TlsEvent::HandshakeTimedOut {
+                    secs: cfg.handshake_timeout.secs(),
+                }
+            } else {
+                TlsEvent::handshake_failed(e)
+            };
+            audit(net, AuditEvent::Tls(event));
             return SessionEnd::Channel(ChannelError::Tls);
         }
     };
+    let bmc_fp = tls.server_fingerprint();
     let mut ch = TlsChannel::new(tls, &flags);
-    let mut credential = [0u8; 255];
-    let first = if enroll {
-        let n = match channel::borrow(net) {
-            Ok(mut n) => n.p.enrollment_credential(&mut credential).unwrap_or(0),
-            Err(e) => return SessionEnd::Channel(e),
-        };
-        let text = credential
-            .get(..n)
-            .and_then(|c| core::str::from_utf8(c).ok())
-            .unwrap_or("");
-        Message::Enroll(Enroll { credential: text })
-    } else {
-        session::hello(cfg, family, true)
+    let mut ctl = ticker.ctl.borrow_mut();
+    let ctl: &mut Control = &mut ctl;
+    if trust == Trust::Probe {
+        // Nothing vouches for this certificate: name it for the
+        // administrator, send nothing, run nothing.
+        audit(
+            net,
+            AuditEvent::Tls(TlsEvent::UntrustedBmc {
+                presented: Fingerprint(bmc_fp),
+            }),
+        );
+        ch.close();
+        return SessionEnd::Untrusted;
+    }
+    let enrolling = matches!(trust, Trust::Enroll { .. });
+    if let Err(end) = session::send_message(&mut ch, &session::hello(cfg, family, true, enrolling))
+    {
+        return end;
+    }
+    info!("HELLO sent over {} (enrolling: {})", family, enrolling);
+    let deadline = match session::welcome_deadline(net, cfg) {
+        Ok(d) => d,
+        Err(end) => return end,
     };
-    let greeted = session::greet(net, &mut ch, reader, cfg, ctl, family, &first);
-    credential.fill(0);
-    let est = match greeted {
-        Ok(est) => est,
+    if enrolling {
+        if let Err(end) = enroll(
+            net, &mut ch, reader, cfg, ctl, family, deadline, bmc_fp, client_fp,
+        ) {
+            return end;
+        }
+    }
+    let est = match session::await_reply(net, &mut ch, reader, cfg, ctl, family, deadline) {
+        Ok(Reply::Welcome(est)) => est,
+        Ok(Reply::Enrolled(_)) => {
+            return SessionEnd::Protocol(crate::proto::ProtoError::Unexpected(u8::from(
+                crate::proto::MessageType::Enrolled,
+            )))
+        }
         Err(end) => {
-            tls_failure(net, &ch, end, enroll, client);
+            tls_failure(net, &ch, end, trust, client);
             return end;
         }
     };
-    if enroll {
+    if let Trust::Expected { fingerprint } = trust {
+        // The administrator's (or bootstrap's) fingerprint authenticated
+        // the BMC and the BMC knows this client certificate: a pin.
         if let Ok(mut n) = channel::borrow(net) {
-            identity::save_pin(n.p, pin);
-            let now = n.now();
-            n.p.record(
-                now,
-                &AuditEvent::Tls(TlsEvent::Enrolled {
-                    bmc: ShortFingerprint::of(&pin),
-                    client,
-                }),
-            );
+            identity::save_pin(n.p, fingerprint);
         }
-        ctl.trust = Trust::Tls { pin, enroll: false };
     }
     started(net, cfg, ctl, family, Channel::Tls13, &est);
     let end = session::serve(net, &mut ch, reader, cfg, ctl, family, hb);
-    tls_failure(net, &ch, end, false, client);
+    tls_failure(net, &ch, end, Trust::Pinned { pin: bmc_fp }, client);
     if matches!(end, SessionEnd::Stopped | SessionEnd::Moving) {
         ch.close();
     }
     end
+}
+
+/// DESIGN §5a, the agent's side after HELLO(enrolling): ENROLL with the
+/// proof, then ENROLLED checked in constant time before anything is pinned.
+/// The secret is retired only on success or REJECT bad-credential.
+#[allow(clippy::too_many_arguments)]
+fn enroll<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
+    ch: &mut impl channel::ChannelIo,
+    reader: &mut Reader,
+    cfg: &Config,
+    ctl: &mut Control,
+    family: Family,
+    deadline: smoltcp::time::Instant,
+    bmc_fp: [u8; 32],
+    client_fp: [u8; 32],
+) -> Result<(), SessionEnd> {
+    let mut name = [0u8; ACCOUNT_NAME_MAX];
+    let mut secret = [0u8; ACCOUNT_SECRET_MAX];
+    let lens = channel::borrow(net)
+        .map_err(SessionEnd::Channel)?
+        .p
+        .enrollment_account(&mut name, &mut secret);
+    let Some((name_len, secret_len)) = lens else {
+        secret.fill(0);
+        audit(net, AuditEvent::Tls(TlsEvent::NoAccount {}));
+        return Err(SessionEnd::Untrusted);
+    };
+    let key = secret.get(..secret_len).unwrap_or(&[]);
+    let proof = enroll::host_proof(key, &bmc_fp, &client_fp);
+    let expected = enroll::bmc_proof(key, &bmc_fp, &client_fp);
+    secret.fill(0);
+    let account = name
+        .get(..name_len)
+        .and_then(|n| core::str::from_utf8(n).ok())
+        .unwrap_or("");
+    session::send_message(ch, &Message::Enroll(Enroll { account, proof }))?;
+    info!("ENROLL sent for account {}", account);
+    let bmc = ShortFingerprint::of(&bmc_fp);
+    match session::await_reply(net, ch, reader, cfg, ctl, family, deadline) {
+        Ok(Reply::Enrolled(got)) if enroll::proofs_equal(&got, &expected) => {
+            if let Ok(mut n) = channel::borrow(net) {
+                identity::save_pin(n.p, bmc_fp);
+                n.p.retire_account();
+                let now = n.now();
+                n.p.record(
+                    now,
+                    &AuditEvent::Tls(TlsEvent::Enrolled {
+                        bmc,
+                        client: ShortFingerprint::of(&client_fp),
+                    }),
+                );
+            }
+            info!("ENROLLED checked: BMC certificate pinned");
+            Ok(())
+        }
+        // A wrong proof, or WELCOME without one: whoever answered does not
+        // know the secret for these two certificates.
+        Ok(Reply::Enrolled(_) | Reply::Welcome(_)) | Err(SessionEnd::Protocol(_)) => {
+            audit(net, AuditEvent::Tls(TlsEvent::EnrollmentUnproven { bmc }));
+            Err(SessionEnd::Untrusted)
+        }
+        Err(SessionEnd::Rejected(code)) => {
+            audit(net, AuditEvent::Tls(TlsEvent::EnrollmentRejected { code }));
+            if code == u8::from(RejectCode::BadCredential) {
+                if let Ok(mut n) = channel::borrow(net) {
+                    n.p.retire_account();
+                }
+            }
+            Err(SessionEnd::Rejected(code))
+        }
+        Err(end @ (SessionEnd::Stopped | SessionEnd::Moving)) => Err(end),
+        Err(end) => {
+            audit(net, AuditEvent::Tls(TlsEvent::EnrollmentInterrupted {}));
+            Err(end)
+        }
+    }
 }
 
 /// Audits why a TLS session failed, when TLS is the reason.
@@ -460,14 +662,16 @@ fn tls_failure<P: Platform>(
     net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &TlsChannel<'_, '_, '_, P>,
     end: SessionEnd,
-    enroll: bool,
+    trust: Trust,
     client: ShortFingerprint,
 ) {
+    let not_enrolled = u8::from(RejectCode::NotEnrolled);
     let event = match (end, ch.error) {
-        (SessionEnd::Rejected(code), _) if enroll => TlsEvent::EnrollmentRejected { code },
-        (SessionEnd::Rejected(code), _) if code == u8::from(RejectCode::NotEnrolled) => {
-            TlsEvent::ClientCertRefused { client }
-        }
+        (SessionEnd::Rejected(code), _) if code == not_enrolled => match trust {
+            // Never enrolled and nothing to enroll with.
+            Trust::Expected { .. } => TlsEvent::NoAccount {},
+            _ => TlsEvent::ClientCertRefused { client },
+        },
         (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::AbortedAfterHandshake)) => {
             TlsEvent::ClientCertRefused { client }
         }
@@ -541,7 +745,7 @@ fn end_session<P: Platform>(
             SessionEvent::ConnectFailed { family, port },
             Some(PolicyEnd::PeerDead),
         ),
-        SessionEnd::Channel(_) => (
+        SessionEnd::Channel(_) | SessionEnd::Untrusted => (
             SessionEvent::ConnectFailed { family, port },
             Some(PolicyEnd::Reset),
         ),
@@ -550,7 +754,11 @@ fn end_session<P: Platform>(
         SessionEnd::Protocol(e) => error!("closing the connection: protocol error: {}", e),
         other => info!("session ended: {:?}", other),
     }
-    net.p.record(now, &AuditEvent::Session(event));
+    // An untrusted peer was audited with the reason already (BL40xx); a
+    // "connection failed" beside it would blur it.
+    if end != SessionEnd::Untrusted {
+        net.p.record(now, &AuditEvent::Session(event));
+    }
     if end != SessionEnd::Stopped {
         net.abort(family);
         net.poll();

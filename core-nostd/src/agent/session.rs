@@ -17,7 +17,7 @@ use super::net::{earliest, Net};
 use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
 use crate::platform::{Audit, Platform, Wake};
-use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROTO_VERSION};
+use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROOF_LEN, PROTO_VERSION};
 use crate::time::SaturatingAdd;
 use crate::types::Family;
 
@@ -58,6 +58,9 @@ pub enum SessionEnd {
     /// The BMC now offers TLS (firmware upgrade, T7): the plain session ends
     /// so the next connection enrolls.
     Upgrade,
+    /// The connection could not be trusted (no trust source, a failed
+    /// enrollment proof): it ends without a session, audited already.
+    Untrusted,
 }
 
 /// What a session learned from WELCOME.
@@ -154,34 +157,50 @@ fn fill(ch: &mut impl ChannelIo, reader: &mut Reader) -> Result<usize, SessionEn
     Ok(n)
 }
 
-/// The HELLO this agent sends.
-pub fn hello(cfg: &Config, family: Family, tls: bool) -> Message<'static> {
+/// The HELLO this agent sends: the first frame on every connection (§5).
+pub fn hello(cfg: &Config, family: Family, tls: bool, enrolling: bool) -> Message<'static> {
     Message::Hello(Hello {
         proto: PROTO_VERSION,
         agent_version: cfg.agent_version,
         hostname: cfg.hostname,
         family,
         tls,
+        enrolling,
     })
 }
 
-/// Sends `first` (HELLO, or ENROLL inside TLS) and waits for WELCOME (or
-/// REJECT) until the connect timeout.
-pub fn greet<P: Platform>(
+/// What the BMC answered a HELLO (or ENROLL) with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// WELCOME.
+    Welcome(Established),
+    /// ENROLLED with this proof.
+    Enrolled([u8; PROOF_LEN]),
+}
+
+/// The deadline of the wait for WELCOME, from now.
+pub fn welcome_deadline<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
+    cfg: &Config,
+) -> Result<Instant, SessionEnd> {
+    Ok(borrow(net)
+        .map_err(SessionEnd::Channel)?
+        .now()
+        .saturating_add(cfg.welcome_timeout))
+}
+
+/// Waits for the BMC's answer until `deadline` (overall): WELCOME or
+/// ENROLLED; REJECT, BYE and anything else end the connection.
+#[allow(clippy::too_many_arguments)]
+pub fn await_reply<P: Platform>(
     net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &mut impl ChannelIo,
     reader: &mut Reader,
     cfg: &Config,
     ctl: &mut Control,
     family: Family,
-    first: &Message<'_>,
-) -> Result<Established, SessionEnd> {
-    send_message(ch, first)?;
-    info!("{} sent over {}", first.msg_type(), family);
-    let deadline = borrow(net)
-        .map_err(SessionEnd::Channel)?
-        .now()
-        .saturating_add(cfg.connect_timeout);
+    deadline: Instant,
+) -> Result<Reply, SessionEnd> {
     loop {
         ctl.tick(cfg, &mut *borrow(net).map_err(SessionEnd::Channel)?);
         if ctl.disconnect[family] {
@@ -195,11 +214,12 @@ pub fn greet<P: Platform>(
                     caps,
                     session,
                     ..
-                }) => Ok(Established {
+                }) => Ok(Reply::Welcome(Established {
                     firmware,
                     caps: caps.bits(),
                     session,
-                }),
+                })),
+                Message::Enrolled(e) => Ok(Reply::Enrolled(e.proof)),
                 Message::Reject(r) => Err(SessionEnd::Rejected(u8::from(r.code))),
                 Message::Bye(reason) => Err(SessionEnd::PeerBye(reason)),
                 other => Err(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
@@ -214,6 +234,27 @@ pub fn greet<P: Platform>(
         if n.wait(earliest(Some(deadline), ctl.poll_at())) == Wake::Stop {
             return Err(SessionEnd::Stopped);
         }
+    }
+}
+
+/// Sends HELLO and waits for WELCOME (or REJECT) until the WELCOME deadline.
+pub fn greet<P: Platform>(
+    net: &RefCell<Net<'_, '_, P, Link>>,
+    ch: &mut impl ChannelIo,
+    reader: &mut Reader,
+    cfg: &Config,
+    ctl: &mut Control,
+    family: Family,
+    first: &Message<'_>,
+) -> Result<Established, SessionEnd> {
+    send_message(ch, first)?;
+    info!("{} sent over {}", first.msg_type(), family);
+    let deadline = welcome_deadline(net, cfg)?;
+    match await_reply(net, ch, reader, cfg, ctl, family, deadline)? {
+        Reply::Welcome(est) => Ok(est),
+        Reply::Enrolled(_) => Err(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
+            crate::proto::MessageType::Enrolled,
+        )))),
     }
 }
 
@@ -267,7 +308,11 @@ pub fn serve<P: Platform>(
                     None
                 }
                 Ok(Message::Ack(seq)) => {
-                    hb.events.ack(seq);
+                    // An ACK for an event never sent is a protocol error
+                    // and acknowledges nothing (DESIGN §5: nothing is lost).
+                    if !hb.events.ack(seq) {
+                        return SessionEnd::Protocol(ProtoError::UnexpectedAck(seq));
+                    }
                     None
                 }
                 Ok(Message::Bye(reason)) => return SessionEnd::PeerBye(reason),

@@ -8,6 +8,12 @@
 //! `WouldBlock`, which leaves embedded-tls's state untouched (it reads the
 //! record header straight from the transport), and the channel reports
 //! "nothing yet". Inside a record it still waits, bounded by a deadline.
+//!
+//! The handshake has an overall deadline ([`Flags::deadline`], from
+//! `Config::handshake_timeout`), not one per byte, and while the transport
+//! waits it runs the control loop ([`Tick`]): the policy, its watchdogs, the
+//! address claims' defence and the host facts go on during a handshake, so
+//! a peer trickling bytes cannot hold the agent.
 
 use core::cell::{Cell, RefCell};
 
@@ -34,6 +40,25 @@ pub struct Flags {
     pub would_block: Cell<bool>,
     /// The platform asked to stop while the transport waited.
     pub stopped: Cell<bool>,
+    /// An overall deadline no wait may pass (the handshake's).
+    pub deadline: Cell<Option<Instant>>,
+    /// The overall deadline passed.
+    pub timed_out: Cell<bool>,
+    /// The control loop asked to drop this connection while it waited.
+    pub dropped: Cell<bool>,
+}
+
+/// The control loop dropped the connection a transport was waiting on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dropped;
+
+/// The control loop, run from inside a blocking transport wait.
+pub trait Tick<P: Platform> {
+    /// One round of the control loop. Returns its next deadline, or
+    /// [`Dropped`] when the connection must end (the policy dropped it). A
+    /// round that cannot run now (the session loop holds the control)
+    /// returns `Ok(None)`.
+    fn tick(&self, net: &mut Net<'_, '_, P, Link>) -> Result<Option<Instant>, Dropped>;
 }
 
 /// A transport failure, as embedded-io sees it.
@@ -59,6 +84,7 @@ pub struct NetTransport<'c, 'n, 'a, P: Platform> {
     net: &'c RefCell<Net<'n, 'a, P, Link>>,
     family: Family,
     flags: &'c Flags,
+    tick: Option<&'c dyn Tick<P>>,
     /// Bytes of the current record header seen (0..5).
     header_seen: usize,
     header_len_bytes: [u8; 2],
@@ -73,10 +99,17 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
             net,
             family,
             flags,
+            tick: None,
             header_seen: 0,
             header_len_bytes: [0; 2],
             body_left: 0,
         }
+    }
+
+    /// Runs `tick` while the transport waits.
+    pub fn with_tick(mut self, tick: &'c dyn Tick<P>) -> Self {
+        self.tick = Some(tick);
+        self
     }
 
     fn at_record_boundary(&self) -> bool {
@@ -108,7 +141,11 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
             .net
             .try_borrow()
             .map_err(|_| TransportError(ErrorKind::Other))?;
-        Ok(net.now().saturating_add(IO_TIMEOUT))
+        let own = net.now().saturating_add(IO_TIMEOUT);
+        Ok(match self.flags.deadline.get() {
+            Some(overall) => own.min(overall),
+            None => own,
+        })
     }
 
     /// Pumps the stack until `deadline`; `Err` when it passed or on stop.
@@ -119,9 +156,23 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
             .map_err(|_| TransportError(ErrorKind::Other))?;
         net.poll();
         if net.now() >= deadline {
+            if self.flags.deadline.get().is_some_and(|d| net.now() >= d) {
+                self.flags.timed_out.set(true);
+            }
             return Err(TransportError(ErrorKind::TimedOut));
         }
-        if net.wait(Some(deadline)) == Wake::Stop {
+        let mut wake_at = deadline;
+        if let Some(tick) = self.tick {
+            match tick.tick(&mut net) {
+                Ok(Some(at)) => wake_at = wake_at.min(at),
+                Ok(None) => {}
+                Err(Dropped) => {
+                    self.flags.dropped.set(true);
+                    return Err(TransportError(ErrorKind::Interrupted));
+                }
+            }
+        }
+        if net.wait(Some(wake_at)) == Wake::Stop {
             self.flags.stopped.set(true);
             return Err(TransportError(ErrorKind::Interrupted));
         }

@@ -1,6 +1,6 @@
 //! BL4xxx: TLS, certificates and enrollment.
 
-use crate::cert::ShortFingerprint;
+use crate::cert::{Fingerprint, ShortFingerprint};
 use crate::tls::TlsError;
 
 audit_events! {
@@ -30,10 +30,10 @@ audit_events! {
         Enrolled { bmc: ShortFingerprint, client: ShortFingerprint }
             = (4006, Notice, "enrolled with the BMC; the BMC certificate and the client certificate are now pinned")
             => ("enrolled with the BMC: pinned BMC certificate {bmc}, client certificate {client} bound by the BMC"),
-        /// The BMC refused enrollment.
+        /// The BMC refused enrollment (REJECT; bad-credential retires the secret).
         EnrollmentRejected { code: u8 }
-            = (4007, Error, "the BMC rejected enrollment (REJECT code given); run `bmclink install` with a fresh one-time credential")
-            => ("the BMC rejected enrollment with code {code}; run `bmclink install` to enroll with a fresh one-time credential"),
+            = (4007, Error, "the BMC rejected enrollment (REJECT code given; 4 bad-credential: wrong or used secret, or a man in the middle on first contact); create a new one-time account and run `bmclink install --account NAME --secret-file FILE`")
+            => ("the BMC rejected enrollment with code {code} (4 is bad-credential: the secret is wrong or used, or a man in the middle answered first contact); create a new one-time account on the BMC and run `bmclink install --account NAME --secret-file FILE`"),
         /// A downgrade to the plain channel was refused because a pin exists (B1).
         DowngradeRefused {}
             = (4008, Error, "the BMC no longer offers TLS but its certificate is pinned; the plain channel is refused (downgrade protection)")
@@ -54,6 +54,30 @@ audit_events! {
         ForbiddenRecord {}
             = (4020, Error, "the TLS connection to the BMC carried a record TLS 1.3 forbids after the handshake (an on-path attacker injecting into it, or a broken BMC); connection closed, pin kept")
             => ("the TLS connection to the BMC carried a record TLS 1.3 forbids after the handshake (plaintext, or empty): an on-path attacker injecting into the connection, or a broken BMC; connection closed, the pinned certificate is kept, nothing to repair"),
+        /// Not enrolled and no one-time account to enroll with.
+        NoAccount {}
+            = (4011, Warning, "not enrolled and no one-time enrollment account; create one on the BMC and run `bmclink install --account NAME --secret-file FILE`")
+            => ("this host is not enrolled with the BMC and has no one-time enrollment account: create one on the BMC and run `bmclink install --account NAME --secret-file FILE` (and, from the BMC's own UI, `--bmc-fingerprint HEX`)"),
+        /// ENROLLED was wrong or missing: the peer does not know the secret.
+        EnrollmentUnproven { bmc: ShortFingerprint }
+            = (4012, Error, "the BMC did not prove the one-time secret (bad or missing ENROLLED): suspected man in the middle; nothing pinned, the secret is kept")
+            => ("certificate {bmc} answered enrollment without a valid ENROLLED proof: suspected man in the middle on the USBNIC; nothing pinned, the secret is kept; check for a third host on the link"),
+        /// The connection ended during enrollment before ENROLLED.
+        EnrollmentInterrupted {}
+            = (4013, Warning, "the connection ended during enrollment before the BMC's proof; the one-time secret is kept and the next attempt enrolls again")
+            => ("the connection ended during enrollment before the BMC's ENROLLED proof; the one-time secret is kept, the next attempt enrolls again"),
+        /// The administrator's and the bootstrap channel's fingerprints differ.
+        TrustSourcesDisagree {}
+            = (4014, Error, "the administrator's BMC fingerprint and the bootstrap channel's differ; no connection (fix: `bmclink install --bmc-fingerprint` with the BMC's current one)")
+            => ("the BMC fingerprint given with `bmclink install --bmc-fingerprint` differs from the one the bootstrap channel publishes: no connection; check the BMC's UI and run `bmclink install --bmc-fingerprint HEX` again"),
+        /// The TLS handshake did not finish within its overall deadline.
+        HandshakeTimedOut { secs: u64 }
+            = (4016, Error, "the TLS handshake with the BMC did not finish within its deadline (`handshake_timeout_secs`); the connection is dropped and the fallback goes on")
+            => ("the TLS handshake with the BMC did not finish within {secs} s: connection dropped, trying the next family or again later (a stalled or hostile peer on the TLS port?)"),
+        /// No trust source: the certificate the BMC presents, for the administrator.
+        UntrustedBmc { presented: Fingerprint }
+            = (4015, Warning, "no trust source for the BMC's certificate; the fingerprint it presents is named, no session runs")
+            => ("the BMC's TLS port presents certificate {presented}, which nothing here vouches for: no session; if the BMC's own UI shows this fingerprint, run `bmclink install --bmc-fingerprint {presented}`"),
     }
 }
 

@@ -172,6 +172,21 @@ impl fmt::Display for ShortFingerprint {
     }
 }
 
+/// A whole fingerprint, for audit texts an administrator copies into
+/// `bmclink install --bmc-fingerprint`: 64 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// DER contents of the object identifiers a certificate of ours uses.
 pub(crate) mod oid {
     /// ecdsa-with-SHA256, 1.2.840.10045.4.3.2

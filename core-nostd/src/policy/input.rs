@@ -111,6 +111,10 @@ pub enum Input {
         firmware: [u8; 4],
         /// WELCOME caps (bit0 tls, bit1 tls-required, bit2 ipv6-usbnic).
         caps: u8,
+        /// The session is authenticated (TLS): only then are the caps
+        /// cached; a plain WELCOME's caps are used for nothing that
+        /// outlives the session (DESIGN §5a).
+        authenticated: bool,
     },
     /// The connection or session over `family` ended.
     SessionEnded {

@@ -206,7 +206,8 @@ impl Policy {
                 family,
                 firmware,
                 caps,
-            } => self.welcome(now, family, firmware, caps),
+                authenticated,
+            } => self.welcome(now, family, firmware, caps, authenticated),
             Input::SessionEnded { family, cause } => self.session_ended(now, family, cause),
         }
         self.drive(now);

@@ -81,6 +81,7 @@ mod machine;
 mod results;
 mod round;
 mod state;
+pub mod trust;
 
 pub use action::{Action, Ipv4Unavailable, Ipv6Unavailable, RecordProblem, StayReason};
 pub use config::PolicyConfig;
@@ -88,6 +89,7 @@ pub use features::Features;
 pub use input::{Input, SessionEnd, Startup};
 pub use machine::{Policy, ACTION_QUEUE, AUDIT_QUEUE};
 pub use state::{Phase, PolicyState, Step};
+pub use trust::{decide as decide_trust, ClientCert, PinState, Trust, TrustDecision, TrustFacts};
 
 #[cfg(test)]
 mod tests;

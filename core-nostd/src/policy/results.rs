@@ -191,7 +191,14 @@ impl Policy {
         }
     }
 
-    pub(super) fn welcome(&mut self, now: Instant, family: Family, firmware: [u8; 4], caps: u8) {
+    pub(super) fn welcome(
+        &mut self,
+        now: Instant,
+        family: Family,
+        firmware: [u8; 4],
+        caps: u8,
+        authenticated: bool,
+    ) {
         let Some(s) = self.session.as_mut() else {
             return;
         };
@@ -200,6 +207,14 @@ impl Policy {
         }
         s.welcomed_at = Some(now);
         self.said = 0;
+        if !authenticated {
+            // Anyone answering the plain port can say anything: nothing it
+            // says switches IPv6 off, for this session or across restarts.
+            if family == Family::V6 && !self.ipv4_configured() {
+                self.audit(PolicyEvent::Ipv6OnlySession {});
+            }
+            return;
+        }
         let record = BmcCapsRecord {
             firmware,
             caps: caps & 0b111,

@@ -1,4 +1,4 @@
-//! The high-level representation of the nine v1 messages, with
+//! The high-level representation of the ten v1 messages, with
 //! `parse` / `buffer_len` / `emit` in the style of smoltcp's `Repr`.
 
 use super::cursor::{str8_len_byte, str8_wire_len, BodyReader, BodyWriter};
@@ -8,6 +8,11 @@ use crate::types::Family;
 
 /// HELLO `flags` bit 0: the agent came over the TLS channel.
 const HELLO_FLAG_TLS: u8 = 0x01;
+/// HELLO `flags` bit 1: an ENROLL follows at once (§5).
+const HELLO_FLAG_ENROLLING: u8 = 0x02;
+
+/// Length of the HMAC-SHA256 proofs in ENROLL and ENROLLED (§5a).
+pub const PROOF_LEN: usize = 32;
 
 /// HELLO: the agent opens a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +28,8 @@ pub struct Hello<'a> {
     pub family: Family,
     /// Whether the connection runs inside TLS (`flags` bit 0).
     pub tls: bool,
+    /// Whether an ENROLL follows this HELLO at once (`flags` bit 1).
+    pub enrolling: bool,
 }
 
 /// WELCOME: the BMC accepts a session (or an enrollment).
@@ -49,12 +56,23 @@ pub struct Reject<'a> {
     pub reason: &'a str,
 }
 
-/// ENROLL: the agent presents its one-time credential (inside TLS only).
+/// ENROLL: the agent binds its certificate with the one-time account
+/// (inside TLS only, right after HELLO).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Enroll<'a> {
-    /// The one-time credential read over the bootstrap channel.
-    pub credential: &'a str,
+    /// The one-time account's name (the bootstrap user name).
+    pub account: &'a str,
+    /// `HMAC-SHA256(secret, "bmclink enroll host" || bmc_fp || client_fp)`.
+    pub proof: [u8; PROOF_LEN],
+}
+
+/// ENROLLED: the BMC's answer to a good ENROLL, before WELCOME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Enrolled {
+    /// `HMAC-SHA256(secret, "bmclink enroll bmc" || bmc_fp || client_fp)`.
+    pub proof: [u8; PROOF_LEN],
 }
 
 /// EVENT: an OS event for the BMC's log, delivered at least once.
@@ -94,6 +112,8 @@ pub enum Message<'a> {
     Ack(u32),
     /// 0x09, either way: orderly close, with a reason byte.
     Bye(u8),
+    /// 0x0A, BMC to agent.
+    Enrolled(Enrolled),
 }
 
 impl<'a> Message<'a> {
@@ -109,6 +129,7 @@ impl<'a> Message<'a> {
             Message::Event(_) => MessageType::Event,
             Message::Ack(_) => MessageType::Ack,
             Message::Bye(_) => MessageType::Bye,
+            Message::Enrolled(_) => MessageType::Enrolled,
         }
     }
 
@@ -123,8 +144,10 @@ impl<'a> Message<'a> {
                 agent_version: r.str8()?,
                 hostname: r.str8()?,
                 family: family_from_wire(r.u8()?)?,
-                tls: hello_tls_flag(r.u8()?)?,
-            }),
+                tls: false,
+                enrolling: false,
+            })
+            .with_flags(r.u8()?)?,
             MessageType::Welcome => Message::Welcome(Welcome {
                 proto: r.u8()?,
                 firmware: r.array::<4>()?,
@@ -136,7 +159,11 @@ impl<'a> Message<'a> {
                 reason: r.str8()?,
             }),
             MessageType::Enroll => Message::Enroll(Enroll {
-                credential: r.str8()?,
+                account: r.str8()?,
+                proof: r.array::<PROOF_LEN>()?,
+            }),
+            MessageType::Enrolled => Message::Enrolled(Enrolled {
+                proof: r.array::<PROOF_LEN>()?,
             }),
             MessageType::Ping => Message::Ping(r.u32()?),
             MessageType::Pong => Message::Pong(r.u32()?),
@@ -167,7 +194,8 @@ impl<'a> Message<'a> {
                 .saturating_add(str8_wire_len(h.hostname)),
             Message::Welcome(_) => 10,
             Message::Reject(r) => str8_wire_len(r.reason).saturating_add(1),
-            Message::Enroll(e) => str8_wire_len(e.credential),
+            Message::Enroll(e) => str8_wire_len(e.account).saturating_add(PROOF_LEN),
+            Message::Enrolled(_) => PROOF_LEN,
             Message::Ping(_) | Message::Pong(_) | Message::Ack(_) => 4,
             Message::Event(e) => str8_wire_len(e.id)
                 .saturating_add(str8_wire_len(e.text))
@@ -208,7 +236,7 @@ impl<'a> Message<'a> {
                 w.str8(h.agent_version)?;
                 w.str8(h.hostname)?;
                 w.u8(h.family.wire())?;
-                w.u8(if h.tls { HELLO_FLAG_TLS } else { 0 })?;
+                w.u8(h.flags())?;
             }
             Message::Welcome(wl) => {
                 w.u8(wl.proto)?;
@@ -220,7 +248,11 @@ impl<'a> Message<'a> {
                 w.u8(r.code.into())?;
                 w.str8(r.reason)?;
             }
-            Message::Enroll(e) => w.str8(e.credential)?,
+            Message::Enroll(e) => {
+                w.str8(e.account)?;
+                w.bytes(&e.proof)?;
+            }
+            Message::Enrolled(e) => w.bytes(&e.proof)?,
             Message::Ping(seq) | Message::Pong(seq) | Message::Ack(seq) => w.u32(*seq)?,
             Message::Event(e) => {
                 w.u32(e.seq)?;
@@ -239,7 +271,7 @@ impl<'a> Message<'a> {
         let (a, b) = match self {
             Message::Hello(h) => (h.agent_version, h.hostname),
             Message::Reject(r) => (r.reason, ""),
-            Message::Enroll(e) => (e.credential, ""),
+            Message::Enroll(e) => (e.account, ""),
             Message::Event(e) => (e.id, e.text),
             _ => ("", ""),
         };
@@ -258,11 +290,34 @@ fn family_from_wire(value: u8) -> Result<Family, ProtoError> {
     }
 }
 
-/// HELLO's `flags` byte: bit 0 is TLS, the others are reserved and refused.
-fn hello_tls_flag(flags: u8) -> Result<bool, ProtoError> {
-    match flags & !HELLO_FLAG_TLS {
-        0 => Ok(flags & HELLO_FLAG_TLS != 0),
-        reserved => Err(ProtoError::UnknownFlags(reserved)),
+impl Hello<'_> {
+    /// HELLO's `flags` byte.
+    pub fn flags(&self) -> u8 {
+        let tls = if self.tls { HELLO_FLAG_TLS } else { 0 };
+        let enrolling = if self.enrolling {
+            HELLO_FLAG_ENROLLING
+        } else {
+            0
+        };
+        tls | enrolling
+    }
+}
+
+impl<'a> Message<'a> {
+    /// Sets a parsed HELLO's flags: bit 0 TLS, bit 1 enrolling, the others
+    /// reserved and refused.
+    fn with_flags(self, flags: u8) -> Result<Self, ProtoError> {
+        let Message::Hello(mut h) = self else {
+            return Ok(self);
+        };
+        match flags & !(HELLO_FLAG_TLS | HELLO_FLAG_ENROLLING) {
+            0 => {
+                h.tls = flags & HELLO_FLAG_TLS != 0;
+                h.enrolling = flags & HELLO_FLAG_ENROLLING != 0;
+                Ok(Message::Hello(h))
+            }
+            reserved => Err(ProtoError::UnknownFlags(reserved)),
+        }
     }
 }
 
@@ -282,6 +337,7 @@ mod tests {
             hostname,
             family: Family::V6,
             tls: true,
+            enrolling: true,
         })
     }
 
@@ -295,7 +351,7 @@ mod tests {
     }
 
     /// One message of each type; `s` fills every string field.
-    fn samples(s: &str) -> [Message<'_>; 9] {
+    fn samples(s: &str) -> [Message<'_>; 10] {
         [
             hello(s, s),
             Message::Welcome(Welcome {
@@ -308,12 +364,18 @@ mod tests {
                 code: RejectCode::NotEnrolled,
                 reason: s,
             }),
-            Message::Enroll(Enroll { credential: s }),
+            Message::Enroll(Enroll {
+                account: s,
+                proof: core::array::from_fn(|i| i as u8),
+            }),
             Message::Ping(1),
             Message::Pong(u32::MAX),
             event(s, s),
             Message::Ack(0),
             Message::Bye(2),
+            Message::Enrolled(Enrolled {
+                proof: core::array::from_fn(|i| 0xff - i as u8),
+            }),
         ]
     }
 
@@ -371,8 +433,29 @@ mod tests {
             hostname: "h",
             family: Family::V4,
             tls: true,
+            enrolling: false,
         }));
         assert_eq!(bytes, [0, 9, 0x01, 1, 2, b'v', b'1', 1, b'h', 4, 0x01]);
+        let bytes = emit_vec(&Message::Hello(Hello {
+            proto: 1,
+            agent_version: "v1",
+            hostname: "h",
+            family: Family::V4,
+            tls: true,
+            enrolling: true,
+        }));
+        assert_eq!(bytes, [0, 9, 0x01, 1, 2, b'v', b'1', 1, b'h', 4, 0x03]);
+        let bytes = emit_vec(&Message::Enroll(Enroll {
+            account: "ab",
+            proof: [7; 32],
+        }));
+        let mut want = std::vec![0, 36, 0x04, 2, b'a', b'b'];
+        want.extend([7u8; 32]);
+        assert_eq!(bytes, want);
+        let bytes = emit_vec(&Message::Enrolled(Enrolled { proof: [9; 32] }));
+        let mut want = std::vec![0, 33, 0x0a];
+        want.extend([9u8; 32]);
+        assert_eq!(bytes, want);
         let bytes = emit_vec(&samples("")[1]);
         assert_eq!(bytes, [0, 11, 0x02, 1, 7, 10, 30, 0, 0x05, 1, 2, 3, 4]);
         let bytes = emit_vec(&event("B", "t"));
@@ -386,7 +469,7 @@ mod tests {
 
     #[test]
     fn unknown_types_are_rejected() {
-        for t in [0x00, 0x0a, 0xff] {
+        for t in [0x00, 0x0b, 0xff] {
             assert_eq!(
                 Message::parse_frame(&frame(t, &[0, 0, 0, 1])),
                 Err(ProtoError::UnknownType(t))
@@ -509,18 +592,25 @@ mod tests {
     fn hello_with_reserved_flag_bits_is_rejected() {
         let mut bytes = emit_vec(&hello("a", "b"));
         let flags_at = bytes.len() - 1;
-        for (flags, reserved) in [(0x02u8, 0x02u8), (0x03, 0x02), (0xff, 0xfe), (0x80, 0x80)] {
+        for (flags, reserved) in [(0x04u8, 0x04u8), (0x07, 0x04), (0xff, 0xfc), (0x80, 0x80)] {
             bytes[flags_at] = flags;
             assert_eq!(
                 Message::parse_frame(&bytes),
                 Err(ProtoError::UnknownFlags(reserved))
             );
         }
-        bytes[flags_at] = 0;
-        assert!(matches!(
-            Message::parse_frame(&bytes),
-            Ok(Message::Hello(Hello { tls: false, .. }))
-        ));
+        for (flags, tls, enrolling) in [
+            (0u8, false, false),
+            (1, true, false),
+            (2, false, true),
+            (3, true, true),
+        ] {
+            bytes[flags_at] = flags;
+            let Ok(Message::Hello(h)) = Message::parse_frame(&bytes) else {
+                panic!("flags {flags:#x} refused")
+            };
+            assert_eq!((h.tls, h.enrolling), (tls, enrolling), "flags {flags:#x}");
+        }
     }
 
     #[test]

@@ -6,10 +6,11 @@
 //! ```text
 //! frame   = len:u16 type:u8 body        len counts type+body; 1 <= len <= 1024
 //! str8    = n:u8 utf8[n]
-//! HELLO   0x01 a->b  proto:u8 agent_version:str8 hostname:str8 family:u8(4|6) flags:u8(bit0 tls)
+//! HELLO   0x01 a->b  proto:u8 agent_version:str8 hostname:str8 family:u8(4|6) flags:u8(bit0 tls, bit1 enrolling)
 //! WELCOME 0x02 b->a  proto:u8 fw:[u8;4] caps:u8(bit0 tls, bit1 tls-required, bit2 ipv6-usbnic) session:u32
 //! REJECT  0x03 b->a  code:u8(1 tls-required, 2 not-enrolled, 3 bad-version, 4 bad-credential) reason:str8
-//! ENROLL  0x04 a->b  credential:str8
+//! ENROLL  0x04 a->b  account:str8 proof:[u8;32]   (inside TLS, right after HELLO)
+//! ENROLLED 0x0A b->a proof:[u8;32]                 (the BMC's answer to a good ENROLL)
 //! PING    0x05 a<->b seq:u32
 //! PONG    0x06 a<->b seq:u32
 //! EVENT   0x07 a->b  seq:u32 severity:u8 id:str8 text:str8
@@ -41,7 +42,7 @@
 //! Decisions where §5 is silent, chosen so that anything that parses
 //! re-emits to the same bytes:
 //!
-//! - **HELLO flags**: reserved bits (1..=7) are rejected with
+//! - **HELLO flags**: reserved bits (2..=7) are rejected with
 //!   [`ProtoError::UnknownFlags`]. Flags are a request the BMC must honour,
 //!   so a flag it does not understand cannot be silently dropped.
 //! - **WELCOME caps**: reserved bits are kept in [`Caps`] and ignored by its
@@ -68,7 +69,7 @@ mod reader;
 mod reject_code;
 
 pub use caps::Caps;
-pub use message::{Enroll, Event, Hello, Message, Reject, Welcome};
+pub use message::{Enroll, Enrolled, Event, Hello, Message, Reject, Welcome, PROOF_LEN};
 pub use packet::{frame_len, MessageType, Packet};
 pub use reader::FrameReader;
 pub use reject_code::RejectCode;
@@ -119,6 +120,8 @@ pub enum ProtoError {
     /// allow (e.g. HELLO sent to the agent). Never produced by the codec; the
     /// session reports it through the same audit event.
     Unexpected(u8),
+    /// An ACK for an event sequence number not in the sent window.
+    UnexpectedAck(u32),
 }
 
 impl fmt::Display for ProtoError {
@@ -142,6 +145,7 @@ impl fmt::Display for ProtoError {
                 write!(f, "buffer of {have} bytes too small, frame needs {need}")
             }
             ProtoError::Unexpected(t) => write!(f, "unexpected message type 0x{t:02x}"),
+            ProtoError::UnexpectedAck(seq) => write!(f, "ACK {seq} for an event never sent"),
         }
     }
 }
@@ -163,7 +167,14 @@ mod tests {
         ],
         &[0, 11, 0x02, 1, 7, 10, 30, 0, 0x07, 0, 0, 0, 9],
         &[0, 5, 0x03, 1, 2, b'n', b'o'],
-        &[0, 5, 0x04, 3, b'o', b't', b'p'],
+        &[
+            0, 37, 0x04, 3, b'o', b't', b'p', 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+            16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+        ],
+        &[
+            0, 33, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+            22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32,
+        ],
         &[0, 5, 0x05, 0, 0, 0, 1],
         &[0, 5, 0x06, 0, 0, 0, 1],
         &[0, 12, 0x07, 0, 0, 0, 2, 3, 2, b'i', b'd', 2, b'h', b'i'],
@@ -192,7 +203,7 @@ mod tests {
                     _ => body_len + 1,
                 };
                 let mut v = (len as u16).to_be_bytes().to_vec();
-                v.push(below(rng, 11) as u8);
+                v.push(below(rng, 12) as u8);
                 let mut body = std::vec![0u8; body_len];
                 rng.fill_bytes(&mut body);
                 v.extend(body);
@@ -227,8 +238,8 @@ mod tests {
             "frame length 1025 outside 1..=1024"
         );
         assert_eq!(
-            ProtoError::UnknownType(0x0a).to_string(),
-            "unknown message type 0x0a"
+            ProtoError::UnknownType(0x0b).to_string(),
+            "unknown message type 0x0b"
         );
         assert_eq!(
             ProtoError::BufferTooSmall { need: 7, have: 3 }.to_string(),
@@ -243,7 +254,7 @@ mod tests {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(0x0062_6d63_6c69_6e6b);
         let mut parsed = 0;
-        let mut parsed_by_type = [0u32; 10];
+        let mut parsed_by_type = [0u32; 11];
         for _ in 0..100_000 {
             let bytes = garbage(&mut rng);
             if let Ok(p) = Packet::new_checked(&bytes[..]) {

@@ -26,6 +26,8 @@ pub enum MessageType {
     Ack,
     /// 0x09, either way: orderly end of the session.
     Bye,
+    /// 0x0A, BMC to agent: the BMC's proof that it checked ENROLL (§5a).
+    Enrolled,
     /// Any other value; parsing such a frame is [`ProtoError::UnknownType`].
     Unknown(u8),
 }
@@ -46,14 +48,15 @@ impl MessageType {
         )
     }
 
-    /// Whether the BMC may send this type (WELCOME, REJECT, PING, PONG,
-    /// ACK, BYE). An agent receiving any other type reports
+    /// Whether the BMC may send this type (WELCOME, REJECT, ENROLLED, PING,
+    /// PONG, ACK, BYE). An agent receiving any other type reports
     /// [`ProtoError::Unexpected`].
     pub const fn sent_by_bmc(self) -> bool {
         matches!(
             self,
             MessageType::Welcome
                 | MessageType::Reject
+                | MessageType::Enrolled
                 | MessageType::Ping
                 | MessageType::Pong
                 | MessageType::Ack
@@ -74,6 +77,7 @@ impl From<u8> for MessageType {
             0x07 => MessageType::Event,
             0x08 => MessageType::Ack,
             0x09 => MessageType::Bye,
+            0x0a => MessageType::Enrolled,
             other => MessageType::Unknown(other),
         }
     }
@@ -91,6 +95,7 @@ impl From<MessageType> for u8 {
             MessageType::Event => 0x07,
             MessageType::Ack => 0x08,
             MessageType::Bye => 0x09,
+            MessageType::Enrolled => 0x0a,
             MessageType::Unknown(other) => other,
         }
     }
@@ -108,6 +113,7 @@ impl fmt::Display for MessageType {
             MessageType::Event => f.write_str("EVENT"),
             MessageType::Ack => f.write_str("ACK"),
             MessageType::Bye => f.write_str("BYE"),
+            MessageType::Enrolled => f.write_str("ENROLLED"),
             MessageType::Unknown(t) => write!(f, "type 0x{t:02x}"),
         }
     }
@@ -330,7 +336,7 @@ mod tests {
     #[test]
     fn direction_follows_the_design_table() {
         let agent: [u8; 6] = [0x01, 0x04, 0x05, 0x06, 0x07, 0x09];
-        let bmc: [u8; 6] = [0x02, 0x03, 0x05, 0x06, 0x08, 0x09];
+        let bmc: [u8; 7] = [0x02, 0x03, 0x05, 0x06, 0x08, 0x09, 0x0a];
         for b in 0..=255u8 {
             let t = MessageType::from(b);
             assert_eq!(t.sent_by_agent(), agent.contains(&b), "{t}");
@@ -343,7 +349,7 @@ mod tests {
         for b in 0..=255u8 {
             let t = MessageType::from(b);
             assert_eq!(u8::from(t), b);
-            assert_eq!(matches!(t, MessageType::Unknown(_)), !(1..=9).contains(&b));
+            assert_eq!(matches!(t, MessageType::Unknown(_)), !(1..=10).contains(&b));
         }
     }
 }

@@ -186,7 +186,7 @@ mod tests {
                         0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\
                         0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde";
 
-    /// A stream of all nine types, two carrying 255-byte strings, and
+    /// A stream of all ten types, two carrying 255-byte strings, and
     /// the frames it is made of.
     fn stream() -> (Vec<u8>, Vec<Vec<u8>>) {
         let messages = [
@@ -196,6 +196,7 @@ mod tests {
                 hostname: "node-1",
                 family: Family::V4,
                 tls: false,
+                enrolling: false,
             }),
             Message::Welcome(Welcome {
                 proto: PROTO_VERSION,
@@ -207,7 +208,10 @@ mod tests {
                 code: RejectCode::TlsRequired,
                 reason: "TLS required",
             }),
-            Message::Enroll(crate::proto::Enroll { credential: "otp" }),
+            Message::Enroll(crate::proto::Enroll {
+                account: "otp",
+                proof: [0xa5; 32],
+            }),
             Message::Ping(1),
             Message::Pong(1),
             Message::Event(Event {
@@ -223,8 +227,10 @@ mod tests {
                 hostname: LONG,
                 family: Family::V6,
                 tls: true,
+                enrolling: true,
             }),
             Message::Bye(0),
+            Message::Enrolled(crate::proto::Enrolled { proof: [0x5a; 32] }),
         ];
         let frames: Vec<Vec<u8>> = messages.iter().map(emit_vec).collect();
         (frames.concat(), frames)
@@ -350,10 +356,10 @@ mod tests {
     fn malformed_body_is_reported_once_and_its_frame_consumed() {
         let mut r = FrameReader::<MAX_FRAME_LEN>::new();
         r.push(&[0, 6, 0x05, 0, 0, 0, 1, 9]); // PING with a 5-byte body
-        r.push(&[0, 2, 0x0a, 0]); // unknown type
+        r.push(&[0, 2, 0x0b, 0]); // unknown type
         r.push(&[0, 2, 0x09, 4]);
         assert_eq!(r.next_message(), Some(Err(ProtoError::TrailingBytes(1))));
-        assert_eq!(r.next_message(), Some(Err(ProtoError::UnknownType(0x0a))));
+        assert_eq!(r.next_message(), Some(Err(ProtoError::UnknownType(0x0b))));
         assert_eq!(r.next_message(), Some(Ok(Message::Bye(4))));
         assert_eq!(r.next_message(), None);
         assert_eq!(r.error(), None);

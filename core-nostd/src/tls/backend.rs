@@ -9,7 +9,7 @@
 //! agent, uses): `aws-lc` (hosts: aws-lc-rs's assembly; the Linux shim
 //! enables it) and `p256-cm4` (thumbv7em: Cortex-M4 assembly; the firmware's
 //! `p256-cm4` feature). Any backend can also be passed to
-//! `PinnedTls::open_with_backend`. Every backend must agree with RustCrypto
+//! `PinnedTls::open_as`. Every backend must agree with RustCrypto
 //! (the tests check shared secrets and cross-verify signatures).
 
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};

@@ -48,7 +48,7 @@ pub use backend::{P256Backend, RustCrypto, DEFAULT_BACKEND, MAX_SIGNATURE_LEN, R
 pub use error::TlsError;
 pub use provider::Identity;
 pub(crate) use provider::PinnedProvider;
-pub use verifier::{PinnedVerifier, Progress};
+pub use verifier::{PinnedVerifier, Progress, ServerAuth};
 
 use crate::cert::MAX_CERT_LEN;
 
@@ -95,6 +95,7 @@ impl Default for TlsBuffers {
 /// Reads and writes speak [`TlsError`]; it is an `embedded_io` stream too.
 pub struct PinnedTls<'a, T: Read + Write + 'a> {
     conn: TlsConnection<'a, T, Aes128GcmSha256>,
+    server: [u8; 32],
 }
 
 impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
@@ -111,22 +112,33 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         identity: Identity<'_>,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
-        Self::open_with_backend(transport, buffers, pin, identity, rng, DEFAULT_BACKEND)
+        Self::open_as(
+            transport,
+            buffers,
+            ServerAuth::Pinned(pin),
+            identity,
+            rng,
+            DEFAULT_BACKEND,
+        )
     }
 
-    /// [`Self::open`] doing the handshake's P-256 work (ECDHE, our
-    /// signature, the check of the server's) with `backend`.
-    pub fn open_with_backend<R: CryptoRngCore>(
+    /// [`Self::open`] with the server authenticated as `auth` says and the
+    /// handshake's P-256 work (ECDHE, our signature, the check of the
+    /// server's) done by `backend`. With [`ServerAuth::Enrolling`] the server
+    /// is any certificate whose key signs the transcript: the caller trusts
+    /// nothing on the channel until the enrollment proof bound to
+    /// [`Self::server_fingerprint`] checks out.
+    pub fn open_as<R: CryptoRngCore>(
         transport: T,
         buffers: &'a mut TlsBuffers,
-        pin: [u8; 32],
+        auth: ServerAuth,
         identity: Identity<'_>,
         rng: &mut R,
         backend: &'static dyn P256Backend,
     ) -> Result<Self, TlsError> {
         let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
         let config = TlsConfig::new();
-        let mut provider = PinnedProvider::with_backend(pin, identity, rng, backend);
+        let mut provider = PinnedProvider::with(auth, identity, rng, backend);
         let result = conn.open(TlsContext::new(&config, &mut provider));
         let verifier = provider.pinned_verifier();
         if let Progress::Failed(why) = verifier.progress() {
@@ -138,8 +150,16 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         if !provider.cert_requested() {
             return Err(TlsError::ClientCertificateNotRequested);
         }
-        debug!("TLS 1.3 channel open, server pinned");
-        Ok(PinnedTls { conn })
+        let server = verifier
+            .presented()
+            .ok_or(TlsError::ServerNotAuthenticated)?;
+        debug!("TLS 1.3 channel open, server authenticated");
+        Ok(PinnedTls { conn, server })
+    }
+
+    /// SHA-256 of the certificate the server presented (and proved).
+    pub fn server_fingerprint(&self) -> [u8; 32] {
+        self.server
     }
 
     /// Reads decrypted bytes; `Ok(0)` only for an empty `buf`.

@@ -7,7 +7,7 @@ use p256::SecretKey;
 use rand_core::CryptoRngCore;
 
 use super::backend::{encode_point, BackendSigner, P256Backend};
-use super::verifier::PinnedVerifier;
+use super::verifier::{PinnedVerifier, ServerAuth};
 
 /// The host's TLS client identity: its P-256 key and self-signed certificate.
 #[derive(Clone)]
@@ -72,18 +72,24 @@ impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     /// A provider pinning the server certificate whose SHA-256 is `pin`.
     #[cfg(test)]
     pub(crate) fn new(pin: [u8; 32], identity: Identity<'a>, rng: &'a mut R) -> Self {
-        Self::with_backend(pin, identity, rng, &super::backend::RUST_CRYPTO)
+        Self::with(
+            ServerAuth::Pinned(pin),
+            identity,
+            rng,
+            &super::backend::RUST_CRYPTO,
+        )
     }
 
-    /// [`Self::new`] doing its P-256 work with `backend`.
-    pub(crate) fn with_backend(
-        pin: [u8; 32],
+    /// A provider authenticating the server as `auth` says, doing its P-256
+    /// work with `backend`.
+    pub(crate) fn with(
+        auth: ServerAuth,
         identity: Identity<'a>,
         rng: &'a mut R,
         backend: &'static dyn P256Backend,
     ) -> Self {
         PinnedProvider {
-            verifier: PinnedVerifier::with_backend(pin, backend),
+            verifier: PinnedVerifier::with(auth, backend),
             identity,
             rng,
             cert_requested: false,

@@ -47,11 +47,28 @@ pub enum Progress {
     Failed(TlsError),
 }
 
+/// What the server's certificate must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ServerAuth {
+    /// Exactly the certificate whose SHA-256 is this.
+    Pinned([u8; 32]),
+    /// First contact of an enrollment (DESIGN §5a) with no fingerprint to
+    /// expect: any P-256 certificate whose key signs the transcript. Nothing
+    /// is trusted yet; the channel only carries HELLO and ENROLL until the
+    /// BMC's ENROLLED proof, bound to this certificate's fingerprint
+    /// ([`PinnedVerifier::presented`]), checks out.
+    Enrolling,
+}
+
 /// An embedded-tls `TlsVerifier` that accepts exactly one certificate, by
-/// its SHA-256 fingerprint. It can only be built with a pin.
+/// its SHA-256 fingerprint, or (for enrollment) any certificate whose key
+/// proves itself, recording its fingerprint. It can only be built with one
+/// of the two.
 #[derive(Debug, Clone)]
 pub struct PinnedVerifier {
-    pin: [u8; 32],
+    auth: ServerAuth,
+    presented: Option<[u8; 32]>,
     progress: Progress,
     backend: &'static dyn P256Backend,
 }
@@ -65,21 +82,30 @@ impl core::fmt::Debug for dyn P256Backend {
 impl PinnedVerifier {
     /// A verifier accepting only the certificate whose SHA-256 is `pin`.
     pub fn new(pin: [u8; 32]) -> Self {
-        Self::with_backend(pin, &super::backend::RUST_CRYPTO)
+        Self::with(ServerAuth::Pinned(pin), &super::backend::RUST_CRYPTO)
     }
 
-    /// [`Self::new`] checking the signature with `backend`.
-    pub fn with_backend(pin: [u8; 32], backend: &'static dyn P256Backend) -> Self {
+    /// A verifier for `auth`, checking the signature with `backend`.
+    pub fn with(auth: ServerAuth, backend: &'static dyn P256Backend) -> Self {
         PinnedVerifier {
-            pin,
+            auth,
+            presented: None,
             progress: Progress::AwaitingCertificate,
             backend,
         }
     }
 
-    /// The pinned fingerprint.
-    pub fn pin(&self) -> &[u8; 32] {
-        &self.pin
+    /// The pinned fingerprint (`None` for an enrolling verifier).
+    pub fn pin(&self) -> Option<&[u8; 32]> {
+        match &self.auth {
+            ServerAuth::Pinned(pin) => Some(pin),
+            ServerAuth::Enrolling => None,
+        }
+    }
+
+    /// SHA-256 of the certificate the server presented, once it arrived.
+    pub fn presented(&self) -> Option<[u8; 32]> {
+        self.presented
     }
 
     /// How far the server got.
@@ -129,12 +155,15 @@ impl TlsVerifier<Aes128GcmSha256> for PinnedVerifier {
             }
         };
         let presented = cert::fingerprint(der);
-        if presented != self.pin {
-            let why = TlsError::PinMismatch {
-                pinned: self.pin,
-                presented,
-            };
-            return Err(self.fail(why, AlertDescription::BadCertificate));
+        self.presented = Some(presented);
+        if let ServerAuth::Pinned(pin) = self.auth {
+            if presented != pin {
+                let why = TlsError::PinMismatch {
+                    pinned: pin,
+                    presented,
+                };
+                return Err(self.fail(why, AlertDescription::BadCertificate));
+            }
         }
         let key = match cert::parse(der) {
             Ok(view) => view.public_key,

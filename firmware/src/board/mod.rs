@@ -45,6 +45,8 @@ const LAN9118_IRQ: Irq = Irq(13);
 const BMC_FINGERPRINT: Option<&str> = option_env!("BMCLINK_FW_BMC_FINGERPRINT");
 /// The one-time enrollment credential, built in the same way.
 const CREDENTIAL: Option<&str> = option_env!("BMCLINK_FW_CREDENTIAL");
+/// The one-time enrollment account's name, built in the same way.
+const ACCOUNT: Option<&str> = option_env!("BMCLINK_FW_ACCOUNT");
 /// The BMC firmware the bootstrap channel reports (TLS-capable, 3.30).
 const BMC_FIRMWARE: [u8; 4] = [3, 30, 30, 30];
 
@@ -255,15 +257,21 @@ impl Bootstrap for Board {
         })
     }
 
-    fn enrollment_credential(&mut self, buf: &mut [u8]) -> Option<usize> {
+    /// The one-time account built in (DSP0270's user and password); kept
+    /// until the core retires it, so a dropped connection does not use it up.
+    fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
         if self.credential_taken {
             return None;
         }
+        let account = ACCOUNT?.as_bytes();
         let credential = CREDENTIAL?.as_bytes();
-        let dst = buf.get_mut(..credential.len())?;
-        dst.copy_from_slice(credential);
+        name.get_mut(..account.len())?.copy_from_slice(account);
+        secret.get_mut(..credential.len())?.copy_from_slice(credential);
+        Some((account.len(), credential.len()))
+    }
+
+    fn retire_account(&mut self) {
         self.credential_taken = true;
-        Some(credential.len())
     }
 }
 

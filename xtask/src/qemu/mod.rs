@@ -65,7 +65,7 @@ fn bmc_identity() -> TlsIdentity {
 
 /// The bootstrap facts built into the image, as the environment of its
 /// build (read by `option_env!` in `firmware/src/board/mod.rs`).
-pub fn bootstrap_env() -> [(&'static str, String); 2] {
+pub fn bootstrap_env() -> [(&'static str, String); 3] {
     let fingerprint: String = bmc_identity()
         .fingerprint()
         .iter()
@@ -74,6 +74,7 @@ pub fn bootstrap_env() -> [(&'static str, String); 2] {
     [
         ("BMCLINK_FW_BMC_FINGERPRINT", fingerprint),
         ("BMCLINK_FW_CREDENTIAL", BmcConfig::default().credential),
+        ("BMCLINK_FW_ACCOUNT", BmcConfig::default().account),
     ]
 }
 
@@ -313,7 +314,7 @@ fn run(
     };
     let tls = server_config(presented, false).map_err(|e| format!("rustls server config: {e}"))?;
     let bmc_at = Instant::now();
-    let bmc = KernelBmc::spawn_tls(ns.listen(5443)?, cfg, tls, false);
+    let bmc = KernelBmc::spawn_tls(ns.listen(5443)?, cfg, tls, presented.fingerprint(), false);
 
     let dir = elf.parent().unwrap_or(Path::new(".")).to_path_buf();
     let raw = dir.join(format!("qemu-{}.defmt", scenario.name()));

@@ -155,6 +155,7 @@ impl Sim {
         assert!(self.acts.contains(&Action::Connect { family: Family::V4 }));
         self.input(Input::TcpConnected { family: Family::V4 });
         self.input(Input::Welcome {
+            authenticated: true,
             family: Family::V4,
             firmware: FW,
             caps,

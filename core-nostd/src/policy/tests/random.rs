@@ -106,6 +106,7 @@ impl Rng {
                 family: self.family(),
             },
             18 => Input::Welcome {
+                authenticated: true,
                 family: self.family(),
                 firmware: FW,
                 caps: self.below(8) as u8,
@@ -243,6 +244,7 @@ fn random_input_sequences_hold_the_policy_invariants() {
                     // The BMC answers HELLO; mostly with IPv6 on its USBNIC.
                     let caps = if rng.chance(85) { CAPS_ALL } else { CAPS_NO_V6 };
                     owed = Some(Input::Welcome {
+                        authenticated: true,
                         family,
                         firmware: FW,
                         caps,

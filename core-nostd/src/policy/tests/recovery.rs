@@ -58,6 +58,7 @@ fn race_moves_session_back_to_ipv4_when_it_becomes_reachable() {
     s.v6_to_connect();
     s.input(Input::TcpConnected { family: Family::V6 });
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V6,
         firmware: FW,
         caps: CAPS_ALL,
@@ -75,6 +76,7 @@ fn race_moves_session_back_to_ipv4_when_it_becomes_reachable() {
     assert_eq!(s.ids, [3008]);
     assert_eq!(s.p.state().connected, Some(Family::V4));
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V4,
         firmware: FW,
         caps: CAPS_ALL,
@@ -163,6 +165,7 @@ fn backoff_doubles_to_sixty_seconds_and_resets_after_a_good_session() {
     // A short session does not reset the backoff; a good one does.
     s.input(Input::TcpConnected { family: Family::V4 });
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V4,
         firmware: FW,
         caps: CAPS_ALL,
@@ -179,6 +182,7 @@ fn backoff_doubles_to_sixty_seconds_and_resets_after_a_good_session() {
     s.fire();
     s.input(Input::TcpConnected { family: Family::V4 });
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V4,
         firmware: FW,
         caps: CAPS_ALL,

@@ -112,6 +112,7 @@ fn incomplete_record_still_falls_back_to_ipv6() {
     s.v6_to_connect();
     s.input(Input::TcpConnected { family: Family::V6 });
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V6,
         firmware: FW,
         caps: CAPS_ALL,
@@ -167,6 +168,7 @@ fn ipv4_connection_failure_falls_back_to_ipv6() {
         s.v6_to_connect();
         s.input(Input::TcpConnected { family: Family::V6 });
         s.input(Input::Welcome {
+            authenticated: true,
             family: Family::V6,
             firmware: FW,
             caps: CAPS_ALL,
@@ -284,6 +286,7 @@ fn bmc_without_ipv6_is_remembered_and_ipv4_only() {
     s.input(Input::Ipv4Claimed { addr: PREFERRED });
     s.input(Input::TcpConnected { family: Family::V4 });
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V4,
         firmware: FW,
         caps: CAPS_NO_V6,
@@ -347,6 +350,7 @@ fn session_family_is_exposed_for_the_session_start_event() {
     assert_eq!(s.p.state().connected, Some(Family::V4));
     assert_eq!(s.p.session_family(), None, "no session before WELCOME");
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V4,
         firmware: FW,
         caps: CAPS_ALL,
@@ -381,6 +385,7 @@ fn ipv6_only_session_offers_monitoring_only() {
     s.v6_to_connect();
     s.input(Input::TcpConnected { family: Family::V6 });
     s.input(Input::Welcome {
+        authenticated: true,
         family: Family::V6,
         firmware: FW,
         caps: CAPS_ALL,

@@ -18,7 +18,7 @@ fn provider_always_hands_out_the_pinned_verifier() {
     for _ in 0..3 {
         assert!(provider.verifier().is_ok());
     }
-    assert_eq!(provider.pinned_verifier().pin(), &pki.server_pin());
+    assert_eq!(provider.pinned_verifier().pin(), Some(&pki.server_pin()));
 }
 
 #[test]
