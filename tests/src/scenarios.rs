@@ -95,7 +95,7 @@ pub static ALL: &[Scenario] = &[
         name: "p3-incomplete-stays-disconnected",
         row: "P3",
         about:
-            "recorded address owned by another host: stay disconnected on IPv4 (BL3002), no reclaim",
+            "the host OS's IPv4 on the USBNIC is removed: stay disconnected on IPv4 (BL3002), no reclaim, IPv6 tried",
         run: p3_incomplete_run,
         check: p3_incomplete_check,
     },
@@ -207,7 +207,7 @@ pub static ALL: &[Scenario] = &[
     Scenario {
         name: "b5-address-lost",
         row: "B5",
-        about: "another host takes our address: defend, give up, no new claim (P3), session recovers over IPv6",
+        about: "another host takes our recorded address: defend, give up, re-probe the same address (P3), session recovers over IPv4",
         run: b5_address_lost_run,
         check: b5_address_lost_check,
     },

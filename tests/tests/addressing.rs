@@ -127,7 +127,7 @@ fn bmc_sitting_on_our_preferred_address_moves_us_to_another() {
 }
 
 #[test]
-fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() {
+fn conflict_after_binding_is_defended_once_then_given_up_and_the_same_address_reprobed() {
     let o = with_rogue(
         plain_bmc(),
         RogueConfig {
@@ -140,15 +140,16 @@ fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() 
     let defend = ids.iter().position(|i| i == "BL1003").expect("defended");
     let lose = ids.iter().position(|i| i == "BL1004").expect("given up");
     assert!(defend < lose, "{ids:?}");
-    // The defence is one announcement of our address after the first claim.
+    // The defence is one announcement of our address between the first
+    // claim and the loss.
     let rogue_first = o.first_at("BL1003").expect("defended");
+    let lost_at = o.first_at("BL1004").expect("given up");
     let defences: Vec<_> = o
         .agent_announces()
         .into_iter()
-        .filter(|(at, a)| *at >= rogue_first && *a == PREFERRED)
+        .filter(|(at, a)| *at >= rogue_first && *at <= lost_at && *a == PREFERRED)
         .collect();
     assert_eq!(defences.len(), 1, "{defences:?}");
-    let lost_at = o.first_at("BL1004").expect("given up");
     // The session recovers after the loss, without an agent restart.
     let after: Vec<_> = o
         .sessions()
@@ -156,19 +157,24 @@ fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() 
         .filter(|(at, _)| *at > lost_at)
         .collect();
     assert!(!after.is_empty(), "{:?} {ids:?}", o.sessions());
-    // The claimed address was recorded (P2), so losing it makes the recorded
-    // configuration incomplete (P3, BL3002): the session recovers over IPv6.
-    assert!(o.has("BL3002"), "{ids:?}");
-    assert_eq!(after[0].1, Family::V6);
-    // Regression: the link layer used to claim and bind a new address on
-    // its own after the recorded one was lost, against P3.
+    // The claimed address was recorded (P2), so it is the recorded one: the
+    // loss is RFC 5227's business, not an incomplete configuration (revised
+    // P3, no BL3002). The same address is probed again and the session
+    // comes back over IPv4 on it.
+    assert!(!o.has("BL3002"), "{ids:?}");
+    assert_eq!(after[0].1, Family::V4);
     let probes_after: Vec<_> = o
         .agent_probes()
         .into_iter()
         .filter(|(at, _)| *at > lost_at)
         .collect();
-    assert!(probes_after.is_empty(), "{probes_after:?}");
-    assert_eq!(ids.iter().filter(|i| *i == "BL1001").count(), 1, "{ids:?}");
+    assert!(!probes_after.is_empty(), "re-probed");
+    assert!(
+        probes_after.iter().all(|(_, a)| *a == PREFERRED),
+        "{probes_after:?}"
+    );
+    assert_eq!(bound_addresses(&o), [PREFERRED, PREFERRED], "{ids:?}");
+    assert_eq!(o.agent_ipv4_syns().last().map(|s| s.1), Some(PREFERRED));
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn p3_link_record_present_means_no_arp_probe() {
 }
 
 #[test]
-fn p3_recorded_address_in_use_stays_disconnected_on_ipv4_with_the_fix_named() {
+fn p3_host_ipv4_removed_from_the_usbnic_stays_disconnected_on_ipv4_with_the_fix_named() {
     holds("p3-incomplete-stays-disconnected");
 }
 
@@ -110,7 +110,7 @@ fn b5_silent_bmc_is_declared_dead_and_reconnected() {
 }
 
 #[test]
-fn b5_address_taken_after_binding_is_defended_given_up_and_session_recovers() {
+fn b5_recorded_address_taken_after_binding_is_defended_given_up_reprobed_and_session_recovers() {
     holds("b5-address-lost");
 }
 

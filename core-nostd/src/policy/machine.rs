@@ -61,6 +61,7 @@ pub(super) mod said {
     pub const HOST_IPV6: u8 = 1 << 1;
     pub const NO_ANSWER: u8 = 1 << 2;
     pub const BACKOFF_MAX: u8 = 1 << 3;
+    pub const RECORD_BUSY: u8 = 1 << 4;
 }
 
 /// The fallback policy (DESIGN §4), sans I/O: see the [module](super) docs.
