@@ -283,7 +283,8 @@ impl Control {
                         self.input(Input::Ipv6Lost);
                     }
                     Ipv6ClaimEvent::Failed { .. } => {
-                        net.link.v6 = None;
+                        // The claim stays: it starts over by itself after
+                        // DAD_RETRY_INTERVAL, and `StartIpv6` waits for it.
                         self.input(Input::Ipv6DadFailed);
                     }
                 }

@@ -37,10 +37,10 @@ audit_events! {
         Ipv6Duplicate { addr: Ipv6Address, mac: EthernetAddress }
             = (1102, Warning, "duplicate address detection found the IPv6 link-local address in use; bmclink generates another identifier (RFC 7217)")
             => ("host {mac} already uses {addr}; generating another IPv6 interface identifier"),
-        /// DAD failed on every identifier bmclink may try.
-        Ipv6DadFailed { addr: Ipv6Address, attempts: u8 }
-            = (1103, Error, "every IPv6 link-local identifier tried was a duplicate; IPv6 stays off on the USBNIC; fix: look for a looped link or proxy NDP on the USBNIC, or reset the stable secret (`bmclink link reset`)")
-            => ("IPv6 duplicate address detection failed {attempts} times (last {addr}); IPv6 stays off on the USBNIC (fix: look for a looped link or proxy NDP, or run `bmclink link reset`)"),
+        /// DAD failed on every identifier bmclink may try in a row.
+        Ipv6DadFailed { addr: Ipv6Address, attempts: u8, retry_secs: u32 }
+            = (1103, Error, "every IPv6 link-local identifier tried in a row was a duplicate; IPv6 is off on the USBNIC until DAD starts over with the first identifier, half a minute later (RFC 7217); fix: look for a looped link, proxy NDP or a host answering every DAD probe on the USBNIC")
+            => ("IPv6 duplicate address detection failed {attempts} times in a row (last {addr}); IPv6 is off on the USBNIC until DAD starts over with the first identifier in {retry_secs} s (fix: look for a looped link, proxy NDP or a host answering every DAD probe)"),
         /// A neighbour advertisement claimed our bound IPv6 address.
         Ipv6Lost { addr: Ipv6Address, mac: EthernetAddress }
             = (1104, Warning, "another host advertised bmclink's IPv6 link-local address; bmclink gave it up and runs DAD on a new identifier")

@@ -147,6 +147,18 @@ fn unasked_ipv4_claim_of_another_address_starts_nothing() {
 }
 
 #[test]
+fn ipv6_dad_passing_after_its_failure_was_reported_ends_the_backoff() {
+    // The IPv6 claim starts over by itself after DAD_RETRY_INTERVAL.
+    let mut s = Sim::with(|c| c.ipv4 = false, startup(bare(), None));
+    assert_eq!(s.acts, [Action::StartIpv6]);
+    s.input(Input::Ipv6DadFailed);
+    assert!(matches!(s.p.state().phase, Phase::Backoff { .. }));
+    s.ms(500);
+    s.input(Input::Ipv6Claimed);
+    assert_eq!(s.acts, [Action::DiscoverBmcIpv6]);
+}
+
+#[test]
 fn host_ipv4_vanishing_with_a_record_is_incomplete_until_it_returns() {
     let mut host = bare();
     host.ipv4_present = true;
