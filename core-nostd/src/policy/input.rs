@@ -45,9 +45,10 @@ pub enum SessionEnd {
 /// waits for, are stale: they update what the policy knows (an address that
 /// is bound stays known) but start nothing, and an unexpected
 /// [`Input::TcpConnected`] is answered with [`super::Action::Disconnect`].
-/// One exception: an address bound while every family failed and the
-/// policy backs off (the recorded IPv4 address, or IPv6 DAD, succeeding
-/// after the claim's own retry) starts the next round at once.
+/// One exception: an address bound after its failure was reported (the
+/// recorded IPv4 address, or IPv6 DAD, succeeding on the claim's own retry)
+/// makes its family untried again: a backoff ends at once, a round in
+/// progress may try it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Input {

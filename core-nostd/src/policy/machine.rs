@@ -174,7 +174,7 @@ impl Policy {
                     if !requested {
                         // DAD went on after its failure was reported.
                         if self.v6_candidate() {
-                            self.address_is_back(now);
+                            self.address_is_back(now, Family::V6);
                         }
                     } else if self.v6.step == Step::Address && self.v6_candidate() {
                         self.start_v6(now);

@@ -35,9 +35,10 @@
 //!   backs off and re-probes the same address (RFC 5227); the policy counts
 //!   `Ipv4ClaimFailed` as a failure of IPv4 in the round (BL3015, once per
 //!   outage), an `Ipv4Lost` sends it back through the policy, and when the
-//!   claim binds again later, a backoff that only waited for an address ends
-//!   at once. **IPv6 is still tried** meanwhile (P4's fallback applies), with
-//!   the P10 limits; with IPv6 unusable too, the policy stays disconnected.
+//!   claim binds again later IPv4 counts as untried again (a backoff ends at
+//!   once; the same holds for IPv6 DAD passing on the claim's own retry).
+//!   **IPv6 is still tried** meanwhile (P4's fallback applies), with the
+//!   P10 limits; with IPv6 unusable too, the policy stays disconnected.
 //! - **P4** sequential mode: IPv6 starts once IPv4 failed in the round
 //!   (refused, timed out, claim failed): [`Action::StartIpv6`], then
 //!   [`Action::DiscoverBmcIpv6`], then [`Action::Connect`].

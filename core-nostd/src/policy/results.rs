@@ -112,7 +112,7 @@ impl Policy {
             // a backoff that waits for no reason any more ends now.
             if self.record == Some(addr) && self.v4_allowed() {
                 self.v4_bound = Some((addr, Ipv4Source::Recorded));
-                self.address_is_back(now);
+                self.address_is_back(now, Family::V4);
             }
             return;
         };
@@ -161,12 +161,24 @@ impl Policy {
     }
 
     /// An address step the policy no longer waited for succeeded (a claim
-    /// that goes on in the background after its failure was reported): if
-    /// every family had failed, the round starts again now instead of at the
-    /// end of the backoff, which is not reset.
-    pub(super) fn address_is_back(&mut self, now: Instant) {
-        if matches!(self.round, Round::Backoff { .. }) && self.session.is_none() {
-            self.begin_round(now);
+    /// that goes on in the background after its failure was reported): the
+    /// family is no longer failed. In a backoff the round starts again now
+    /// (the backoff is not reset); in a round still trying the other family
+    /// it may be tried again in it: IPv6 when IPv4 fails (P4 order kept),
+    /// IPv4 at once unless IPv6 is already connecting.
+    pub(super) fn address_is_back(&mut self, now: Instant, family: Family) {
+        if self.session.is_some() {
+            return;
+        }
+        match self.round {
+            Round::Backoff { .. } => self.begin_round(now),
+            Round::Trying { .. } if self.track(family).step == Step::Failed => {
+                let v6_connecting = matches!(self.v6.step, Step::Connecting | Step::Connected);
+                if family == Family::V6 || !v6_connecting {
+                    self.set(family, Step::Idle, None);
+                }
+            }
+            _ => {}
         }
     }
 

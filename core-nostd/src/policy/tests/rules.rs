@@ -7,7 +7,9 @@ use std::string::ToString;
 use smoltcp::time::Duration;
 
 use super::*;
-use crate::policy::{Features, Ipv4Unavailable, Ipv6Unavailable, Phase, RecordProblem, StayReason};
+use crate::policy::{
+    Features, Ipv4Unavailable, Ipv6Unavailable, Phase, RecordProblem, StayReason, Step,
+};
 
 #[test]
 fn ipv4_is_tried_first_when_enabled() {
@@ -134,6 +136,32 @@ fn recorded_address_bound_again_during_the_backoff_connects_at_once() {
     assert_eq!(s.acts, [Action::Connect { family: Family::V4 }]);
     assert!(s.now < until);
     assert_eq!(s.p.state().ipv4_addr, Some(RECORDED));
+}
+
+#[test]
+fn recorded_address_bound_again_while_ipv6_is_tried_connects_ipv4_at_once() {
+    let mut s = Sim::new(PolicyConfig::default(), startup(bare(), Some(RECORDED)));
+    s.input(Input::Ipv4ClaimFailed);
+    assert_eq!(s.acts, [Action::StartIpv6]);
+    s.input(Input::Ipv4Claimed { addr: RECORDED });
+    assert_eq!(s.acts, [Action::Connect { family: Family::V4 }]);
+    // IPv4 wins; the IPv6 attempt still in its address step is dropped.
+    s.input(Input::TcpConnected { family: Family::V4 });
+    assert_eq!(s.p.state().connected, Some(Family::V4));
+    assert_eq!(s.p.state().ipv6, Step::Idle);
+}
+
+#[test]
+fn race_mode_ipv6_bound_after_its_dad_failure_is_tried_again_in_the_round() {
+    let mut s = Sim::with(|c| c.race = true, startup(bare(), None));
+    s.input(Input::Ipv4Claimed { addr: PREFERRED });
+    let acts = s.ms(300);
+    assert!(acts.contains(&Action::StartIpv6), "{acts:?}");
+    s.input(Input::Ipv6DadFailed);
+    assert_eq!(s.p.state().ipv6, Step::Failed);
+    // DAD passed on the claim's own retry, IPv4 still connecting.
+    s.input(Input::Ipv6Claimed);
+    assert_eq!(s.acts, [Action::DiscoverBmcIpv6]);
 }
 
 #[test]
