@@ -3,10 +3,13 @@
 //! owns, contests or steals our address, or owns our IPv6 tentative address.
 
 use bmclink_core::audit::{AuditEvent, LinkEvent};
+use bmclink_core::link::ipv6ll::{DAD_RETRY_INTERVAL, MAX_RTR_SOLICITATION_DELAY, RETRANS_TIMER};
+use bmclink_core::platform::Record;
+use bmclink_core::records::LinkRecord;
 use bmclink_core::Family;
-use bmclink_tests::rogue::RogueConfig;
+use bmclink_tests::rogue::{RogueConfig, Squat};
 use bmclink_tests::scenarios::{
-    claim_after_binding, config, plain_bmc, run_world, Outcome, ETHERTYPE_ARP,
+    claim_after_binding, config, plain_bmc, run_world, squat_recovery_bound, Outcome, ETHERTYPE_ARP,
 };
 use bmclink_tests::{BmcConfig, World};
 use smoltcp::time::{Duration, Instant};
@@ -317,4 +320,106 @@ fn ipv6_session_follows_dad_without_waiting_for_a_reply_window() {
         let gap = started - bound;
         assert!(gap < Duration::from_millis(50), "seed {seed}: {gap}");
     }
+}
+
+/// When a rogue stops, measured from each of twelve phases 5 s apart of the
+/// agent's retry cycle (the scenarios show one phase of an hour-long run).
+fn stop_times() -> impl Iterator<Item = Instant> {
+    (0..12).map(|k| Instant::from_secs(600 + 5 * k))
+}
+
+#[test]
+fn dad_attack_ending_at_any_phase_brings_ipv6_back_within_a_minute() {
+    let (mut worst, mut worst_dad) = (Duration::ZERO, Duration::ZERO);
+    for stop in stop_times() {
+        let mut world = World::new(
+            BmcConfig {
+                ipv4: None,
+                ..plain_bmc()
+            },
+            64,
+        );
+        world.add_rogue(RogueConfig {
+            answers_dad_between: Some((Instant::ZERO, stop)),
+            ..RogueConfig::default()
+        });
+        let o = run_world(world, config(), stop.secs() + 90);
+        assert!(o.has("BL1103"), "the rogue kept DAD failing: {:?}", o.ids());
+        let bound = o
+            .world
+            .audit
+            .iter()
+            .find(|(_, e)| matches!(e, AuditEvent::Link(LinkEvent::Ipv6Bound { .. })))
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("stop {stop}: IPv6 never bound"));
+        assert!(bound >= stop, "bound at {bound} during the attack");
+        // The claim's own retry, not the policy's next round: DAD passes at
+        // most one pause and one attempt after the rogue's last answer.
+        let dad_by = DAD_RETRY_INTERVAL + MAX_RTR_SOLICITATION_DELAY + RETRANS_TIMER;
+        assert!(
+            bound - stop <= dad_by,
+            "stop {stop}: DAD passed {} later (by {dad_by})",
+            bound - stop
+        );
+        worst_dad = worst_dad.max(bound - stop);
+        let (at, family) = o
+            .sessions()
+            .into_iter()
+            .find(|(at, _)| *at >= stop)
+            .unwrap_or_else(|| panic!("stop {stop}: no session after: {:?}", o.ids()));
+        assert_eq!(family, Family::V6);
+        assert!(
+            at - stop <= Duration::from_secs(60),
+            "stop {stop}: session back {} later",
+            at - stop
+        );
+        worst = worst.max(at - stop);
+    }
+    eprintln!("after the DAD rogue stopped: DAD passed within {worst_dad}, IPv6 session back within {worst}");
+}
+
+#[test]
+fn squat_ending_at_any_phase_brings_ipv4_back_within_the_rfc5227_bound() {
+    let mut worst = Duration::ZERO;
+    for stop in stop_times() {
+        let mut world = World::new(
+            BmcConfig {
+                ipv6_usbnic: false,
+                ipv6: None,
+                ..plain_bmc()
+            },
+            65,
+        );
+        world.store.records.insert(
+            Record::Link,
+            LinkRecord { ipv4: PREFERRED }.encode().to_vec(),
+        );
+        world.add_rogue(RogueConfig {
+            squats_ipv4: Some(Squat {
+                addr: PREFERRED,
+                from: Instant::from_secs(30),
+                until: stop,
+                every: Duration::from_secs(2),
+            }),
+            ..RogueConfig::default()
+        });
+        let o = run_world(world, config(), stop.secs() + 90);
+        assert!(!o.has("BL3002"), "{:?}", o.ids());
+        let (at, family) = o
+            .sessions()
+            .into_iter()
+            .find(|(at, _)| *at >= stop)
+            .unwrap_or_else(|| panic!("stop {stop}: no session after: {:?}", o.ids()));
+        assert_eq!(family, Family::V4);
+        assert!(
+            at - stop <= squat_recovery_bound(),
+            "stop {stop}: session back {} later",
+            at - stop
+        );
+        worst = worst.max(at - stop);
+    }
+    eprintln!(
+        "IPv4 session back at most {worst} after the squatter stopped (bound {})",
+        squat_recovery_bound()
+    );
 }

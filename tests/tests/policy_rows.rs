@@ -115,6 +115,21 @@ fn b5_recorded_address_taken_after_binding_is_defended_given_up_reprobed_and_ses
 }
 
 #[test]
+fn p3_a_host_squatting_on_the_recorded_address_for_an_hour_never_switches_ipv4_off() {
+    holds("p3-recorded-address-squatted");
+}
+
+#[test]
+fn b3_a_host_answering_every_dad_probe_for_an_hour_is_rate_limited_and_ipv6_comes_back() {
+    holds("b3-dad-answered-for-an-hour");
+}
+
+#[test]
+fn b3_a_host_answering_every_dad_probe_never_ends_the_ipv4_session() {
+    holds("b3-dad-attack-spares-ipv4");
+}
+
+#[test]
 fn every_scenario_has_a_test() {
     let src = include_str!("policy_rows.rs");
     for s in bmclink_tests::scenarios::ALL {
