@@ -1,8 +1,8 @@
 //! A third host on the USBNIC segment that misbehaves on purpose: it owns
 //! the agent's preferred IPv4 address, probes for it at the same time,
-//! claims the address after the agent bound it, or owns the agent's
-//! tentative IPv6 address. It speaks hand-built ARP and NDP frames
-//! (smoltcp's `wire` types), nothing else.
+//! claims the address after the agent bound it, squats on an address for
+//! an hour, or owns the agent's tentative IPv6 addresses. It speaks
+//! hand-built ARP and NDP frames (smoltcp's `wire` types), nothing else.
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::{Duration, Instant};
@@ -28,6 +28,27 @@ pub struct ClaimBound {
     pub times: u32,
 }
 
+/// A host that will not give an IPv4 address up, for a while: from `from`
+/// until `until` it announces `addr` every `every` and answers every ARP
+/// request and probe for it as its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Squat {
+    /// The address it claims.
+    pub addr: Ipv4Address,
+    /// When it starts.
+    pub from: Instant,
+    /// When it stops (nothing is sent from then on).
+    pub until: Instant,
+    /// Gap between its announcements.
+    pub every: Duration,
+}
+
+impl Squat {
+    fn active(&self, now: Instant) -> bool {
+        self.from <= now && now < self.until
+    }
+}
+
 /// What the rogue host does.
 #[derive(Debug, Clone, Default)]
 pub struct RogueConfig {
@@ -43,6 +64,11 @@ pub struct RogueConfig {
     /// Answers this many DAD neighbour solicitations (whatever their
     /// target) with an advertisement: it owns the tentative address.
     pub dad_duplicates: u32,
+    /// Squats on an IPv4 address for a while (see [`Squat`]).
+    pub squats_ipv4: Option<Squat>,
+    /// Answers every DAD neighbour solicitation in `[from, until)`, on top
+    /// of `dad_duplicates`.
+    pub answers_dad_between: Option<(Instant, Instant)>,
 }
 
 /// The rogue host.
@@ -56,6 +82,8 @@ pub struct Rogue {
     port: Port,
     pending: Vec<(Instant, Vec<u8>)>,
     claimed: bool,
+    /// The squat's next announcement.
+    next_squat: Option<Instant>,
 }
 
 /// The rogue's MAC unless told otherwise.
@@ -66,11 +94,12 @@ impl Rogue {
     pub fn new(cfg: RogueConfig, port: Port) -> Self {
         Rogue {
             mac: ROGUE_MAC,
-            cfg,
             sent: Vec::new(),
             port,
             pending: Vec::new(),
             claimed: false,
+            next_squat: cfg.squats_ipv4.map(|s| s.from),
+            cfg,
         }
     }
 
@@ -78,6 +107,18 @@ impl Rogue {
     pub fn poll(&mut self, now: Instant) {
         while let Some(frame) = self.port.recv() {
             self.on_frame(now, &frame);
+        }
+        while let (Some(at), Some(squat)) = (self.next_squat, self.cfg.squats_ipv4) {
+            if at > now {
+                break;
+            }
+            if at >= squat.until {
+                self.next_squat = None;
+                break;
+            }
+            let frame = self.arp(ArpOperation::Request, squat.addr, [0; 6], squat.addr);
+            self.queue(at, frame, format!("ARP announce {}", squat.addr));
+            self.next_squat = Some(at + squat.every);
         }
         let mut i = 0;
         while i < self.pending.len() {
@@ -92,7 +133,11 @@ impl Rogue {
 
     /// When the rogue next has something to send.
     pub fn poll_at(&self) -> Option<Instant> {
-        self.pending.iter().map(|(t, _)| *t).min()
+        self.pending
+            .iter()
+            .map(|(t, _)| *t)
+            .chain(self.next_squat)
+            .min()
     }
 
     fn on_frame(&mut self, now: Instant, frame: &[u8]) {
@@ -127,8 +172,13 @@ impl Rogue {
             operation == ArpOperation::Request && source_protocol_addr == Ipv4Address::UNSPECIFIED;
         let announce =
             operation == ArpOperation::Request && source_protocol_addr == target_protocol_addr;
+        let squatted = self
+            .cfg
+            .squats_ipv4
+            .is_some_and(|s| s.active(now) && s.addr == target_protocol_addr);
         let owned = Some(target_protocol_addr) == self.cfg.owns_ipv4
-            || (probe && self.cfg.owns_every_probed_ipv4);
+            || (probe && self.cfg.owns_every_probed_ipv4)
+            || squatted;
         if operation == ArpOperation::Request && owned {
             // The owner answers requests and probes alike (RFC 826, 5227 §2.1.1).
             let reply = self.arp(
@@ -181,10 +231,16 @@ impl Rogue {
         else {
             return;
         };
-        if self.cfg.dad_duplicates == 0 {
-            return;
+        let window = self
+            .cfg
+            .answers_dad_between
+            .is_some_and(|(from, until)| from <= now && now < until);
+        if !window {
+            if self.cfg.dad_duplicates == 0 {
+                return;
+            }
+            self.cfg.dad_duplicates -= 1;
         }
-        self.cfg.dad_duplicates -= 1;
         let frame = self.neighbor_advert(target_addr);
         self.queue(now, frame, format!("NDP NA {target_addr}"));
     }

@@ -1,8 +1,9 @@
-//! The named scenarios of the fallback policy (DESIGN §4, rows P1–P10, B2
+//! The named scenarios of the fallback policy (DESIGN §4, rows P1–P10, B2, B3
 //! and B5): a world, an agent configuration, a duration and the outcome
 //! each must show. The tests (`tests/tests/policy_rows.rs`) and
 //! `cargo xtask run --scenario NAME` share them.
 
+mod attacks;
 mod outcome;
 mod rows;
 
@@ -14,6 +15,8 @@ use crate::run_agent;
 use crate::timeline;
 use crate::world::World;
 
+use attacks::*;
+pub use attacks::{squat_recovery_bound, ATTACK_FROM, ATTACK_UNTIL};
 pub use outcome::Outcome;
 pub use rows::claim_after_binding;
 use rows::*;
@@ -95,7 +98,7 @@ pub static ALL: &[Scenario] = &[
         name: "p3-incomplete-stays-disconnected",
         row: "P3",
         about:
-            "recorded address owned by another host: stay disconnected on IPv4 (BL3002), no reclaim",
+            "the host OS's IPv4 on the USBNIC is removed: stay disconnected on IPv4 (BL3002), no reclaim, IPv6 tried",
         run: p3_incomplete_run,
         check: p3_incomplete_check,
     },
@@ -207,9 +210,30 @@ pub static ALL: &[Scenario] = &[
     Scenario {
         name: "b5-address-lost",
         row: "B5",
-        about: "another host takes our address: defend, give up, no new claim (P3), session recovers over IPv6",
+        about: "another host takes our recorded address: defend, give up, re-probe the same address (P3), session recovers over IPv4",
         run: b5_address_lost_run,
         check: b5_address_lost_check,
+    },
+    Scenario {
+        name: "p3-recorded-address-squatted",
+        row: "P3",
+        about: "a host squats on the recorded IPv4 address for an hour: defend, give up, re-probe the same address once a minute, never BL3002; IPv4 session back after it stops",
+        run: squatted_run,
+        check: squatted_check,
+    },
+    Scenario {
+        name: "b3-dad-answered-for-an-hour",
+        row: "B3",
+        about: "a host answers every DAD probe for an hour (IPv6-only BMC): DAD rate-limited, IPv4 still tried, IPv6 session within a minute after it stops",
+        run: dad_answered_run,
+        check: dad_answered_check,
+    },
+    Scenario {
+        name: "b3-dad-attack-spares-ipv4",
+        row: "B3",
+        about: "race mode, a host answers every DAD probe for an hour: the IPv4 session is never ended, DAD passes within a minute after it stops",
+        run: dad_spares_ipv4_run,
+        check: dad_spares_ipv4_check,
     },
 ];
 

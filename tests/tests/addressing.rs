@@ -3,10 +3,13 @@
 //! owns, contests or steals our address, or owns our IPv6 tentative address.
 
 use bmclink_core::audit::{AuditEvent, LinkEvent};
+use bmclink_core::link::ipv6ll::{DAD_RETRY_INTERVAL, MAX_RTR_SOLICITATION_DELAY, RETRANS_TIMER};
+use bmclink_core::platform::Record;
+use bmclink_core::records::LinkRecord;
 use bmclink_core::Family;
-use bmclink_tests::rogue::RogueConfig;
+use bmclink_tests::rogue::{RogueConfig, Squat};
 use bmclink_tests::scenarios::{
-    claim_after_binding, config, plain_bmc, run_world, Outcome, ETHERTYPE_ARP,
+    claim_after_binding, config, plain_bmc, run_world, squat_recovery_bound, Outcome, ETHERTYPE_ARP,
 };
 use bmclink_tests::{BmcConfig, World};
 use smoltcp::time::{Duration, Instant};
@@ -127,7 +130,7 @@ fn bmc_sitting_on_our_preferred_address_moves_us_to_another() {
 }
 
 #[test]
-fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() {
+fn conflict_after_binding_is_defended_once_then_given_up_and_the_same_address_reprobed() {
     let o = with_rogue(
         plain_bmc(),
         RogueConfig {
@@ -140,15 +143,16 @@ fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() 
     let defend = ids.iter().position(|i| i == "BL1003").expect("defended");
     let lose = ids.iter().position(|i| i == "BL1004").expect("given up");
     assert!(defend < lose, "{ids:?}");
-    // The defence is one announcement of our address after the first claim.
+    // The defence is one announcement of our address between the first
+    // claim and the loss.
     let rogue_first = o.first_at("BL1003").expect("defended");
+    let lost_at = o.first_at("BL1004").expect("given up");
     let defences: Vec<_> = o
         .agent_announces()
         .into_iter()
-        .filter(|(at, a)| *at >= rogue_first && *a == PREFERRED)
+        .filter(|(at, a)| *at >= rogue_first && *at <= lost_at && *a == PREFERRED)
         .collect();
     assert_eq!(defences.len(), 1, "{defences:?}");
-    let lost_at = o.first_at("BL1004").expect("given up");
     // The session recovers after the loss, without an agent restart.
     let after: Vec<_> = o
         .sessions()
@@ -156,19 +160,24 @@ fn conflict_after_binding_is_defended_once_then_given_up_and_session_recovers() 
         .filter(|(at, _)| *at > lost_at)
         .collect();
     assert!(!after.is_empty(), "{:?} {ids:?}", o.sessions());
-    // The claimed address was recorded (P2), so losing it makes the recorded
-    // configuration incomplete (P3, BL3002): the session recovers over IPv6.
-    assert!(o.has("BL3002"), "{ids:?}");
-    assert_eq!(after[0].1, Family::V6);
-    // Regression: the link layer used to claim and bind a new address on
-    // its own after the recorded one was lost, against P3.
+    // The claimed address was recorded (P2), so it is the recorded one: the
+    // loss is RFC 5227's business, not an incomplete configuration (revised
+    // P3, no BL3002). The same address is probed again and the session
+    // comes back over IPv4 on it.
+    assert!(!o.has("BL3002"), "{ids:?}");
+    assert_eq!(after[0].1, Family::V4);
     let probes_after: Vec<_> = o
         .agent_probes()
         .into_iter()
         .filter(|(at, _)| *at > lost_at)
         .collect();
-    assert!(probes_after.is_empty(), "{probes_after:?}");
-    assert_eq!(ids.iter().filter(|i| *i == "BL1001").count(), 1, "{ids:?}");
+    assert!(!probes_after.is_empty(), "re-probed");
+    assert!(
+        probes_after.iter().all(|(_, a)| *a == PREFERRED),
+        "{probes_after:?}"
+    );
+    assert_eq!(bound_addresses(&o), [PREFERRED, PREFERRED], "{ids:?}");
+    assert_eq!(o.agent_ipv4_syns().last().map(|s| s.1), Some(PREFERRED));
 }
 
 #[test]
@@ -311,4 +320,106 @@ fn ipv6_session_follows_dad_without_waiting_for_a_reply_window() {
         let gap = started - bound;
         assert!(gap < Duration::from_millis(50), "seed {seed}: {gap}");
     }
+}
+
+/// When a rogue stops, measured from each of twelve phases 5 s apart of the
+/// agent's retry cycle (the scenarios show one phase of an hour-long run).
+fn stop_times() -> impl Iterator<Item = Instant> {
+    (0..12).map(|k| Instant::from_secs(600 + 5 * k))
+}
+
+#[test]
+fn dad_attack_ending_at_any_phase_brings_ipv6_back_within_a_minute() {
+    let (mut worst, mut worst_dad) = (Duration::ZERO, Duration::ZERO);
+    for stop in stop_times() {
+        let mut world = World::new(
+            BmcConfig {
+                ipv4: None,
+                ..plain_bmc()
+            },
+            64,
+        );
+        world.add_rogue(RogueConfig {
+            answers_dad_between: Some((Instant::ZERO, stop)),
+            ..RogueConfig::default()
+        });
+        let o = run_world(world, config(), stop.secs() + 90);
+        assert!(o.has("BL1103"), "the rogue kept DAD failing: {:?}", o.ids());
+        let bound = o
+            .world
+            .audit
+            .iter()
+            .find(|(_, e)| matches!(e, AuditEvent::Link(LinkEvent::Ipv6Bound { .. })))
+            .map(|(at, _)| *at)
+            .unwrap_or_else(|| panic!("stop {stop}: IPv6 never bound"));
+        assert!(bound >= stop, "bound at {bound} during the attack");
+        // The claim's own retry, not the policy's next round: DAD passes at
+        // most one pause and one attempt after the rogue's last answer.
+        let dad_by = DAD_RETRY_INTERVAL + MAX_RTR_SOLICITATION_DELAY + RETRANS_TIMER;
+        assert!(
+            bound - stop <= dad_by,
+            "stop {stop}: DAD passed {} later (by {dad_by})",
+            bound - stop
+        );
+        worst_dad = worst_dad.max(bound - stop);
+        let (at, family) = o
+            .sessions()
+            .into_iter()
+            .find(|(at, _)| *at >= stop)
+            .unwrap_or_else(|| panic!("stop {stop}: no session after: {:?}", o.ids()));
+        assert_eq!(family, Family::V6);
+        assert!(
+            at - stop <= Duration::from_secs(60),
+            "stop {stop}: session back {} later",
+            at - stop
+        );
+        worst = worst.max(at - stop);
+    }
+    eprintln!("after the DAD rogue stopped: DAD passed within {worst_dad}, IPv6 session back within {worst}");
+}
+
+#[test]
+fn squat_ending_at_any_phase_brings_ipv4_back_within_the_rfc5227_bound() {
+    let mut worst = Duration::ZERO;
+    for stop in stop_times() {
+        let mut world = World::new(
+            BmcConfig {
+                ipv6_usbnic: false,
+                ipv6: None,
+                ..plain_bmc()
+            },
+            65,
+        );
+        world.store.records.insert(
+            Record::Link,
+            LinkRecord { ipv4: PREFERRED }.encode().to_vec(),
+        );
+        world.add_rogue(RogueConfig {
+            squats_ipv4: Some(Squat {
+                addr: PREFERRED,
+                from: Instant::from_secs(30),
+                until: stop,
+                every: Duration::from_secs(2),
+            }),
+            ..RogueConfig::default()
+        });
+        let o = run_world(world, config(), stop.secs() + 90);
+        assert!(!o.has("BL3002"), "{:?}", o.ids());
+        let (at, family) = o
+            .sessions()
+            .into_iter()
+            .find(|(at, _)| *at >= stop)
+            .unwrap_or_else(|| panic!("stop {stop}: no session after: {:?}", o.ids()));
+        assert_eq!(family, Family::V4);
+        assert!(
+            at - stop <= squat_recovery_bound(),
+            "stop {stop}: session back {} later",
+            at - stop
+        );
+        worst = worst.max(at - stop);
+    }
+    eprintln!(
+        "IPv4 session back at most {worst} after the squatter stopped (bound {})",
+        squat_recovery_bound()
+    );
 }

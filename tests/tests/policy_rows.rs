@@ -30,7 +30,7 @@ fn p3_link_record_present_means_no_arp_probe() {
 }
 
 #[test]
-fn p3_recorded_address_in_use_stays_disconnected_on_ipv4_with_the_fix_named() {
+fn p3_host_ipv4_removed_from_the_usbnic_stays_disconnected_on_ipv4_with_the_fix_named() {
     holds("p3-incomplete-stays-disconnected");
 }
 
@@ -110,8 +110,23 @@ fn b5_silent_bmc_is_declared_dead_and_reconnected() {
 }
 
 #[test]
-fn b5_address_taken_after_binding_is_defended_given_up_and_session_recovers() {
+fn b5_recorded_address_taken_after_binding_is_defended_given_up_reprobed_and_session_recovers() {
     holds("b5-address-lost");
+}
+
+#[test]
+fn p3_a_host_squatting_on_the_recorded_address_for_an_hour_never_switches_ipv4_off() {
+    holds("p3-recorded-address-squatted");
+}
+
+#[test]
+fn b3_a_host_answering_every_dad_probe_for_an_hour_is_rate_limited_and_ipv6_comes_back() {
+    holds("b3-dad-answered-for-an-hour");
+}
+
+#[test]
+fn b3_a_host_answering_every_dad_probe_never_ends_the_ipv4_session() {
+    holds("b3-dad-attack-spares-ipv4");
 }
 
 #[test]

@@ -237,7 +237,7 @@ impl Control {
         net: &mut Net<'_, '_, P, Link>,
     ) {
         match report {
-            LinkReport::V4(event, mode) => {
+            LinkReport::V4(event, _) => {
                 net.p.record(now, &AuditEvent::Link(event.audit()));
                 match event {
                     Ipv4ClaimEvent::Bound { addr } => {
@@ -245,20 +245,11 @@ impl Control {
                         self.status.host_ipv4 = Some(addr);
                         self.input(Input::Ipv4Claimed { addr });
                     }
-                    Ipv4ClaimEvent::Conflict { .. } => {
-                        if let Ipv4Mode::Recorded(_) = mode {
-                            // P3: the recorded address is taken; never move
-                            // to another one on our own.
-                            net.link.v4 = None;
-                            self.input(Input::Ipv4ClaimFailed);
-                        }
-                    }
+                    // A conflict or a loss leaves the claim running: it moves
+                    // on by itself (a recorded address is probed again, P3).
                     Ipv4ClaimEvent::Lost { addr, .. } => {
                         remove_address(net.iface, IpAddress::Ipv4(addr));
                         self.status.host_ipv4 = None;
-                        if let Ipv4Mode::Recorded(_) = mode {
-                            net.link.v4 = None;
-                        }
                         self.input(Input::Ipv4Lost);
                     }
                     Ipv4ClaimEvent::RateLimited { .. } => {
@@ -292,7 +283,8 @@ impl Control {
                         self.input(Input::Ipv6Lost);
                     }
                     Ipv6ClaimEvent::Failed { .. } => {
-                        net.link.v6 = None;
+                        // The claim stays: it starts over by itself after
+                        // DAD_RETRY_INTERVAL, and `StartIpv6` waits for it.
                         self.input(Input::Ipv6DadFailed);
                     }
                 }
@@ -331,9 +323,14 @@ impl Control {
                 }
             }
             Action::UseRecordedIpv4 { addr } => {
+                // A claim of this address that is still probing or waiting
+                // out its rate limit is left alone: a new one would forget
+                // the conflicts (RFC 5227) and answers when it binds.
+                let running = matches!(&net.link.v4,
+                    Some((c, Ipv4Mode::Recorded(a))) if *a == addr && c.state() != Ipv4ClaimState::Idle);
                 if net.link.ipv4() == Some(addr) {
                     self.input(Input::Ipv4Claimed { addr });
-                } else {
+                } else if !running {
                     let seed = net.p.next_u64();
                     net.link
                         .claim_ipv4(self.mac, addr, Ipv4Mode::Recorded(addr), seed, now);
@@ -359,6 +356,7 @@ impl Control {
                 if let Some((claim, mode)) = net.link.v4.as_mut() {
                     if claim.bound() == Some(addr) {
                         *mode = Ipv4Mode::Recorded(addr);
+                        claim.keep_address();
                     }
                 }
                 let record = LinkRecord { ipv4: addr };

@@ -18,8 +18,8 @@ use crate::link::ipv6ll::{IidMode, Ipv6Claim, Ipv6ClaimEvent};
 pub enum Ipv4Mode {
     /// A fresh claim (P2): conflicts move on to another RFC 3927 address.
     Fresh,
-    /// Re-checking the recorded address (P3): a conflict is a failure, never
-    /// a move to another address.
+    /// The recorded address (P3): a conflict makes the claim probe the same
+    /// address again (RFC 5227 delays and rate limit), never another one.
     Recorded(Ipv4Address),
 }
 
@@ -55,7 +55,10 @@ impl Link {
         seed: u64,
         now: Instant,
     ) {
-        let mut claim = Ipv4Claim::new(mac, addr, seed);
+        let mut claim = match mode {
+            Ipv4Mode::Fresh => Ipv4Claim::new(mac, addr, seed),
+            Ipv4Mode::Recorded(_) => Ipv4Claim::recorded(mac, addr, seed),
+        };
         claim.start(now);
         self.v4 = Some((claim, mode));
     }

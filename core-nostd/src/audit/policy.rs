@@ -1,8 +1,8 @@
 //! BL3xxx: the fallback policy (DESIGN §4).
 //!
 //! Events that could repeat on every retry (fallback, host IPv6 disabled,
-//! no IPv6 answer, backoff at its ceiling) are said once per outage: again
-//! only after a session came up in between.
+//! no IPv6 answer, backoff at its ceiling, the recorded address in use) are
+//! said once per outage: again only after a session came up in between.
 
 use smoltcp::wire::Ipv4Address;
 
@@ -16,10 +16,11 @@ audit_events! {
         NothingEnabled {}
             = (3001, Error, "both IPv4 and IPv6 are disabled in the configuration; nothing to try (enable one)")
             => ("IPv4 and IPv6 are both disabled in the configuration; nothing to try: set ipv4 = true or ipv6 = true"),
-        /// P3: the link record exists but its configuration is unusable.
+        /// P3: the link record exists but the host OS's configuration of the
+        /// USBNIC it relied on is gone.
         RecordUnusable { addr: Ipv4Address, problem: RecordProblem }
-            = (3002, Error, "the recorded IPv4 configuration of the USBNIC is unusable; IPv4 is configured only once and stays disconnected: run `bmclink link reset`")
-            => ("the recorded IPv4 configuration {addr} of the USBNIC is unusable: {problem}; IPv4 is configured only once, so it stays disconnected: run `bmclink link reset` to configure it again"),
+            = (3002, Error, "the host OS's IPv4 configuration of the USBNIC was removed after bmclink configured it once; IPv4 stays disconnected until it is back or `bmclink link reset` is run (address conflicts never cause this)")
+            => ("the recorded IPv4 configuration {addr} of the USBNIC is unusable: {problem}; IPv4 is configured only once, so it stays disconnected until that configuration is back: run `bmclink link reset` to configure it again"),
         /// P2: IPv4 was configured on the USBNIC and the link record saved.
         Ipv4Configured { addr: Ipv4Address }
             = (3003, Notice, "the USBNIC had no IP: configured IPv4 link-local once and saved the link record")
@@ -65,6 +66,11 @@ audit_events! {
         StepTimedOut { family: Family }
             = (3013, Warning, "the agent reported no result for an address or connection step within its watchdog; the step was abandoned and will be retried")
             => ("no result for the {family} address or connection step within its watchdog; abandoned, will retry"),
+        /// The recorded address is in use by another host: RFC 5227 gave up
+        /// for now, and the claim probes the same address again.
+        RecordedIpv4InUse { addr: Ipv4Address }
+            = (3015, Warning, "another host on the USBNIC uses the recorded IPv4 link-local address; bmclink keeps probing that same address (at most once a minute, RFC 5227) and never configures another; meanwhile IPv4 is not connected; fix: remove the other host's static address")
+            => ("another host on the USBNIC uses the recorded IPv4 link-local address {addr}; probing it again (at most once a minute) and never configuring another; no IPv4 connection until it is free (fix: remove the other host's static address)"),
         /// P3: the condition that made the link record unusable cleared.
         RecordUsableAgain { addr: Ipv4Address }
             = (3014, Info, "the recorded IPv4 configuration of the USBNIC is usable again (host configuration back, or link record reset)")

@@ -18,9 +18,11 @@ pub enum Action {
         /// The address to try first.
         preferred: Ipv4Address,
     },
-    /// P3: a link record exists: use `addr` as recorded, without probing for
-    /// or picking another. Answer with `Ipv4Claimed` or, when the address is
-    /// in use by another node, `Ipv4ClaimFailed`.
+    /// P3: a link record exists: use `addr` as recorded, probed with RFC
+    /// 5227 but never replaced by another. Answer with `Ipv4Claimed` or,
+    /// when RFC 5227 gives up on it for now (another node uses it, MAX_CONFLICTS
+    /// reached), `Ipv4ClaimFailed`; the claim goes on re-probing the same
+    /// address, and a later `Ipv4Claimed` for it is welcome at any time.
     UseRecordedIpv4 {
         /// The recorded address.
         addr: Ipv4Address,
@@ -69,14 +71,14 @@ pub enum Action {
 }
 
 /// P3: what makes a recorded IPv4 configuration unusable ("incomplete").
+///
+/// Only the host OS's own configuration of the USBNIC counts. An address
+/// conflict on the recorded address is not one: it is RFC 5227's business
+/// (defend, back off, probe the same address again), so a few frames from
+/// another host can never switch IPv4 off for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RecordProblem {
-    /// The recorded address is in use by another node (`Ipv4ClaimFailed`
-    /// answering `UseRecordedIpv4`).
-    AddressInUse,
-    /// The recorded address was lost after it was bound (`Ipv4Lost`).
-    AddressLost,
     /// The host's IPv4 configuration on the USBNIC vanished
     /// (`ipv4_present` went from true to false).
     HostIpv4Vanished,
@@ -85,8 +87,6 @@ pub enum RecordProblem {
 impl fmt::Display for RecordProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            RecordProblem::AddressInUse => "the recorded address is in use by another node",
-            RecordProblem::AddressLost => "the recorded address was lost to a conflict",
             RecordProblem::HostIpv4Vanished => {
                 "the host's IPv4 configuration of the USBNIC vanished"
             }

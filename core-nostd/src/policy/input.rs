@@ -45,6 +45,10 @@ pub enum SessionEnd {
 /// waits for, are stale: they update what the policy knows (an address that
 /// is bound stays known) but start nothing, and an unexpected
 /// [`Input::TcpConnected`] is answered with [`super::Action::Disconnect`].
+/// One exception: an address bound after its failure was reported (the
+/// recorded IPv4 address, or IPv6 DAD, succeeding on the claim's own retry)
+/// makes its family untried again: a backoff ends at once, a round in
+/// progress may try it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Input {
@@ -72,8 +76,8 @@ pub enum Input {
         /// The address now in use.
         addr: Ipv4Address,
     },
-    /// The IPv4 address asked for could not be bound: RFC 5227 gave up
-    /// (claim), or the recorded address is in use by another node.
+    /// The IPv4 address asked for could not be bound for now: RFC 5227 gave
+    /// up (MAX_CONFLICTS reached) on a claim or on the recorded address.
     Ipv4ClaimFailed,
     /// The bound IPv4 address was lost (a conflict it could not defend, or
     /// the host configuration it relied on went away).

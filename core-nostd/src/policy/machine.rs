@@ -61,6 +61,7 @@ pub(super) mod said {
     pub const HOST_IPV6: u8 = 1 << 1;
     pub const NO_ANSWER: u8 = 1 << 2;
     pub const BACKOFF_MAX: u8 = 1 << 3;
+    pub const RECORD_BUSY: u8 = 1 << 4;
 }
 
 /// The fallback policy (DESIGN §4), sans I/O: see the [module](super) docs.
@@ -167,9 +168,15 @@ impl Policy {
             Input::Ipv4ClaimFailed => self.ipv4_claim_failed(now),
             Input::Ipv4Lost => self.ipv4_lost(),
             Input::Ipv6Claimed => {
-                if core::mem::take(&mut self.v6_requested) && self.v6_allowed() {
+                let requested = core::mem::take(&mut self.v6_requested);
+                if self.v6_allowed() {
                     self.v6_bound = true;
-                    if self.v6.step == Step::Address && self.v6_candidate() {
+                    if !requested {
+                        // DAD went on after its failure was reported.
+                        if self.v6_candidate() {
+                            self.address_is_back(now, Family::V6);
+                        }
+                    } else if self.v6.step == Step::Address && self.v6_candidate() {
                         self.start_v6(now);
                     }
                 }

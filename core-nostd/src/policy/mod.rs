@@ -24,15 +24,20 @@
 //!   [`Action::SaveLinkRecord`], once. The host's own IPv4 without a record:
 //!   [`Action::UseHostIpv4`], nothing configured, nothing recorded.
 //! - **P3** with a link record: [`Action::UseRecordedIpv4`], never a claim.
-//!   The recorded configuration is *incomplete* ([`RecordProblem`]) when the
-//!   recorded address is in use by another node, when it is lost after being
-//!   bound, or when the host's IPv4 configuration of the USBNIC vanishes
+//!   The recorded configuration is *incomplete* ([`RecordProblem`]) only
+//!   when the host OS's IPv4 configuration of the USBNIC vanishes
 //!   (`ipv4_present` true → false; absent from the start is not a problem,
 //!   the record is the configuration). Then IPv4 stays disconnected (BL3002
 //!   names `bmclink link reset`) until the link record is reset or replaced
-//!   ([`Input::LinkRecord`]) or, for a vanished host configuration, it comes
-//!   back. Link down/up does not clear it. **IPv6 is still tried** (DESIGN
-//!   says "stay disconnected *on IPv4*"; P4's fallback applies), with the
+//!   ([`Input::LinkRecord`]) or the host configuration comes back. Link
+//!   down/up does not clear it. A conflict on the recorded address is not
+//!   incomplete configuration: the agent's claim defends it, gives it up,
+//!   backs off and re-probes the same address (RFC 5227); the policy counts
+//!   `Ipv4ClaimFailed` as a failure of IPv4 in the round (BL3015, once per
+//!   outage), an `Ipv4Lost` sends it back through the policy, and when the
+//!   claim binds again later IPv4 counts as untried again (a backoff ends at
+//!   once; the same holds for IPv6 DAD passing on the claim's own retry).
+//!   **IPv6 is still tried** meanwhile (P4's fallback applies), with the
 //!   P10 limits; with IPv6 unusable too, the policy stays disconnected.
 //! - **P4** sequential mode: IPv6 starts once IPv4 failed in the round
 //!   (refused, timed out, claim failed): [`Action::StartIpv6`], then

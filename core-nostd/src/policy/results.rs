@@ -4,7 +4,7 @@
 use smoltcp::time::Instant;
 use smoltcp::wire::Ipv4Address;
 
-use super::machine::{Ipv4Source, Policy, Round, Session, CAPS_IPV6};
+use super::machine::{said, Ipv4Source, Policy, Round, Session, CAPS_IPV6};
 use super::{Action, RecordProblem, SessionEnd, Startup, Step};
 use crate::audit::PolicyEvent;
 use crate::platform::HostFacts;
@@ -107,6 +107,13 @@ impl Policy {
 
     pub(super) fn ipv4_claimed(&mut self, now: Instant, addr: Ipv4Address) {
         let Some(source) = self.v4_request.take() else {
+            // The claim of the recorded address goes on after it was
+            // reported failed (RFC 5227 rate limit): once it is ours again,
+            // a backoff that waits for no reason any more ends now.
+            if self.record == Some(addr) && self.v4_allowed() {
+                self.v4_bound = Some((addr, Ipv4Source::Recorded));
+                self.address_is_back(now, Family::V4);
+            }
             return;
         };
         if source == Ipv4Source::Claim && self.record.is_none() {
@@ -126,7 +133,13 @@ impl Policy {
     pub(super) fn ipv4_claim_failed(&mut self, now: Instant) {
         match self.v4_request.take() {
             None => return,
-            Some(Ipv4Source::Recorded) => self.block(RecordProblem::AddressInUse),
+            // Not a P3 problem: the agent keeps re-probing the same address
+            // (RFC 5227) and reports it bound when the other host is gone.
+            Some(Ipv4Source::Recorded) => {
+                if let Some(addr) = self.record {
+                    self.say_once(said::RECORD_BUSY, PolicyEvent::RecordedIpv4InUse { addr });
+                }
+            }
             Some(Ipv4Source::Claim) => self.audit(PolicyEvent::Ipv4ClaimFailed {
                 preferred: self.cfg.preferred_ipv4,
             }),
@@ -137,14 +150,36 @@ impl Policy {
         }
     }
 
+    /// The bound address went away. With a record that is no P3 problem
+    /// either (the claim re-probes the recorded address): back through the
+    /// policy, which asks for the recorded address again.
     pub(super) fn ipv4_lost(&mut self) {
         if self.v4_bound.take().is_none() {
             return;
         }
-        if self.record.is_some() {
-            self.block(RecordProblem::AddressLost);
-        }
         self.drop_connection(Family::V4);
+    }
+
+    /// An address step the policy no longer waited for succeeded (a claim
+    /// that goes on in the background after its failure was reported): the
+    /// family is no longer failed. In a backoff the round starts again now
+    /// (the backoff is not reset); in a round still trying the other family
+    /// it may be tried again in it: IPv6 when IPv4 fails (P4 order kept),
+    /// IPv4 at once unless IPv6 is already connecting.
+    pub(super) fn address_is_back(&mut self, now: Instant, family: Family) {
+        if self.session.is_some() {
+            return;
+        }
+        match self.round {
+            Round::Backoff { .. } => self.begin_round(now),
+            Round::Trying { .. } if self.track(family).step == Step::Failed => {
+                let v6_connecting = matches!(self.v6.step, Step::Connecting | Step::Connected);
+                if family == Family::V6 || !v6_connecting {
+                    self.set(family, Step::Idle, None);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// An address under a connection went away: close it and go back

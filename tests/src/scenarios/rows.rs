@@ -20,11 +20,11 @@ fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     }
 }
 
-fn preferred() -> Ipv4Address {
+pub(super) fn preferred() -> Ipv4Address {
     Ipv4Address::new(169, 254, 1, 2)
 }
 
-fn with_record(world: &mut World, ipv4: Ipv4Address) {
+pub(super) fn with_record(world: &mut World, ipv4: Ipv4Address) {
     world
         .store
         .records
@@ -117,34 +117,64 @@ pub(super) fn p3_record_check(o: &Outcome) -> Result<(), String> {
     })
 }
 
+/// When the host OS removes its IPv4 configuration of the USBNIC.
+const HOST_IPV4_REMOVED: i64 = 20;
+
 pub(super) fn p3_incomplete_run() -> Outcome {
+    // "Incomplete configuration" (P3, revised): the host OS's own IPv4 on
+    // the USBNIC is removed by someone else after bmclink configured it once.
     let mut world = World::new(plain_bmc(), 3);
     with_record(&mut world, preferred());
-    world.add_rogue(RogueConfig {
-        owns_ipv4: Some(preferred()),
-        ..RogueConfig::default()
+    world.host.ipv4_present = true;
+    world.at(Instant::from_secs(HOST_IPV4_REMOVED), |w| {
+        w.host.ipv4_present = false;
     });
-    run_world(world, config(), 30)
+    run_world(world, config(), 60)
 }
 
 pub(super) fn p3_incomplete_check(o: &Outcome) -> Result<(), String> {
-    ensure(o.has("BL3002"), || {
+    let removed = Instant::from_secs(HOST_IPV4_REMOVED);
+    let blocked = o.first_at("BL3002").ok_or_else(|| {
         format!(
             "BL3002 (stay disconnected, fix named) expected: {:?}",
             o.ids()
         )
     })?;
+    ensure(blocked >= removed, || format!("BL3002 at {blocked}"))?;
+    let text = o
+        .world
+        .audit
+        .iter()
+        .find(|(_, e)| e.id().to_string() == "BL3002")
+        .map(|(_, e)| e.to_string())
+        .unwrap_or_default();
+    ensure(
+        text.contains("vanished") && text.contains("`bmclink link reset`"),
+        || format!("BL3002 names the cause and the fix: {text}"),
+    )?;
     ensure(
         o.agent_probes().iter().all(|(_, a)| *a == preferred()),
         || format!("never a claim of another address: {:?}", o.agent_probes()),
     )?;
     ensure(!o.has("BL3003"), || "reconfigured IPv4".into())?;
-    ensure(!o.families().contains(&Family::V4), || {
-        format!("no IPv4 session expected, got {:?}", o.families())
+    ensure(o.families().first() == Some(&Family::V4), || {
+        format!("IPv4 session before the removal, got {:?}", o.families())
     })?;
-    ensure(o.agent_ipv4_attempts().is_empty(), || {
-        format!("no IPv4 connection attempt: {:?}", o.agent_ipv4_attempts())
-    })
+    let v4_after: Vec<_> = o
+        .agent_ipv4_attempts()
+        .into_iter()
+        .filter(|at| *at > blocked)
+        .collect();
+    ensure(v4_after.is_empty(), || {
+        format!("no IPv4 connection attempt after BL3002: {v4_after:?}")
+    })?;
+    // P4 still applies: IPv6 is tried and the session comes back over it.
+    ensure(
+        o.sessions()
+            .iter()
+            .any(|(at, f)| *at > blocked && *f == Family::V6),
+        || format!("IPv6 session after BL3002: {:?}", o.sessions()),
+    )
 }
 
 // ---- P4 / P10 ---------------------------------------------------------
@@ -542,18 +572,33 @@ pub(super) fn b5_address_lost_check(o: &Outcome) -> Result<(), String> {
         matches!((pos("BL1003"), pos("BL1004")), (Some(a), Some(b)) if a < b),
         || format!("defend (BL1003) then give up (BL1004) expected: {ids:?}"),
     )?;
-    ensure(o.sessions().len() >= 2, || {
-        format!("the session recovers: {:?}", o.families())
-    })?;
-    ensure(o.has("BL3002"), || {
-        format!("the recorded address is lost: BL3002 expected: {ids:?}")
+    // The claimed address was recorded (P2), so it is the recorded one now:
+    // given up, it is probed again (RFC 5227), never replaced (P3) and never
+    // a reason to switch IPv4 off (no BL3002).
+    ensure(!o.has("BL3002"), || format!("no BL3002 expected: {ids:?}"))?;
+    ensure(ids.iter().filter(|i| *i == "BL3003").count() == 1, || {
+        format!("configured once (BL3003): {ids:?}")
     })?;
     let lost = o.first_at("BL1004").unwrap_or(Instant::ZERO);
-    ensure(o.agent_probes().iter().all(|(at, _)| *at < lost), || {
-        format!("no new claim after the loss (P3): {:?}", o.agent_probes())
+    ensure(
+        o.agent_probes().iter().all(|(_, a)| *a == preferred()),
+        || {
+            format!(
+                "only the recorded address is probed: {:?}",
+                o.agent_probes()
+            )
+        },
+    )?;
+    ensure(o.agent_probes().iter().any(|(at, _)| *at > lost), || {
+        "the recorded address is probed again after the loss".into()
+    })?;
+    ensure(ids.iter().filter(|i| *i == "BL1001").count() == 2, || {
+        format!("bound twice (BL1001): {ids:?}")
     })?;
     ensure(
-        o.sessions().last().is_some_and(|(at, _)| *at > lost),
-        || "no session after the address was lost".into(),
+        o.sessions()
+            .last()
+            .is_some_and(|(at, f)| *at > lost && *f == Family::V4),
+        || format!("the session recovers over IPv4: {:?}", o.sessions()),
     )
 }

@@ -1,5 +1,6 @@
 //! The RFC 5227 claim of one IPv4 link-local address: probe, announce,
-//! defend, and RFC 3927 selection of the next address after a conflict.
+//! defend, and after a conflict either RFC 3927 selection of the next
+//! address or, for the recorded address, a new probe of the same one.
 
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address};
@@ -35,6 +36,28 @@ pub enum Ipv4ClaimState {
     Bound,
 }
 
+/// What a claim tries after it gave an address up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Retry {
+    /// An RFC 3927 pick of another address (a fresh claim, P2).
+    Another,
+    /// The same address again, after the RFC 5227 delays (the recorded
+    /// address, P3: configured once, never replaced).
+    Same,
+}
+
+impl core::fmt::Display for Retry {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Retry::Another => "trying another IPv4 link-local address",
+            Retry::Same => {
+                "probing the same address again (it is the recorded address, which bmclink never replaces)"
+            }
+        })
+    }
+}
+
 /// What a claim reports to its driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -44,13 +67,15 @@ pub enum Ipv4ClaimEvent {
         /// The claimed address.
         addr: Ipv4Address,
     },
-    /// Another host uses (or probes for) the candidate; the claim moves on to
-    /// another address by itself.
+    /// Another host uses (or probes for) the candidate; the claim moves on
+    /// by itself, to another address or (recorded address) the same one.
     Conflict {
         /// The candidate that was given up.
         addr: Ipv4Address,
         /// The other host's MAC.
         from: EthernetAddress,
+        /// What the claim tries next.
+        then: Retry,
     },
     /// A conflicting ARP for the bound address was answered with one
     /// announcement (RFC 5227 §2.4 (b)).
@@ -61,15 +86,19 @@ pub enum Ipv4ClaimEvent {
         from: EthernetAddress,
     },
     /// A second conflict within DEFEND_INTERVAL: the address was given up
-    /// (the driver removes it from smoltcp) and a new claim has started.
+    /// (the driver removes it from smoltcp) and a new attempt has started.
     Lost {
         /// The address that was given up.
         addr: Ipv4Address,
         /// The other host's MAC.
         from: EthernetAddress,
+        /// What the claim tries next.
+        then: Retry,
     },
     /// MAX_CONFLICTS conflicts in a row: the next attempt waits `wait`.
     RateLimited {
+        /// The address the next attempt probes.
+        addr: Ipv4Address,
         /// Conflicts in a row so far.
         conflicts: u32,
         /// How long until the next attempt's first probe (at least
@@ -83,10 +112,23 @@ impl Ipv4ClaimEvent {
     pub fn audit(&self) -> LinkEvent {
         match *self {
             Ipv4ClaimEvent::Bound { addr } => LinkEvent::Ipv4Bound { addr },
-            Ipv4ClaimEvent::Conflict { addr, from } => LinkEvent::Ipv4Conflict { addr, mac: from },
+            Ipv4ClaimEvent::Conflict { addr, from, then } => LinkEvent::Ipv4Conflict {
+                addr,
+                mac: from,
+                then,
+            },
             Ipv4ClaimEvent::Defended { addr, from } => LinkEvent::Ipv4Defended { addr, mac: from },
-            Ipv4ClaimEvent::Lost { addr, from } => LinkEvent::Ipv4Lost { addr, mac: from },
-            Ipv4ClaimEvent::RateLimited { conflicts, wait } => LinkEvent::Ipv4RateLimited {
+            Ipv4ClaimEvent::Lost { addr, from, then } => LinkEvent::Ipv4Lost {
+                addr,
+                mac: from,
+                then,
+            },
+            Ipv4ClaimEvent::RateLimited {
+                addr,
+                conflicts,
+                wait,
+            } => LinkEvent::Ipv4RateLimited {
+                addr,
                 conflicts,
                 wait_secs: u32::try_from(wait.secs()).unwrap_or(u32::MAX),
             },
@@ -135,6 +177,12 @@ const EVENTS: usize = 8;
 ///   the RFC 3927 range (older iDRAC firmware sits at 169.254.0.1, so the
 ///   host takes 169.254.0.2); every later attempt an RFC 3927 pick seeded by
 ///   the MAC and the seed, never the one just lost.
+/// - A claim of the recorded address ([`Ipv4Claim::recorded`], or
+///   [`Ipv4Claim::keep_address`] once the link record is written) never
+///   picks another: after a conflict it probes the same address again, with
+///   the same PROBE_WAIT and, after MAX_CONFLICTS, the same one attempt per
+///   RATE_LIMIT_INTERVAL, so a host that squats on it for an hour gets
+///   about one probe a minute and loses the address as soon as it stops.
 /// - The conflict count behind MAX_CONFLICTS counts conflicts since the last
 ///   successful bind (a lost address counts too); a bind resets it.
 /// - The address is bound (event `Bound`) when the first announcement goes
@@ -150,6 +198,7 @@ pub struct Ipv4Claim {
     phase: Phase,
     candidate: Ipv4Address,
     conflicts_in_a_row: u32,
+    retry: Retry,
     pending: heapless::Deque<(ArpKind, Instant), PENDING>,
     events: EventQueue<Ipv4ClaimEvent, EVENTS>,
     counters: Counters,
@@ -166,10 +215,31 @@ impl Ipv4Claim {
             phase: Phase::Idle,
             candidate: preferred,
             conflicts_in_a_row: 0,
+            retry: Retry::Another,
             pending: heapless::Deque::new(),
             events: EventQueue::new(),
             counters: Counters::default(),
         }
+    }
+
+    /// A claim of the recorded address `addr` (P3): it is probed like any
+    /// candidate but never replaced by another (see the type's docs).
+    pub fn recorded(mac: [u8; 6], addr: Ipv4Address, seed: u64) -> Self {
+        let mut claim = Ipv4Claim::new(mac, addr, seed);
+        claim.retry = Retry::Same;
+        claim
+    }
+
+    /// From now on the address this claim holds is the recorded one: a
+    /// later conflict probes it again instead of picking another.
+    pub fn keep_address(&mut self) {
+        self.preferred = self.candidate;
+        self.retry = Retry::Same;
+    }
+
+    /// What this claim tries after giving its address up.
+    pub fn retry(&self) -> Retry {
+        self.retry
     }
 
     /// Begins (or restarts) a claim of the preferred address: a random wait
@@ -296,6 +366,19 @@ impl Ipv4Claim {
         let c = self.candidate;
         match self.phase {
             Phase::Idle => Verdict::Pass,
+            // Waiting out the rate limit is not probing yet (RFC 5227
+            // §2.1.1 looks for conflicts from the first probe's PROBE_WAIT
+            // on): a squatter's announcements neither restart the wait nor
+            // fill the audit log, and the next attempt meets them anyway.
+            Phase::Waiting {
+                rate_limited: true, ..
+            } => {
+                if arp.sender_ip == c || arp.target_ip == c {
+                    Verdict::Withhold
+                } else {
+                    Verdict::Pass
+                }
+            }
             Phase::Waiting { .. } | Phase::Probing { .. } => {
                 // RFC 5227 §2.1.1: any ARP with our candidate as sender IP, or
                 // a probe from another host for our candidate.
@@ -349,6 +432,7 @@ impl Ipv4Claim {
                 rate_limited: true,
             };
             self.event(Ipv4ClaimEvent::RateLimited {
+                addr,
                 conflicts: self.conflicts_in_a_row,
                 wait,
             });
@@ -363,16 +447,20 @@ impl Ipv4Claim {
     fn next_attempt(&mut self, now: Instant, lost: Ipv4Address) {
         self.counters.conflicts = self.counters.conflicts.wrapping_add(1);
         self.conflicts_in_a_row = self.conflicts_in_a_row.saturating_add(1);
-        // Probes of the abandoned candidate must not go out any more.
+        // Probes of the abandoned attempt must not go out any more.
         self.pending.clear();
-        let next = select::pick(&mut self.rng, lost);
+        let next = match self.retry {
+            Retry::Another => select::pick(&mut self.rng, lost),
+            Retry::Same => lost,
+        };
         self.begin_attempt(now, next);
     }
 
     fn conflict_while_probing(&mut self, now: Instant, from: EthernetAddress) {
         let addr = self.candidate;
         warn!("ipv4ll: conflict on candidate {} from {}", addr, from);
-        self.event(Ipv4ClaimEvent::Conflict { addr, from });
+        let then = self.retry;
+        self.event(Ipv4ClaimEvent::Conflict { addr, from, then });
         self.next_attempt(now, addr);
     }
 
@@ -387,7 +475,8 @@ impl Ipv4Claim {
         if recent {
             // RFC 5227 §2.4 (b): a second conflict within DEFEND_INTERVAL.
             warn!("ipv4ll: lost {} to {}", addr, from);
-            self.event(Ipv4ClaimEvent::Lost { addr, from });
+            let then = self.retry;
+            self.event(Ipv4ClaimEvent::Lost { addr, from, then });
             self.next_attempt(now, addr);
             return;
         }

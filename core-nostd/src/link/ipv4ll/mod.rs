@@ -8,7 +8,8 @@
 //! - [`arp`]: the frames sent (probe, announcement, probe answer) and the
 //!   view taken of the frames received;
 //! - [`select`]: RFC 3927 picks in 169.254.1.0 – 169.254.254.255;
-//! - [`claim`]: the state machine.
+//! - [`claim`]: the state machine; a claim of the recorded address (P3)
+//!   re-probes that address after a conflict and never selects another.
 
 use smoltcp::time::Duration;
 
@@ -19,7 +20,7 @@ pub mod select;
 mod tests;
 
 pub use arp::ARP_FRAME_LEN;
-pub use claim::{Ipv4Claim, Ipv4ClaimEvent, Ipv4ClaimState};
+pub use claim::{Ipv4Claim, Ipv4ClaimEvent, Ipv4ClaimState, Retry};
 
 /// RFC 5227: random delay before the first probe, 0..PROBE_WAIT.
 pub const PROBE_WAIT: Duration = Duration::from_secs(1);
@@ -35,7 +36,8 @@ pub const ANNOUNCE_WAIT: Duration = Duration::from_secs(2);
 pub const ANNOUNCE_NUM: u8 = 2;
 /// RFC 5227: time between announcements.
 pub const ANNOUNCE_INTERVAL: Duration = Duration::from_secs(2);
-/// RFC 5227: conflicts after which new attempts are rate-limited.
+/// RFC 5227: conflicts after which new attempts are rate-limited (a claim
+/// of the recorded address counts its re-probes the same way).
 pub const MAX_CONFLICTS: u32 = 10;
 /// RFC 5227: at most one new attempt per this interval once rate-limited.
 pub const RATE_LIMIT_INTERVAL: Duration = Duration::from_secs(60);

@@ -1,6 +1,7 @@
 //! The RFC 4862 claim of the IPv6 link-local address: join the
 //! solicited-node group, one DAD solicitation, RFC 7217 regeneration on a
-//! duplicate, optional RFC 4429 optimistic use.
+//! duplicate, a pause and a new start after IDGEN_RETRIES, optional RFC
+//! 4429 optimistic use.
 
 use core::fmt;
 
@@ -9,7 +10,9 @@ use smoltcp::wire::{EthernetAddress, Ipv6Address};
 
 use super::iid::{eui64_iid, link_local, multicast_mac, solicited_node, stable_iid};
 use super::ndp::{self, Inspected, Neighbor};
-use super::{IDGEN_DELAY, IDGEN_RETRIES, MAX_RTR_SOLICITATION_DELAY, RETRANS_TIMER};
+use super::{
+    DAD_RETRY_INTERVAL, IDGEN_DELAY, IDGEN_RETRIES, MAX_RTR_SOLICITATION_DELAY, RETRANS_TIMER,
+};
 use crate::audit::LinkEvent;
 use crate::link::claim::{Counters, EventQueue, Prng, Verdict};
 use crate::time::SaturatingAdd;
@@ -54,7 +57,8 @@ pub enum Ipv6ClaimState {
     Tentative,
     /// DAD passed: the address is the host's.
     Bound,
-    /// Every identifier allowed was a duplicate: IPv6 stays off.
+    /// Every identifier allowed in a row was a duplicate: IPv6 is off until
+    /// DAD starts over with DAD counter 0, DAD_RETRY_INTERVAL later.
     Failed,
 }
 
@@ -92,12 +96,15 @@ pub enum Ipv6ClaimEvent {
         /// The other host's MAC.
         from: EthernetAddress,
     },
-    /// No identifier left to try (IDGEN_RETRIES exhausted, or EUI-64).
+    /// No identifier left to try (IDGEN_RETRIES exhausted, or EUI-64):
+    /// DAD starts over with DAD counter 0 after `retry_in`.
     Failed {
         /// The last address tried.
         addr: Ipv6Address,
         /// How many identifiers were tried.
         attempts: u8,
+        /// How long until DAD starts over (DAD_RETRY_INTERVAL).
+        retry_in: Duration,
     },
 }
 
@@ -112,9 +119,15 @@ impl Ipv6ClaimEvent {
                 Some(LinkEvent::Ipv6Duplicate { addr, mac: from })
             }
             Ipv6ClaimEvent::Lost { addr, from } => Some(LinkEvent::Ipv6Lost { addr, mac: from }),
-            Ipv6ClaimEvent::Failed { addr, attempts } => {
-                Some(LinkEvent::Ipv6DadFailed { addr, attempts })
-            }
+            Ipv6ClaimEvent::Failed {
+                addr,
+                attempts,
+                retry_in,
+            } => Some(LinkEvent::Ipv6DadFailed {
+                addr,
+                attempts,
+                retry_secs: u32::try_from(retry_in.secs()).unwrap_or(u32::MAX),
+            }),
         }
     }
 }
@@ -122,11 +135,20 @@ impl Ipv6ClaimEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Idle,
-    IdgenDelay { until: Instant },
-    Delay { until: Instant },
-    Tentative { until: Instant },
+    IdgenDelay {
+        until: Instant,
+    },
+    Delay {
+        until: Instant,
+    },
+    Tentative {
+        until: Instant,
+    },
     Bound,
-    Failed,
+    /// Waiting DAD_RETRY_INTERVAL before starting over at DAD counter 0.
+    Failed {
+        until: Instant,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +171,13 @@ const EVENTS: usize = 8;
 ///
 /// Decisions where the RFCs leave room:
 /// - Identifiers: DAD counter 0..=IDGEN_RETRIES, so at most 4 identifiers
-///   are tried; EUI-64 gets one.
+///   are tried in a row; EUI-64 gets one. Then (RFC 7217 §6 limits the
+///   tentative addresses tried, RFC 4862 §5.4.5 leaves recovery to the
+///   node) the claim reports `Failed`, waits DAD_RETRY_INTERVAL and starts
+///   over with DAD counter 0: the same four stable identifiers, never a
+///   fifth, about four solicitations per half minute, and a host that
+///   answers every DAD probe keeps IPv6 off only while it does (the stable
+///   address comes back within DAD_RETRY_INTERVAL + 2 s once it stops).
 /// - After binding, address resolution (NS from a unicast source) is left to
 ///   smoltcp; another node's DAD NS (from `::`) for the bound address is
 ///   answered here with an NA to all-nodes, because smoltcp 0.14 would send
@@ -225,7 +253,7 @@ impl Ipv6Claim {
             Phase::Delay { .. } => Ipv6ClaimState::Delay,
             Phase::Tentative { .. } => Ipv6ClaimState::Tentative,
             Phase::Bound => Ipv6ClaimState::Bound,
-            Phase::Failed => Ipv6ClaimState::Failed,
+            Phase::Failed { .. } => Ipv6ClaimState::Failed,
         }
     }
 
@@ -275,10 +303,11 @@ impl Ipv6Claim {
             return Some(*at);
         }
         match self.phase {
-            Phase::IdgenDelay { until } | Phase::Delay { until } | Phase::Tentative { until } => {
-                Some(until)
-            }
-            Phase::Idle | Phase::Bound | Phase::Failed => None,
+            Phase::IdgenDelay { until }
+            | Phase::Delay { until }
+            | Phase::Tentative { until }
+            | Phase::Failed { until } => Some(until),
+            Phase::Idle | Phase::Bound => None,
         }
     }
 
@@ -415,10 +444,13 @@ impl Ipv6Claim {
                     dad_counter: self.dad_counter,
                 });
             }
-            self.phase = Phase::Failed;
+            self.phase = Phase::Failed {
+                until: now.saturating_add(DAD_RETRY_INTERVAL),
+            };
             self.event(Ipv6ClaimEvent::Failed {
                 addr,
                 attempts: self.dad_counter.saturating_add(1),
+                retry_in: DAD_RETRY_INTERVAL,
             });
             return;
         }
@@ -443,6 +475,12 @@ impl Ipv6Claim {
         }
         match self.phase {
             Phase::IdgenDelay { until } if now >= until => self.begin_attempt(now),
+            Phase::Failed { until } if now >= until => {
+                // Start over: DAD counter 0, the stable identifier again.
+                self.dad_counter = 0;
+                self.addr = self.generate();
+                self.begin_attempt(now);
+            }
             Phase::Delay { until } if now >= until => {
                 let _ = self.pending.push_back((Frame::DadNs(self.addr), now));
                 self.phase = Phase::Tentative {

@@ -33,3 +33,8 @@ pub const DUP_ADDR_DETECT_TRANSMITS: u8 = 1;
 pub const IDGEN_RETRIES: u8 = 3;
 /// RFC 7217: wait before trying a regenerated identifier.
 pub const IDGEN_DELAY: Duration = Duration::from_secs(1);
+/// Ours: after IDGEN_RETRIES + 1 duplicates in a row, the wait before DAD
+/// starts over with DAD counter 0 (RFC 7217 §6 limits the identifiers tried
+/// in a row; this keeps a host that answers every DAD probe from keeping
+/// IPv6 off for good, at about four solicitations per half minute).
+pub const DAD_RETRY_INTERVAL: Duration = Duration::from_secs(30);

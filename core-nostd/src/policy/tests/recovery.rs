@@ -201,20 +201,23 @@ fn backoff_doubles_to_sixty_seconds_and_resets_after_a_good_session() {
 }
 
 #[test]
-fn recorded_address_lost_under_a_session_goes_through_p3_to_ipv6() {
+fn recorded_address_lost_under_a_session_asks_for_the_same_address_again() {
+    // Revised P3: losing the recorded address to a conflict is not an
+    // incomplete configuration; the claim re-probes it (RFC 5227).
     let mut s = Sim::new(PolicyConfig::default(), startup(bare(), Some(RECORDED)));
     s.v4_session(RECORDED, CAPS_ALL);
     s.input(Input::Ipv4Lost);
     assert_eq!(
         s.acts,
-        [Action::Disconnect { family: Family::V4 }, Action::StartIpv6]
+        [
+            Action::Disconnect { family: Family::V4 },
+            Action::UseRecordedIpv4 { addr: RECORDED }
+        ]
     );
-    // BL3002 already says why IPv4 is out; no separate fallback event.
-    assert_eq!(s.ids, [3002]);
-    assert_eq!(
-        s.p.state().record_problem,
-        Some(crate::policy::RecordProblem::AddressLost)
-    );
+    assert!(s.ids.is_empty(), "{:?}", s.ids);
+    assert_eq!(s.p.state().record_problem, None);
+    s.input(Input::Ipv4Claimed { addr: RECORDED });
+    assert_eq!(s.acts, [Action::Connect { family: Family::V4 }]);
 }
 
 #[test]

@@ -79,36 +79,37 @@ fn link_record_present_uses_recorded_address_and_never_claims() {
 }
 
 #[test]
-fn recorded_address_in_use_stays_disconnected_on_ipv4_and_names_link_reset() {
+fn recorded_address_in_use_is_a_failed_round_never_a_p3_latch() {
+    // Revised P3: a conflict on the recorded address is RFC 5227's business
+    // (the claim re-probes the same address); the policy backs off and asks
+    // for the same address again, never for another, never BL3002.
     let mut s = Sim::with(|c| c.ipv6 = false, startup(bare(), Some(RECORDED)));
     s.input(Input::Ipv4ClaimFailed);
-    let reason = StayReason {
-        ipv4: Ipv4Unavailable::RecordUnusable(RecordProblem::AddressInUse),
-        ipv6: Ipv6Unavailable::Disabled,
-    };
-    assert_eq!(s.acts, [Action::StayDisconnected { reason }]);
-    assert_eq!(s.ids, [3002, 3010]);
-    assert!(s.all_events[0].to_string().contains("`bmclink link reset`"));
-    assert_eq!(s.p.state().phase, Phase::Stay(reason));
-    assert_eq!(s.p.next_deadline(), None);
-    // Time alone changes nothing: no reconfiguration, ever.
-    assert!(s.advance(Duration::from_secs(3600)).is_empty());
+    assert!(s.acts.is_empty(), "{:?}", s.acts);
+    assert_eq!(s.ids, [3015, 3009]);
+    assert!(s.all_events[0].to_string().contains("169.254.7.9"));
+    assert!(matches!(s.p.state().phase, Phase::Backoff { .. }));
+    assert_eq!(s.p.state().record_problem, None);
+    // Every round asks for the recorded address again; BL3015 once per outage.
+    for _ in 0..5 {
+        let acts = s.advance(Duration::from_secs(61));
+        assert_eq!(acts, [Action::UseRecordedIpv4 { addr: RECORDED }]);
+        s.input(Input::Ipv4ClaimFailed);
+    }
+    assert_eq!(s.all_ids().iter().filter(|i| **i == 3015).count(), 1);
+    assert!(!s.all_ids().contains(&3002));
     assert_eq!(s.count(|a| matches!(a, Action::ClaimIpv4 { .. })), 0);
-    // The fix: `bmclink link reset` erases the record; P2 applies again.
-    s.input(Input::LinkRecord(None));
-    assert_eq!(
-        s.acts,
-        [Action::ClaimIpv4 {
-            preferred: PREFERRED
-        }]
-    );
+    assert_eq!(s.count(|a| matches!(a, Action::StayDisconnected { .. })), 0);
+    // The other host gives the address up: the next answer connects.
+    s.advance(Duration::from_secs(61));
+    s.v4_session(RECORDED, CAPS_ALL);
 }
 
 #[test]
-fn incomplete_record_still_falls_back_to_ipv6() {
+fn recorded_address_in_use_falls_back_to_ipv6_meanwhile() {
     let mut s = Sim::new(PolicyConfig::default(), startup(bare(), Some(RECORDED)));
     s.input(Input::Ipv4ClaimFailed);
-    assert_eq!(s.ids, [3002]);
+    assert_eq!(s.ids, [3015, 3004]);
     s.v6_to_connect();
     s.input(Input::TcpConnected { family: Family::V6 });
     s.input(Input::Welcome {
@@ -119,8 +120,71 @@ fn incomplete_record_still_falls_back_to_ipv6() {
     });
     assert_eq!(s.p.session_family(), Some(Family::V6));
     assert_eq!(s.p.features(), Features::MONITORING);
-    assert_eq!(s.p.state().ipv4, Step::Idle);
+    assert_eq!(s.p.state().record_problem, None);
     assert_eq!(s.count(|a| matches!(a, Action::ClaimIpv4 { .. })), 0);
+}
+
+#[test]
+fn recorded_address_bound_again_during_the_backoff_connects_at_once() {
+    let mut s = Sim::with(|c| c.ipv6 = false, startup(bare(), Some(RECORDED)));
+    s.input(Input::Ipv4ClaimFailed);
+    let Phase::Backoff { until } = s.p.state().phase else {
+        panic!("{:?}", s.p.state())
+    };
+    s.ms(300);
+    // The claim kept re-probing the recorded address and now holds it.
+    s.input(Input::Ipv4Claimed { addr: RECORDED });
+    assert_eq!(s.acts, [Action::Connect { family: Family::V4 }]);
+    assert!(s.now < until);
+    assert_eq!(s.p.state().ipv4_addr, Some(RECORDED));
+}
+
+#[test]
+fn recorded_address_bound_again_while_ipv6_is_tried_connects_ipv4_at_once() {
+    let mut s = Sim::new(PolicyConfig::default(), startup(bare(), Some(RECORDED)));
+    s.input(Input::Ipv4ClaimFailed);
+    assert_eq!(s.acts, [Action::StartIpv6]);
+    s.input(Input::Ipv4Claimed { addr: RECORDED });
+    assert_eq!(s.acts, [Action::Connect { family: Family::V4 }]);
+    // IPv4 wins; the IPv6 attempt still in its address step is dropped.
+    s.input(Input::TcpConnected { family: Family::V4 });
+    assert_eq!(s.p.state().connected, Some(Family::V4));
+    assert_eq!(s.p.state().ipv6, Step::Idle);
+}
+
+#[test]
+fn race_mode_ipv6_bound_after_its_dad_failure_is_tried_again_in_the_round() {
+    let mut s = Sim::with(|c| c.race = true, startup(bare(), None));
+    s.input(Input::Ipv4Claimed { addr: PREFERRED });
+    let acts = s.ms(300);
+    assert!(acts.contains(&Action::StartIpv6), "{acts:?}");
+    s.input(Input::Ipv6DadFailed);
+    assert_eq!(s.p.state().ipv6, Step::Failed);
+    // DAD passed on the claim's own retry, IPv4 still connecting.
+    s.input(Input::Ipv6Claimed);
+    assert_eq!(s.acts, [Action::DiscoverBmcIpv6]);
+}
+
+#[test]
+fn unasked_ipv4_claim_of_another_address_starts_nothing() {
+    let mut s = Sim::with(|c| c.ipv6 = false, startup(bare(), Some(RECORDED)));
+    s.input(Input::Ipv4ClaimFailed);
+    s.input(Input::Ipv4Claimed { addr: PREFERRED });
+    assert!(s.acts.is_empty(), "{:?}", s.acts);
+    assert_eq!(s.p.state().ipv4_addr, None);
+    assert!(matches!(s.p.state().phase, Phase::Backoff { .. }));
+}
+
+#[test]
+fn ipv6_dad_passing_after_its_failure_was_reported_ends_the_backoff() {
+    // The IPv6 claim starts over by itself after DAD_RETRY_INTERVAL.
+    let mut s = Sim::with(|c| c.ipv4 = false, startup(bare(), None));
+    assert_eq!(s.acts, [Action::StartIpv6]);
+    s.input(Input::Ipv6DadFailed);
+    assert!(matches!(s.p.state().phase, Phase::Backoff { .. }));
+    s.ms(500);
+    s.input(Input::Ipv6Claimed);
+    assert_eq!(s.acts, [Action::DiscoverBmcIpv6]);
 }
 
 #[test]

@@ -62,7 +62,8 @@ fn conflict_after_binding_is_defended_once_then_lost_within_defend_interval() {
         claim.poll_event(),
         Some(Ipv4ClaimEvent::Lost {
             addr: PREFERRED,
-            from: OTHER
+            from: OTHER,
+            then: Retry::Another,
         })
     );
     assert_eq!(claim.bound(), None);
@@ -173,6 +174,7 @@ fn claim_events_map_to_link_audit_events() {
     let e = Ipv4ClaimEvent::Lost {
         addr: PREFERRED,
         from: OTHER,
+        then: Retry::Another,
     }
     .audit();
     assert_eq!(e.id().0, 1004);
@@ -181,15 +183,19 @@ fn claim_events_map_to_link_audit_events() {
         text.contains("169.254.1.2") && text.contains("02-00-00-00-00-99"),
         "{text}"
     );
+    assert!(text.contains("another"), "{text}");
     let r = Ipv4ClaimEvent::RateLimited {
+        addr: PREFERRED,
         conflicts: 10,
         wait: Duration::from_millis(60_500),
     };
     assert_eq!(
         r.audit(),
         LinkEvent::Ipv4RateLimited {
+            addr: PREFERRED,
             conflicts: 10,
             wait_secs: 60
         }
     );
+    assert!(std::format!("{}", r.audit()).contains("on 169.254.1.2 in 60 s"));
 }

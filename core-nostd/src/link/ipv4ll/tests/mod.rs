@@ -16,6 +16,7 @@ use crate::link::claim::Verdict;
 
 mod bound;
 mod probing;
+mod recorded;
 mod robustness;
 
 const MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x10];

@@ -103,7 +103,8 @@ fn conflict_during_probing(frame: impl Fn(Ipv4Address) -> [u8; 42]) {
         claim.poll_event(),
         Some(Ipv4ClaimEvent::Conflict {
             addr: PREFERRED,
-            from: OTHER
+            from: OTHER,
+            then: Retry::Another,
         })
     );
     let next = claim.candidate().unwrap();
@@ -227,7 +228,10 @@ fn eleventh_attempt_waits_rate_limit_interval() {
     assert_eq!(claim.state(), Ipv4ClaimState::RateLimited);
     let events: std::vec::Vec<_> = core::iter::from_fn(|| claim.poll_event()).collect();
     assert_eq!(events.len(), 8, "queue keeps the newest 8");
-    let Some(Ipv4ClaimEvent::RateLimited { conflicts, wait }) = events.last().copied() else {
+    let Some(Ipv4ClaimEvent::RateLimited {
+        conflicts, wait, ..
+    }) = events.last().copied()
+    else {
         panic!("{events:?}")
     };
     assert_eq!(conflicts, MAX_CONFLICTS);

@@ -112,7 +112,7 @@ fn own_echoed_ns_and_address_resolution_are_not_duplicates() {
 }
 
 #[test]
-fn idgen_retries_exhaustion_fails() {
+fn idgen_retries_exhaustion_fails_then_starts_over_at_dad_counter_0() {
     let mut c = claim(5, false);
     let mut now = Instant::from_secs(0);
     c.start(now);
@@ -127,23 +127,43 @@ fn idgen_retries_exhaustion_fails() {
         events[4],
         Ipv6ClaimEvent::Failed {
             addr: stable(IDGEN_RETRIES),
-            attempts: IDGEN_RETRIES + 1
+            attempts: IDGEN_RETRIES + 1,
+            retry_in: DAD_RETRY_INTERVAL,
         }
     );
     assert_eq!(c.state(), Ipv6ClaimState::Failed);
-    assert_eq!(c.poll_at(), None);
     assert_eq!(c.usable(), None);
+    // Nothing at all goes out during the pause (RFC 7217 §6: a limited
+    // number of tentative addresses in a row).
+    let failed_at = now;
+    assert_eq!(c.poll_at(), Some(failed_at + DAD_RETRY_INTERVAL));
     assert_eq!(
-        c.poll_transmit(now + Duration::from_secs(60), &mut [0u8; 128]),
+        c.poll_transmit(
+            failed_at + DAD_RETRY_INTERVAL - Duration::from_millis(1),
+            &mut [0u8; 128]
+        ),
         None
     );
     let audit = events[4].audit().unwrap();
     assert_eq!(audit.id().0, 1103);
-    assert!(std::format!("{audit}").contains("bmclink link reset"));
+    let text = std::format!("{audit}");
+    assert!(text.contains("in 30 s"), "{text}");
+    assert!(!text.contains("stays off"), "{text}");
+    // Then DAD starts over with the first stable identifier, and binds it.
+    let until = failed_at + DAD_RETRY_INTERVAL + Duration::from_secs(5);
+    let (sent, events) = drive(&mut c, &mut now, until);
+    assert_eq!(sent[0].0, failed_at + DAD_RETRY_INTERVAL);
+    check_mld_join(&sent[0].1, solicited_node(stable(0)));
+    check_dad_ns(&sent[1].1, stable(0));
+    assert_eq!(c.dad_counter(), 0);
+    assert_eq!(
+        events.last().unwrap().1,
+        Ipv6ClaimEvent::Bound { addr: stable(0) }
+    );
 }
 
 #[test]
-fn eui64_duplicate_fails_at_once() {
+fn eui64_duplicate_fails_at_once_and_retries_after_the_interval() {
     let mut c = Ipv6Claim::new(MAC, IidMode::Eui64, false, 1);
     let mut now = Instant::from_secs(0);
     c.start(now);
@@ -157,8 +177,99 @@ fn eui64_duplicate_fails_at_once() {
     ));
     assert_eq!(
         c.poll_event(),
-        Some(Ipv6ClaimEvent::Failed { addr, attempts: 1 })
+        Some(Ipv6ClaimEvent::Failed {
+            addr,
+            attempts: 1,
+            retry_in: DAD_RETRY_INTERVAL
+        })
     );
+    let until = now + DAD_RETRY_INTERVAL + Duration::from_secs(5);
+    let (_, events) = drive(&mut c, &mut now, until);
+    assert_eq!(events.last().unwrap().1, Ipv6ClaimEvent::Bound { addr });
+}
+
+/// The targets of the DAD solicitations in `frames` (the MLD reports are
+/// hop-by-hop, the NS plain ICMPv6).
+fn ns_targets(frames: &Frames) -> Vec<(Instant, Ipv6Address)> {
+    frames
+        .iter()
+        .filter_map(|(at, f)| {
+            let eth = EthernetFrame::new_checked(&f[..]).ok()?;
+            let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+            if ip.next_header() != IpProtocol::Icmpv6 {
+                return None;
+            }
+            let icmp = Icmpv6Packet::new_checked(ip.payload()).ok()?;
+            let caps = ChecksumCapabilities::default();
+            match Icmpv6Repr::parse(&ip.src_addr(), &ip.dst_addr(), &icmp, &caps).ok()? {
+                Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. }) => {
+                    Some((*at, target_addr))
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn a_host_answering_every_dad_probe_keeps_ipv6_off_only_while_it_does() {
+    let stop = Instant::from_secs(3600);
+    let four: Vec<_> = (0..=IDGEN_RETRIES).map(stable).collect();
+    for seed in 0..4 {
+        let mut c = claim(seed, false);
+        let mut now = Instant::from_secs(0);
+        c.start(now);
+        let mut frames: Frames = Vec::new();
+        let mut events: Events = Vec::new();
+        while now < stop + Duration::from_secs(120) {
+            let mut buf = [0u8; 128];
+            while let Some(n) = c.poll_transmit(now, &mut buf) {
+                frames.push((now, buf[..n].to_vec()));
+            }
+            // The attacker answers each solicitation at once.
+            if now < stop {
+                if let Some(&(at, target)) = ns_targets(&frames).last() {
+                    if at == now {
+                        c.handle_frame(now, &na(OTHER, target));
+                    }
+                }
+            }
+            while let Some(e) = c.poll_event() {
+                events.push((now, e));
+            }
+            let Some(t) = c.poll_at() else { break };
+            now = t.max(now + Duration::from_micros(1));
+        }
+        let ns = ns_targets(&frames);
+        // RFC 7217: only the four stable identifiers, ever.
+        assert!(ns.iter().all(|(_, t)| four.contains(t)), "seed {seed}");
+        // Rate: IDGEN_RETRIES + 1 solicitations per cycle of at most
+        // DAD_RETRY_INTERVAL plus four short attempts.
+        let during = ns.iter().filter(|(at, _)| *at < stop).count();
+        let cycle = DAD_RETRY_INTERVAL.secs() as usize;
+        assert!(
+            during <= (3600 / cycle + 1) * 4,
+            "seed {seed}: {during} NS in the hour"
+        );
+        assert!(
+            during >= 3600 / (cycle + 12) * 4,
+            "seed {seed}: it kept trying: {during}"
+        );
+        // Once the attacker is gone, DAD binds one of the stable identifiers
+        // well within a minute.
+        let (bound_at, addr) = events
+            .iter()
+            .find_map(|(at, e)| match e {
+                Ipv6ClaimEvent::Bound { addr } => Some((*at, *addr)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("seed {seed}: never bound"));
+        assert!(bound_at >= stop);
+        let limit = DAD_RETRY_INTERVAL + MAX_RTR_SOLICITATION_DELAY + RETRANS_TIMER;
+        assert!(bound_at - stop <= limit, "seed {seed}: {}", bound_at - stop);
+        assert!(limit < Duration::from_secs(60));
+        assert!(four.contains(&addr));
+    }
 }
 
 #[test]
