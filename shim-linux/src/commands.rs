@@ -55,6 +55,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Link(LinkCommand::Reset) => link_reset(cli, out),
         Command::Cert(CertCommand::Show) => cert_show(cli, out),
         Command::Cert(CertCommand::Renew) => cert_renew(cli, out),
+        Command::Bootstrap(cmd) => crate::ipmi::command::execute(cmd, out),
     }
 }
 
