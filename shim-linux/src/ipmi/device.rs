@@ -37,6 +37,12 @@ pub enum IpmiDeviceError {
         DEVICE_PATHS.join(", ")
     )]
     NoDevice,
+    /// The device given does not exist.
+    #[error("the IPMI device {path} does not exist: load the ipmi_si and ipmi_devintf kernel modules, or check the path")]
+    Missing {
+        /// The device.
+        path: PathBuf,
+    },
     /// The device exists but may not be opened.
     #[error("cannot open the IPMI device {path}: permission denied (run as root, or allow the device in the unit)")]
     Permission {
@@ -109,15 +115,16 @@ pub fn find_device() -> Option<PathBuf> {
 impl IpmiDevice {
     /// Opens `path`, or the first of [`DEVICE_PATHS`] that exists.
     pub fn open(path: Option<&Path>) -> Result<IpmiDevice, IpmiDeviceError> {
-        let path = match path {
-            Some(p) => p.to_owned(),
-            None => find_device().ok_or(IpmiDeviceError::NoDevice)?,
+        let (path, given) = match path {
+            Some(p) => (p.to_owned(), true),
+            None => (find_device().ok_or(IpmiDeviceError::NoDevice)?, false),
         };
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .open(&path)
             .map_err(|source| match source.kind() {
+                io::ErrorKind::NotFound if given => IpmiDeviceError::Missing { path: path.clone() },
                 io::ErrorKind::NotFound => IpmiDeviceError::NoDevice,
                 io::ErrorKind::PermissionDenied => {
                     IpmiDeviceError::Permission { path: path.clone() }
