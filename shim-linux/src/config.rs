@@ -19,6 +19,7 @@
 //! # audit_log = "/var/log/bmclink/audit.jsonl"
 //! # pcap = "/var/tmp/bmclink.pcap"
 //! hosts_file = "/etc/hosts"
+//! # bootstrap = "ipmi"       # default: "ipmi" when the host has an IPMI device
 //! ```
 
 use std::fs;
@@ -87,7 +88,9 @@ pub struct ConfigFile {
     pub hosts_file: Option<PathBuf>,
     /// The agent's MAC address (default: a fresh locally administered one).
     pub mac: Option<String>,
-    /// Bootstrap facts file (test rigs).
+    /// The bootstrap source: `"ipmi"` (DSP0270 over the kernel's IPMI
+    /// device), or a facts file (test rigs). Unset: IPMI when the host has
+    /// an IPMI device (see [`crate::ipmi::BootstrapSource`]).
     pub bootstrap: Option<PathBuf>,
     /// One-time enrollment credential file (test rigs).
     pub credential: Option<PathBuf>,
@@ -140,7 +143,7 @@ pub struct ShimConfig {
     pub hosts_file: PathBuf,
     /// The agent's MAC; `None`: a fresh locally administered one.
     pub mac: Option<[u8; 6]>,
-    /// Bootstrap facts file (test rigs), if any.
+    /// `bootstrap` as written: `"ipmi"` or a facts file (test rigs), if any.
     pub bootstrap: Option<PathBuf>,
     /// One-time enrollment credential file (test rigs), if any.
     pub credential: Option<PathBuf>,

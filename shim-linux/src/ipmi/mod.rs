@@ -287,6 +287,27 @@ mod tests {
     }
 
     #[test]
+    fn bootstrap_ipmi_in_the_config_file_selects_ipmi() {
+        let path = Path::new("/etc/bmclink/bmclink.toml");
+        let cfg = crate::config::ConfigFile::parse(path, "bootstrap = \"ipmi\"\n")
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(BootstrapSource::of(&cfg, false), BootstrapSource::Ipmi);
+        assert!(BootstrapSource::of(&cfg, false).describe().contains("IPMI"));
+    }
+
+    #[test]
+    fn the_unit_allows_the_tun_and_ipmi_devices_only() {
+        let allowed: Vec<&str> = crate::install::UNIT
+            .lines()
+            .filter_map(|l| l.strip_prefix("DeviceAllow="))
+            .collect();
+        assert_eq!(allowed, ["/dev/net/tun rw", "char-ipmidev rw"]);
+        assert!(crate::install::UNIT.contains("\nDevicePolicy=closed\n"));
+    }
+
+    #[test]
     fn without_a_device_the_bootstrap_says_so_and_never_blocks() {
         let t = tempfile::tempdir().unwrap();
         let missing = t.path().join("ipmi0");
