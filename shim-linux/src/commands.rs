@@ -268,6 +268,8 @@ fn install(cli: &Cli, repair: bool, root: &Path, out: &mut dyn Write) -> Result<
         .map_err(out_err)?;
     }
     new_identity(&mut p, cfg.core.hostname, out)?;
+    let source = crate::ipmi::BootstrapSource::for_host(&cfg);
+    writeln!(out, "bootstrap (trust source): {}", source.describe()).map_err(out_err)?;
     if root == Path::new("/") {
         writeln!(
             out,
