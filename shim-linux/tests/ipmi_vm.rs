@@ -155,6 +155,14 @@ fn bootstrap_over_the_kernels_kcs_driver_reads_disables_and_fails_cleanly() {
         seen.first_bootstrap.map_or(f64::NAN, |d| d.as_secs_f64()),
         run.exited
     );
+    let mut probe: Vec<String> = Vec::new();
+    for (n, c, _) in seen.requests.iter().take_while(|(n, _, _)| *n != 0x2C) {
+        let name = format!("{n:02X}/{c:02X}");
+        if !probe.contains(&name) {
+            probe.push(name);
+        }
+    }
+    println!("the kernel's probe sent (NetFn/cmd): {}", probe.join(" "));
     assert!(run.exited, "the VM did not power off; console:\n{console}");
     assert!(!console.contains("@@insmod-failed"), "{console}");
     assert!(

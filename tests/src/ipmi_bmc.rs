@@ -17,7 +17,8 @@
 //!
 //! It answers what the kernel's `ipmi_si`/`ipmi_msghandler` probe sends at
 //! boot (Get Device ID, Get Device GUID, Get/Set BMC Global Enables,
-//! Get/Clear Message Flags, Get Self Test Results; anything else gets 0xC1),
+//! Get/Clear Message Flags, Read Event Message Buffer, Get Self Test
+//! Results; anything else gets 0xC1),
 //! and DSP0270 "Get Bootstrap Account Credentials" from its bootstrap state:
 //! a new account per request while enabled, 0x80 once disabled. A script of
 //! [`Fault`]s replaces the answer to the next bootstrap requests (legacy
@@ -267,6 +268,8 @@ impl IpmiBmcState {
             // Get BMC Global Enables: nothing enabled (no interrupts, no
             // event buffer). Get Message Flags: nothing pending.
             (0x06, 0x2F) | (0x06, 0x31) => vec![0x00, 0x00],
+            // Read Event Message Buffer: empty.
+            (0x06, 0x35) => vec![0x80],
             (0x2C, 0x02) => return self.bootstrap(data),
             _ => vec![0xC1],
         })
