@@ -17,7 +17,7 @@ pub mod device;
 pub mod sys;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bmclink_core::ipmi::{
     bootstrap_facts, bootstrap_request, BootstrapAccount, BootstrapAnswer, DeviceId, IpmiError,
@@ -121,16 +121,22 @@ pub fn disable_bootstrap(
     }
 }
 
+/// How long after a failed read the channel is asked again: a BMC that is
+/// still booting answers "busy" for a while, and a silent one costs the
+/// agent the whole timeout on every question.
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
+
 /// The [`Bootstrap`] of a host with an IPMI device. The first question the
 /// core asks reads both answers; the facts are kept, the account is handed
 /// out once (as `user:password` until the core takes the account and the
-/// secret apart).
+/// secret apart). A failed read counts as "no answer" and is retried after
+/// [`RETRY_AFTER`].
 #[derive(Debug)]
 pub struct IpmiBootstrap {
     path: Option<PathBuf>,
     timeout: Duration,
     report: Option<BootstrapReport>,
-    asked: bool,
+    last_try: Option<Instant>,
 }
 
 impl IpmiBootstrap {
@@ -140,13 +146,14 @@ impl IpmiBootstrap {
             path,
             timeout,
             report: None,
-            asked: false,
+            last_try: None,
         }
     }
 
     fn report(&mut self) -> Option<&mut BootstrapReport> {
-        if !self.asked {
-            self.asked = true;
+        let due = self.last_try.is_none_or(|t| t.elapsed() >= RETRY_AFTER);
+        if self.report.is_none() && due {
+            self.last_try = Some(Instant::now());
             let read = IpmiDevice::open(self.path.as_deref())
                 .map_err(IpmiBootstrapError::from)
                 .and_then(|mut d| read_bootstrap(&mut d, self.timeout));
