@@ -92,6 +92,7 @@ run legacy bootstrap show --json
 run legacy-disable bootstrap disable
 run text bootstrap show
 run no-device bootstrap show --device /dev/ipmi7
+echo "@@begin devices"; cat /proc/devices; echo "@@end devices rc=0"
 "#;
 
 #[test]
@@ -254,6 +255,14 @@ fn bootstrap_over_the_kernels_kcs_driver_reads_disables_and_fails_cleanly() {
     assert!(
         s.output
             .contains("the IPMI device /dev/ipmi7 does not exist"),
+        "{}",
+        s.output
+    );
+
+    // The unit's DeviceAllow=char-ipmidev names the driver's major.
+    let s = step(&console, "devices");
+    assert!(
+        s.output.lines().any(|l| l.trim().ends_with(" ipmidev")),
         "{}",
         s.output
     );
