@@ -45,6 +45,7 @@ pub mod audit;
 pub mod agent;
 pub mod cert;
 pub mod config;
+pub mod ipmi;
 pub mod link;
 pub mod platform;
 pub mod policy;

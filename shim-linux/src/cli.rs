@@ -123,6 +123,9 @@ pub enum Command {
     /// The link record (whether the host side of the USB NIC was configured).
     #[command(subcommand)]
     Link(LinkCommand),
+    /// The bootstrap channel: the BMC's firmware and one-time account over IPMI (DSP0270).
+    #[command(subcommand)]
+    Bootstrap(BootstrapCommand),
     /// Print shell completions to stdout.
     #[command(hide = true)]
     Completions {
@@ -165,6 +168,38 @@ pub struct DiscoverArgs {
     /// --from-dump the table under DIR/firmware/dmi/tables.
     #[arg(long, value_name = "DIR", default_value = "/sys")]
     pub sysfs: PathBuf,
+}
+
+/// `bmclink bootstrap ...`
+#[derive(Debug, Subcommand)]
+pub enum BootstrapCommand {
+    /// Ask the BMC for its device ID and a bootstrap account (bootstrapping
+    /// stays enabled) and print them, the one-time password included.
+    Show {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The IPMI device and timeout.
+        #[command(flatten)]
+        ipmi: IpmiArgs,
+    },
+    /// Disable bootstrapping on the BMC (DSP0270 request 0x52 0x00).
+    Disable {
+        /// The IPMI device and timeout.
+        #[command(flatten)]
+        ipmi: IpmiArgs,
+    },
+}
+
+/// Which IPMI device to use, and how long to wait for each answer.
+#[derive(Debug, Args)]
+pub struct IpmiArgs {
+    /// The IPMI device [default: the first of /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0].
+    #[arg(long, value_name = "PATH")]
+    pub device: Option<PathBuf>,
+    /// How long to wait for each answer, in milliseconds [default: 5000].
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub timeout_ms: Option<u64>,
 }
 
 /// `bmclink run` flags; they override the config file.

@@ -69,6 +69,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
         Command::Link(LinkCommand::Reset) => link_reset(cli, out),
         Command::Cert(CertCommand::Show) => cert_show(cli, out),
         Command::Cert(CertCommand::Renew) => cert_renew(cli, out),
+        Command::Bootstrap(cmd) => crate::ipmi::command::execute(cmd, out),
     }
 }
 
@@ -409,6 +410,8 @@ fn install(
         )
         .map_err(out_err)?;
     }
+    let source = crate::ipmi::BootstrapSource::for_host(&cfg);
+    writeln!(out, "bootstrap (trust source): {}", source.describe()).map_err(out_err)?;
     if root == Path::new("/") {
         writeln!(
             out,

@@ -21,6 +21,7 @@
 //! hosts_file = "/etc/hosts"
 //! smbios = true                # fill interface, bmc_ipv4, host_ipv4, bmc_ipv6
 //!                              # left out here from SMBIOS type 42 (DSP0270)
+//! # bootstrap = "ipmi"       # default: "ipmi" when the host has an IPMI device
 //! ```
 
 use std::fs;
@@ -89,7 +90,9 @@ pub struct ConfigFile {
     pub hosts_file: Option<PathBuf>,
     /// The agent's MAC address (default: a fresh locally administered one).
     pub mac: Option<String>,
-    /// Bootstrap facts file (test rigs).
+    /// The bootstrap source: `"ipmi"` (DSP0270 over the kernel's IPMI
+    /// device), or a facts file (test rigs). Unset: IPMI when the host has
+    /// an IPMI device (see [`crate::ipmi::BootstrapSource`]).
     pub bootstrap: Option<PathBuf>,
     /// One-time enrollment credential file (test rigs).
     pub credential: Option<PathBuf>,
@@ -187,7 +190,7 @@ pub struct ShimConfig {
     pub hosts_file: PathBuf,
     /// The agent's MAC; `None`: a fresh locally administered one.
     pub mac: Option<[u8; 6]>,
-    /// Bootstrap facts file (test rigs), if any.
+    /// `bootstrap` as written: `"ipmi"` or a facts file (test rigs), if any.
     pub bootstrap: Option<PathBuf>,
     /// One-time enrollment account file (`install --account` writes
     /// `STATE_DIR/enroll.credential` when this is not set).

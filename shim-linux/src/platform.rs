@@ -15,12 +15,12 @@ use rand_core::{CryptoRng, OsRng, RngCore};
 use smoltcp::time::Instant;
 
 use crate::audit::LinuxAudit;
-use crate::bootstrap::FileBootstrap;
 use crate::clock::LinuxClock;
 use crate::config::ShimConfig;
 use crate::frames::{local_mac, FramesError, PacketFrames, StopSignal, TapFrames};
 use crate::hostnet::LinuxHostNet;
 use crate::hosts::HostsFile;
+use crate::ipmi::BootstrapSource;
 use crate::pcap::PcapFrames;
 use crate::session::{SessionReport, SessionView};
 use crate::store::FileStore;
@@ -60,8 +60,8 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// The trusted bootstrap channel of a real host (IPMI over KCS) is not
-/// implemented: it never answers, which the core treats as "no channel".
+/// No bootstrap channel (no IPMI device and no facts file): it never
+/// answers, which the core treats as "no channel".
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoBootstrap;
 
@@ -247,10 +247,12 @@ fn bootstrap_of(cfg: &ShimConfig) -> Box<dyn Bootstrap> {
         .credential
         .clone()
         .unwrap_or_else(|| cfg.state_dir.join(crate::bootstrap::ACCOUNT_FILE));
-    match &cfg.bootstrap {
-        Some(facts) => Box::new(FileBootstrap::new(facts, credential)),
-        // No IPMI bootstrap yet: the account `install --account` stored.
-        None => Box::new(FileBootstrap::account_only(credential)),
+    match BootstrapSource::for_host(cfg) {
+        // No bootstrap channel: the account `install --account` stored.
+        BootstrapSource::None => {
+            Box::new(crate::bootstrap::FileBootstrap::account_only(credential))
+        }
+        source => source.open(),
     }
 }
 

@@ -5,11 +5,13 @@
 use bmclink_core::proto::{FrameReader, Message, Packet, MAX_FRAME_LEN};
 
 mod cert;
+mod ipmi;
 mod tls_seeds;
 mod tls_server;
 mod tls_session;
 
 pub use cert::{cert, cert_seeds, CERT_GENERATE};
+pub use ipmi::{ipmi, ipmi_seeds};
 pub use tls_seeds::{handshake_message, tls_after_hello_input, tls_server_seeds};
 pub use tls_server::{
     tls_pki, tls_server, tls_server_run, FuzzPki, TLS_AFTER_HELLO, TLS_FINISHED, TLS_MAX_INPUT,

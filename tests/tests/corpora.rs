@@ -76,6 +76,23 @@ fn tls_session_seeds_end_at_the_injection() {
     }
 }
 
+#[test]
+fn ipmi_corpus_replays_without_failures() {
+    replay("ipmi", bmclink_tests::fuzzing::ipmi);
+}
+
+/// Regenerates the `ipmi` seeds.
+/// `cargo test -p bmclink-tests --test corpora -- --ignored write_ipmi_seeds`
+#[test]
+#[ignore]
+fn write_ipmi_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/ipmi");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, data) in bmclink_tests::fuzzing::ipmi_seeds() {
+        std::fs::write(dir.join(name), data).unwrap();
+    }
+}
+
 /// Regenerates the `cert` seeds (the OpenSSL certificate
 /// `fuzz/corpus/cert/openssl` is kept, and its variants remade from it).
 /// `cargo test -p bmclink-tests --test corpora -- --ignored write_cert_seeds`

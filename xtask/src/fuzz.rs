@@ -12,7 +12,16 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::SystemTime;
 
 /// Every target, in the order `cargo xtask fuzz` runs them.
-pub const TARGETS: [&str; 6] = ["proto", "frames", "policy", "cert", "tls_server", "smbios"];
+pub const TARGETS: [&str; 8] = [
+    "proto",
+    "frames",
+    "policy",
+    "cert",
+    "tls_server",
+    "tls_session",
+    "smbios",
+    "ipmi",
+];
 
 /// What one run of a target showed.
 #[derive(Debug, Default, PartialEq, Eq)]
