@@ -5,7 +5,8 @@
 //!   a session came up, heartbeated and ended with BYE.
 //! - `fuzz [TARGET] [--seconds N]`: runs one or every cargo-fuzz target
 //!   (default 60 s each) and reports exec/s, coverage and crashes.
-//! - `ci`: everything CI checks: fmt, clippy `-D warnings`, all tests, the
+//! - `ci`: adds the thumbv7em target, rustfmt and clippy when rustup lacks
+//!   them, then everything CI checks: fmt, clippy `-D warnings`, all tests, the
 //!   `thumbv7em-none-eabihf` build of the core, the firmware's size and its
 //!   boot on QEMU (`qemu`).
 //! - `audit-table [--write]`: prints the audit table generated from the core,
@@ -26,6 +27,7 @@ mod fuzz;
 mod qemu;
 mod run;
 mod size;
+mod toolchain;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,6 +73,11 @@ fn step(name: &str, program: &str, args: &[&str]) -> bool {
 }
 
 fn ci() -> ExitCode {
+    // A fresh machine has only the toolchain: bring the firmware target,
+    // rustfmt and clippy first (rustup target/component add only).
+    if !toolchain::ensure() {
+        return ExitCode::FAILURE;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: &[(&str, &[&str])] = &[
         ("format", &["fmt", "--all", "--check"]),
