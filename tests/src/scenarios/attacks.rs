@@ -262,7 +262,7 @@ pub(super) fn squatted_check(o: &Outcome) -> Result<(), String> {
     // rate limit (BL1005) and the policy's failed round (BL3015 once, a
     // backoff BL3009); then once a minute a conflict and the rate limit
     // (BL3009 until the backoff reaches its ceiling). After the rogue: the
-    // address (BL1001) and the session (BL2001) are back; BL2002 is the BYE
+    // address (BL1001), the plain channel (BL4001, said at every plain session since the trust rework) and the session (BL2001) are back; BL2002 is the BYE
     // when the run ends.
     audit_lines(
         o,
@@ -288,6 +288,7 @@ pub(super) fn squatted_check(o: &Outcome) -> Result<(), String> {
                 60,
             ),
             Line::Id("BL1001", 1, 1),
+            Line::Id("BL4001", 1, 1),
             Line::Id("BL2001", 1, 1),
             Line::Id("BL2002", 1, 1),
         ],
