@@ -738,7 +738,7 @@ struct SpecBmc {
 
 impl SpecBmc {
     /// `spec_bmc.py add-account`, then `serve` on 5443 in `rig`'s namespace.
-    fn start(rig: &Rig) -> (SpecBmc, PathBuf) {
+    fn start(rig: &Rig, serve_flags: &[&str]) -> (SpecBmc, PathBuf) {
         let state = rig.path("spec_bmc.json");
         let secret = rig.path("spec_bmc.secret");
         let out = Command::new("python3")
@@ -768,6 +768,7 @@ impl SpecBmc {
                 "--cert-dir",
             ])
             .arg(rig.path("spec_bmc_cert"))
+            .args(serve_flags)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("spec_bmc log"))
@@ -924,7 +925,7 @@ fn spec_bmc_enrolls_the_agent_and_pinned_restarts_reconnect_without_enroll() {
         return;
     }
     let rig = Rig::with_config("spec", &["169.254.1.1/16"], "");
-    let (bmc, secret_file) = SpecBmc::start(&rig);
+    let (bmc, secret_file) = SpecBmc::start(&rig, &[]);
     let secret = fs::read_to_string(&secret_file).expect("secret");
     let secret = secret.trim_end_matches('\n');
     install_with_account(&rig, "root1", &secret_file);
@@ -1085,4 +1086,107 @@ fn spec_bmc_enrolls_the_agent_and_pinned_restarts_reconnect_without_enroll() {
     for (name, l) in bmc.messages(0) {
         println!("spec_bmc conn {} {name}", l["conn"]);
     }
+}
+
+/// DESIGN §5a: "a connection lost between the BMC's binding and the
+/// agent's check of ENROLLED costs a retry, never the enrollment". The peer
+/// binds the account and drops the connection before ENROLLED: the agent
+/// keeps the secret (BL4013) and sends the same ENROLL again, which the peer
+/// answers as idempotent (ENROLLED + WELCOME for the certificate the account
+/// bound). That second connection is dropped right after ENROLLED: the agent
+/// has checked it and pinned, so the third connection is HELLO without
+/// ENROLL.
+#[test]
+fn spec_bmc_connection_lost_around_enrolled_costs_a_retry_not_the_enrollment() {
+    let test = "spec_bmc_connection_lost_around_enrolled_costs_a_retry_not_the_enrollment";
+    if !may_run(test) || tool_missing(test, "python3") || tool_missing(test, "openssl") {
+        return;
+    }
+    let rig = Rig::with_config("specdrop", &["169.254.1.1/16"], "");
+    let (bmc, secret_file) = SpecBmc::start(
+        &rig,
+        &["--drop-before-enrolled", "1", "--drop-after-enrolled", "1"],
+    );
+    install_with_account(&rig, "root1", &secret_file);
+    let credential = rig.state().join("enroll.credential");
+    let client_fp = sha256_file(&rig.state().join("identity.crt"));
+    let bmc_fp = bmc.state()["bmc_fp"].as_str().expect("bmc_fp").to_owned();
+    let story = |what: &str| {
+        format!(
+            "{what}\n{}\n--- spec_bmc ---\n{}\n--- audit ---\n{}",
+            rig.story(),
+            bmc.text(),
+            rig.audit()
+        )
+    };
+    let mut agent = rig.start();
+    tls_session_up(&rig);
+    rig.until("a heartbeat", || {
+        bmc.messages(0)
+            .iter()
+            .any(|(n, _)| n == "send PONG")
+            .then_some(())
+    });
+    // Per connection, the messages the peer saw.
+    let mut conns: Vec<Vec<String>> = Vec::new();
+    for (name, l) in bmc.messages(0) {
+        let c = l["conn"].as_u64().expect("conn") as usize;
+        while conns.len() < c {
+            conns.push(Vec::new());
+        }
+        conns[c - 1].push(name);
+    }
+    let conns: Vec<Vec<String>> = conns.into_iter().filter(|c| !c.is_empty()).collect();
+    let view = |c: &Vec<String>| {
+        c.iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<&str>>()
+            .join(", ")
+    };
+    assert!(conns.len() >= 3, "{}", story("three connections"));
+    assert_eq!(
+        view(&conns[0]),
+        "recv HELLO, recv ENROLL",
+        "{}",
+        story("first")
+    );
+    assert_eq!(
+        view(&conns[1]),
+        "recv HELLO, recv ENROLL, send ENROLLED",
+        "{}",
+        story("second: the same ENROLL, answered")
+    );
+    assert!(
+        view(&conns[2]).starts_with("recv HELLO, send WELCOME"),
+        "{}",
+        story("third: pinned")
+    );
+    assert!(
+        conns[2..]
+            .iter()
+            .all(|c| !c.iter().any(|m| m == "recv ENROLL")),
+        "{}",
+        story("ENROLL after ENROLLED was checked")
+    );
+    let st = bmc.state();
+    assert_eq!(st["clients"][&client_fp]["enrollments"], 2, "{st}");
+    let audit = rig.audit();
+    let at = |id: &str| audit.find(id);
+    assert!(
+        at("BL4013").is_some() && at("BL4013") < at("BL4006"),
+        "{}",
+        story("BL4013, then BL4006")
+    );
+    assert!(audit.contains("BL2001"), "{}", story("a session"));
+    for bad in ["BL4007", "BL4009", "BL4012"] {
+        assert!(!audit.contains(bad), "{}", story(bad));
+    }
+    assert_eq!(pinned(&rig).as_deref(), Some(bmc_fp.as_str()), "pin");
+    assert!(!credential.exists(), "the secret outlived the enrollment");
+    assert_eq!(agent.terminate(), Some(0), "{}", story("exit"));
+    // For the closing note (`--nocapture`).
+    for c in &conns {
+        println!("spec_bmc connection: {}", view(c));
+    }
+    println!("agent audit:\n{audit}");
 }

@@ -382,6 +382,12 @@ class Bmc:
                 ch.note("enrolled: client certificate bound, account retired",
                         account=account, client_fp=client_fp.hex())
             answer = hmac.new(key, bmc_msg, hashlib.sha256).digest()
+        if self.args.drop_before_enrolled:
+            # The case §5a's idempotent ENROLL is for: bound here, lost
+            # before the agent could check ENROLLED.
+            self.args.drop_before_enrolled -= 1
+            ch.note("fault: dropping the connection after binding, before ENROLLED")
+            return False
         ch.send(ENROLLED, answer, proof=answer.hex())
         return True
 
@@ -639,6 +645,8 @@ def main():
     s.add_argument("--handshake-timeout", type=float, default=10)
     s.add_argument("--tickets", type=int, default=2,
                    help="TLS 1.3 NewSessionTickets sent after the handshake")
+    s.add_argument("--drop-before-enrolled", type=int, default=0,
+                   help="fault: close that many enrollments after binding, before ENROLLED")
     s.add_argument("--drop-after-enrolled", type=int, default=0,
                    help="fault: close that many enrollments right after ENROLLED")
     a = sub.add_parser("add-account", help="a one-time enrollment account")
