@@ -1190,3 +1190,58 @@ fn spec_bmc_connection_lost_around_enrolled_costs_a_retry_not_the_enrollment() {
     }
     println!("agent audit:\n{audit}");
 }
+
+/// T6 against the spec peer: with `legacy_plain = true` (and no pin) the
+/// agent speaks the plain channel; a TLS-capable BMC that requires TLS
+/// answers the plain HELLO with REJECT tls-required (§5 code 1), and the
+/// agent audits the rejection (BL2005) and never gets a plain session.
+#[test]
+fn spec_bmc_rejects_a_plain_hello_with_tls_required() {
+    let test = "spec_bmc_rejects_a_plain_hello_with_tls_required";
+    if !may_run(test) || tool_missing(test, "python3") || tool_missing(test, "openssl") {
+        return;
+    }
+    // The rig's plain kernel BMC holds 5080: the spec peer's plain port is 5081.
+    let rig = Rig::with_config(
+        "specplain",
+        &["169.254.1.1/16"],
+        "legacy_plain = true\nplain_port = 5081\n",
+    );
+    let (bmc, secret_file) = SpecBmc::start(&rig, &["--plain-port", "5081"]);
+    install_with_account(&rig, "root1", &secret_file);
+    let story = |what: &str| {
+        format!(
+            "{what}\n{}\n--- spec_bmc ---\n{}\n--- audit ---\n{}",
+            rig.story(),
+            bmc.text(),
+            rig.audit()
+        )
+    };
+    let mut agent = rig.start();
+    rig.until("REJECT on the plain port and BL2005", || {
+        let rejected = bmc
+            .lines()
+            .iter()
+            .any(|l| l["port"] == "plain" && l["msg"] == "REJECT" && l["code"] == 1);
+        (rejected && rig.audit().contains("BL2005")).then_some(())
+    });
+    let plain: Vec<serde_json::Value> = bmc
+        .lines()
+        .into_iter()
+        .filter(|l| l["port"] == "plain" && l["dir"].is_string())
+        .collect();
+    let first = plain.first().expect("a plain message");
+    assert_eq!(first["msg"], "HELLO", "{}", story("HELLO first"));
+    assert_eq!(first["tls"], false, "{first}");
+    assert_eq!(first["enrolling"], false, "§5: ENROLL is TLS-only\n{first}");
+    assert!(
+        !plain.iter().any(|l| l["msg"] == "WELCOME"),
+        "{}",
+        story("a plain WELCOME")
+    );
+    assert_eq!(agent.terminate(), Some(0), "{}", story("exit"));
+    for l in bmc.lines().iter().filter(|l| l["dir"].is_string()) {
+        println!("spec_bmc {} {} {}", l["port"], l["dir"], l["msg"]);
+    }
+    println!("agent audit:\n{}", rig.audit());
+}

@@ -258,6 +258,12 @@ def accept_any_self_signed(ctx):
     """
     libssl = ctypes.CDLL("libssl.so.3")
     libcrypto = ctypes.CDLL("libcrypto.so.3")
+    # The SSL_CTX below belongs to the OpenSSL `_ssl` was built with: refuse
+    # to touch it through another one.
+    libcrypto.OpenSSL_version_num.restype = ctypes.c_ulong
+    if libcrypto.OpenSSL_version_num() != ssl.OPENSSL_VERSION_NUMBER:
+        raise SystemExit("spec_bmc: the ssl module's OpenSSL (%s) is not the system libssl.so.3"
+                         % ssl.OPENSSL_VERSION)
     libcrypto.X509_STORE_CTX_get_error.argtypes = [ctypes.c_void_p]
     libcrypto.X509_STORE_CTX_get_error_depth.argtypes = [ctypes.c_void_p]
     libssl.SSL_CTX_get_verify_mode.argtypes = [ctypes.c_void_p]
