@@ -6,6 +6,11 @@
 //! (`ip netns exec`), attached to the TAP by name; its own stack is smoltcp,
 //! so the kernel's addresses are all the BMC's.
 //!
+//! Two other BMCs play the far end in some tests: OpenSSL's `s_server`
+//! (TLS only), and `tests/interop/spec_bmc.py`, a BMC written from DESIGN
+//! §5/§5a alone (Python's `ssl` on the system OpenSSL), for enrollment,
+//! pinned reconnects and T6 with a peer that shares no code with the agent.
+//!
 //! Not root: prints why and passes, unless `BMCLINK_REQUIRE_ROOT=1` (CI),
 //! which makes it fail. Every wait is bounded; the namespace and the agent
 //! are cleaned up by guards, failures included.
