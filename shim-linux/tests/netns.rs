@@ -736,7 +736,7 @@ const SPEC_ACCOUNT: &str = "bmclink-enroll";
 /// The spec peer: its process, its stderr log (one JSON object per message)
 /// and its state file.
 struct SpecBmc {
-    _child: Killed,
+    child: std::cell::RefCell<Killed>,
     log: PathBuf,
     state: PathBuf,
 }
@@ -780,7 +780,7 @@ impl SpecBmc {
             .spawn()
             .expect("start spec_bmc.py");
         let bmc = SpecBmc {
-            _child: Killed(child),
+            child: std::cell::RefCell::new(Killed(child)),
             log,
             state,
         };
@@ -791,6 +791,18 @@ impl SpecBmc {
                 .then_some(())
         });
         (bmc, secret)
+    }
+
+    /// SIGTERM: the peer says BYE on every session and exits (bounded wait).
+    fn stop(&self) {
+        let mut child = self.child.borrow_mut();
+        let pid = nix::unistd::Pid::from_raw(child.0.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while child.0.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < give_up, "spec_bmc.py ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Every logged line, in order.
@@ -1188,6 +1200,17 @@ fn spec_bmc_connection_lost_around_enrolled_costs_a_retry_not_the_enrollment() {
     }
     assert_eq!(pinned(&rig).as_deref(), Some(bmc_fp.as_str()), "pin");
     assert!(!credential.exists(), "the secret outlived the enrollment");
+    // BYE is a↔b: the BMC ending the session is a BYE the agent audits.
+    bmc.stop();
+    assert!(
+        bmc.messages(0).last().is_some_and(|(n, _)| n == "send BYE"),
+        "{}",
+        story("BYE from the peer")
+    );
+    rig.until("BL2002 after the BMC's BYE", || {
+        rig.audit().contains("BL2002").then_some(())
+    });
+    let audit = rig.audit();
     assert_eq!(agent.terminate(), Some(0), "{}", story("exit"));
     // For the closing note (`--nocapture`).
     for c in &conns {
