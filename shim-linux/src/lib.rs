@@ -18,6 +18,7 @@ pub mod frames;
 pub mod hostnet;
 pub mod hosts;
 pub mod install;
+pub mod journal;
 pub mod ipmi;
 pub mod pcap;
 pub mod platform;
