@@ -159,9 +159,7 @@ impl LinuxAudit {
     fn write_syslog(&self, severity: Severity, line: &AuditLine) {
         if let Ok(msg) = CString::new(format!("{} {}", line.id, line.text)) {
             // SAFETY: "%s" with one valid C string argument.
-            unsafe {
-                libc::syslog(syslog_priority(severity), c"%s".as_ptr(), msg.as_ptr())
-            };
+            unsafe { libc::syslog(syslog_priority(severity), c"%s".as_ptr(), msg.as_ptr()) };
         }
     }
 

@@ -331,10 +331,7 @@ mod tests {
             parse(b"MESSAGE=no newline"),
             Err(ParseError::Unterminated(_))
         ));
-        assert!(matches!(
-            parse(b"lower=x\n"),
-            Err(ParseError::BadName(_))
-        ));
+        assert!(matches!(parse(b"lower=x\n"), Err(ParseError::BadName(_))));
         assert!(matches!(
             parse(b"BIN\n\x05\x00\x00\x00\x00\x00\x00\x00ab\n"),
             Err(ParseError::BadLength(_))

@@ -362,10 +362,12 @@ mod tests {
         assert_eq!(got[0], ("family".into(), "IPv6".into(), false));
         assert_eq!(got[1], ("port".into(), "5443".into(), true));
 
-        let mitm = AuditEvent::Tls(TlsEvent::handshake_failed(crate::tls::TlsError::PinMismatch {
-            pinned: [0x11; 32],
-            presented: [0xab; 32],
-        }));
+        let mitm = AuditEvent::Tls(TlsEvent::handshake_failed(
+            crate::tls::TlsError::PinMismatch {
+                pinned: [0x11; 32],
+                presented: [0xab; 32],
+            },
+        ));
         let mut got: Vec<(String, String)> = Vec::new();
         mitm.for_each_field(&mut |name, value| got.push((name.to_string(), value.to_string())));
         assert_eq!(got[0], ("pinned".into(), "111111111111".into()));
