@@ -355,6 +355,7 @@ fn install(
     for p in &changes.written {
         writeln!(out, "wrote {}", p.display()).map_err(out_err)?;
     }
+    catalog_compiled(root, out)?;
     if let Some(a) = &applied {
         writeln!(
             out,
@@ -434,6 +435,19 @@ fn cert_renew(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     .map_err(out_err)
 }
 
+/// Compiles the journal catalogs under `root` (best effort: the catalog
+/// file is in place either way; the message says what is left to do).
+fn catalog_compiled(root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+    let said = match install::update_catalog(root) {
+        Ok(true) => "compiled the journal catalog (journalctl --update-catalog)".to_owned(),
+        Ok(false) => {
+            "no journalctl here: run `journalctl --update-catalog` where journald runs".to_owned()
+        }
+        Err(e) => format!("{e}; run `journalctl --update-catalog` later"),
+    };
+    writeln!(out, "{said}").map_err(out_err)
+}
+
 fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
     let cfg = resolve_config(cli)?;
     let changes = install::uninstall_files(root, &cfg.state_dir).map_err(|e| {
@@ -454,6 +468,9 @@ fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure>
     })?;
     for p in &changes.removed {
         writeln!(out, "removed {}", p.display()).map_err(out_err)?;
+    }
+    if !changes.removed.is_empty() {
+        catalog_compiled(root, out)?;
     }
     if changes.removed.is_empty() {
         writeln!(out, "bmclink was not installed; nothing to remove").map_err(out_err)?;

@@ -1,5 +1,6 @@
-//! `bmclink install` / `uninstall`: the state directory, the systemd unit and
-//! the udev rule, under a root directory (`/`, or a scratch one in tests).
+//! `bmclink install` / `uninstall`: the state directory, the systemd unit,
+//! the udev rule and the journal message catalog, under a root directory
+//! (`/`, or a scratch one in tests).
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};
@@ -18,6 +19,12 @@ pub const UDEV_RULE: &str = include_str!("../packaging/70-bmclink.rules");
 pub const UNIT_PATH: &str = "etc/systemd/system/bmclink.service";
 /// Where the rule goes, relative to the root.
 pub const RULE_PATH: &str = "etc/udev/rules.d/70-bmclink.rules";
+/// The journal message catalog, as shipped (generated from the core's audit
+/// table, `cargo xtask audit-table --write`; a test keeps it current).
+pub const CATALOG: &str = include_str!("../packaging/bmclink.catalog");
+/// Where the catalog goes, relative to the root (systemd's catalog
+/// directory; `journalctl --update-catalog` compiles it).
+pub const CATALOG_PATH: &str = "usr/lib/systemd/catalog/bmclink.catalog";
 
 /// The files `install` wrote or `uninstall` removed, for the report.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -146,7 +153,30 @@ pub fn install_files_matching(
         &udev_rule(usb),
         &mut changes,
     )?;
+    write_file(&under(root, Path::new(CATALOG_PATH)), CATALOG, &mut changes)?;
     Ok(changes)
+}
+
+/// Compiles the catalogs under `root` into journald's database
+/// (`journalctl --root ROOT --update-catalog`), so `journalctl -x` explains
+/// bmclink's entries: `Ok(false)` when there is no journalctl here (then
+/// the next `journalctl --update-catalog`, or the package's, does it).
+pub fn update_catalog(root: &Path) -> io::Result<bool> {
+    let run = std::process::Command::new("journalctl")
+        .arg("--root")
+        .arg(root)
+        .arg("--update-catalog")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match run {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+        Ok(o) if o.status.success() => Ok(true),
+        Ok(o) => Err(io::Error::other(format!(
+            "journalctl --update-catalog failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))),
+    }
 }
 
 fn remove(path: &Path, changes: &mut Changes) -> Result<(), InstallError> {
@@ -166,6 +196,7 @@ pub fn uninstall_files(root: &Path, state_dir: &Path) -> Result<Changes, Install
     let mut changes = Changes::default();
     remove(&under(root, Path::new(UNIT_PATH)), &mut changes)?;
     remove(&under(root, Path::new(RULE_PATH)), &mut changes)?;
+    remove(&under(root, Path::new(CATALOG_PATH)), &mut changes)?;
     let state = under(root, state_dir);
     for r in Record::ALL {
         remove(&state.join(r.name()), &mut changes)?;
@@ -200,7 +231,13 @@ mod tests {
             "idrac",
         )
         .unwrap();
-        assert_eq!(c.written.len(), 3);
+        assert_eq!(c.written.len(), 4);
+        let catalog = t.path().join(CATALOG_PATH);
+        assert_eq!(fs::read_to_string(&catalog).unwrap(), CATALOG);
+        assert_eq!(
+            fs::metadata(&catalog).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         let unit = fs::read_to_string(t.path().join(UNIT_PATH)).unwrap();
         assert!(unit.contains("ExecStart=/usr/local/bin/bmclink run --iface idrac\n"));
         assert!(unit.contains("ProtectSystem=strict"));
@@ -245,8 +282,9 @@ mod tests {
         let dir = t.path().join("var/lib/bmclink");
         fs::write(dir.join("link"), b"L").unwrap();
         let c = uninstall_files(t.path(), state).unwrap();
-        assert_eq!(c.removed.len(), 4, "{c:?}");
+        assert_eq!(c.removed.len(), 5, "{c:?}");
         assert!(!dir.exists() && !t.path().join(UNIT_PATH).exists());
+        assert!(!t.path().join(CATALOG_PATH).exists());
         // A second uninstall has nothing to do.
         assert_eq!(
             uninstall_files(t.path(), state).unwrap(),
@@ -281,6 +319,48 @@ mod tests {
         .unwrap();
         let written = fs::read_to_string(t.path().join(RULE_PATH)).unwrap();
         assert!(written.contains("ATTRS{idVendor}==\"1d6b\", ATTRS{idProduct}==\"0104\""));
+    }
+
+    /// systemd's own parser reads the installed catalog: every audit ID's
+    /// entry comes back from `journalctl --dump-catalog` under its
+    /// MESSAGE_ID. Skips (saying why) without journalctl; not a root matter.
+    #[test]
+    fn journalctl_compiles_the_installed_catalog_and_finds_every_entry() {
+        let t = tempfile::tempdir().unwrap();
+        install_files(
+            t.path(),
+            Path::new("/var/lib/bmclink"),
+            Path::new("/usr/sbin/bmclink"),
+            "idrac",
+        )
+        .unwrap();
+        match update_catalog(t.path()) {
+            Ok(true) => {}
+            Ok(false) => {
+                eprintln!("skipped: no journalctl on this machine (not a root matter)");
+                return;
+            }
+            Err(e) => panic!("journalctl rejects the catalog: {e}"),
+        }
+        let out = std::process::Command::new("journalctl")
+            .arg("--root")
+            .arg(t.path())
+            .arg("--dump-catalog")
+            .output()
+            .unwrap();
+        let dump = String::from_utf8_lossy(&out.stdout);
+        for row in bmclink_core::audit::TABLE.iter().flat_map(|l| l.iter()) {
+            let header = format!(
+                "-- {}\nSubject: {} ",
+                crate::journal::message_id_hex(row.id),
+                row.id
+            );
+            assert!(
+                dump.contains(&header),
+                "{} missing from journalctl's catalog",
+                row.id
+            );
+        }
     }
 
     #[test]

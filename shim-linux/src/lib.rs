@@ -19,6 +19,7 @@ pub mod hostnet;
 pub mod hosts;
 pub mod install;
 pub mod ipmi;
+pub mod journal;
 pub mod pcap;
 pub mod platform;
 pub mod session;

@@ -209,7 +209,7 @@ pub fn build(
         Backend::Sim => return Err(PlatformError::SimHasNoDevice),
     };
     let iface = backend.host_interface(cfg);
-    let mut audit = LinuxAudit::new().with_syslog();
+    let mut audit = LinuxAudit::new().with_journal_or_syslog();
     if foreground {
         audit = audit.with_stderr();
     }
@@ -260,7 +260,7 @@ fn bootstrap_of(cfg: &ShimConfig) -> Box<dyn Bootstrap> {
 /// store, the bootstrap, syslog and the JSON-lines audit log of `cfg`,
 /// stderr when `foreground`.
 pub fn offline(cfg: &ShimConfig, foreground: bool) -> Result<LinuxPlatform, PlatformError> {
-    let mut audit = LinuxAudit::new().with_syslog();
+    let mut audit = LinuxAudit::new().with_journal_or_syslog();
     if foreground {
         audit = audit.with_stderr();
     }

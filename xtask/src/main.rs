@@ -149,6 +149,13 @@ fn audit_table(args: &[String]) -> ExitCode {
             return ExitCode::FAILURE;
         }
         println!("README.md audit table updated");
+        let catalog = concat!(env!("CARGO_MANIFEST_DIR"), "/../");
+        let catalog = std::path::Path::new(catalog).join(bmclink_tests::CATALOG_PATH);
+        if let Err(e) = std::fs::write(&catalog, bmclink_tests::catalog()) {
+            eprintln!("xtask audit-table: cannot write {}: {e}", catalog.display());
+            return ExitCode::FAILURE;
+        }
+        println!("{} updated", bmclink_tests::CATALOG_PATH);
     } else {
         print!("{}", bmclink_tests::audit_table_markdown());
     }

@@ -17,8 +17,8 @@
 use core::fmt;
 
 /// Declares one layer's audit events: the enum, its `id()`, `severity()`,
-/// `Display` (the one-line text) and its `TABLE` rows, from one list so the
-/// four can never disagree.
+/// `Display` (the one-line text), `for_each_field` (the fields by name) and
+/// its `TABLE` rows, from one list so the five can never disagree.
 ///
 /// ```ignore
 /// audit_events! {
@@ -65,6 +65,20 @@ macro_rules! audit_events {
                     $( $name::$variant { .. } => $crate::audit::Severity::$sev, )*
                 }
             }
+
+            /// Calls `f` with each field's name and value, in declaration
+            /// order (the names of the table row's `fields`).
+            #[allow(unused_variables)]
+            pub fn for_each_field(
+                &self,
+                f: &mut dyn FnMut(&str, $crate::audit::FieldValue<'_>),
+            ) {
+                match self {
+                    $( $name::$variant { $($field),* } => {
+                        $( f(stringify!($field), $crate::audit::AuditField::value($field)); )*
+                    } )*
+                }
+            }
         }
 
         impl core::fmt::Display for $name {
@@ -83,18 +97,21 @@ macro_rules! audit_events {
                     id: $crate::audit::AuditId($id),
                     severity: $crate::audit::Severity::$sev,
                     summary: $summary,
+                    fields: &[$(stringify!($field)),*],
                 },
             )*
         ];
     };
 }
 
+mod fields;
 mod link;
 mod policy;
 mod session;
 mod store;
 mod tls;
 
+pub use fields::{AuditField, FieldValue};
 pub use link::LinkEvent;
 pub use policy::PolicyEvent;
 pub use session::SessionEvent;
@@ -138,6 +155,34 @@ impl fmt::Display for AuditId {
     }
 }
 
+impl AuditId {
+    /// The journal's `MESSAGE_ID` of this event: the first 128 bits of
+    /// SHA-256 of `bmclink audit BLnnnn` (e.g. `bmclink audit BL1001`).
+    /// Derived, not assigned, so it is stable for as long as the ID is and
+    /// the catalog (`bmclink.catalog`) and every sink agree by construction.
+    pub fn message_id(self) -> [u8; 16] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"bmclink audit BL");
+        // Four digits, as the ID displays (IDs are below 10000 by the
+        // layer ranges; a larger one keeps its low four digits).
+        let n = self.0 % 10_000;
+        let digits = [
+            b'0' + (n / 1000) as u8,
+            b'0' + (n / 100 % 10) as u8,
+            b'0' + (n / 10 % 10) as u8,
+            b'0' + (n % 10) as u8,
+        ];
+        h.update(digits);
+        let digest = h.finalize();
+        let mut id = [0u8; 16];
+        for (d, s) in id.iter_mut().zip(digest.iter()) {
+            *d = *s;
+        }
+        id
+    }
+}
+
 /// One row of the audit table: id, severity and a summary of the text.
 #[derive(Debug, Clone, Copy)]
 pub struct AuditEntry {
@@ -147,6 +192,8 @@ pub struct AuditEntry {
     pub severity: Severity,
     /// What it means and, where there is one, the fix.
     pub summary: &'static str,
+    /// The names of the event's fields (`for_each_field`), in order.
+    pub fields: &'static [&'static str],
 }
 
 /// Every audit event the core emits.
@@ -184,6 +231,18 @@ impl AuditEvent {
             AuditEvent::Policy(e) => e.severity(),
             AuditEvent::Tls(e) => e.severity(),
             AuditEvent::Store(e) => e.severity(),
+        }
+    }
+
+    /// Calls `f` with each of the event's fields by name, in order; no
+    /// allocation (the values borrow from the event).
+    pub fn for_each_field(&self, f: &mut dyn FnMut(&str, FieldValue<'_>)) {
+        match self {
+            AuditEvent::Link(e) => e.for_each_field(f),
+            AuditEvent::Session(e) => e.for_each_field(f),
+            AuditEvent::Policy(e) => e.for_each_field(f),
+            AuditEvent::Tls(e) => e.for_each_field(f),
+            AuditEvent::Store(e) => e.for_each_field(f),
         }
     }
 }
@@ -228,6 +287,95 @@ mod tests {
                 seen.push(e.id.0).unwrap();
                 assert!(!e.summary.is_empty());
             }
+        }
+    }
+
+    fn hex16(id: [u8; 16]) -> heapless::String<32> {
+        use core::fmt::Write;
+        let mut s = heapless::String::new();
+        for b in id {
+            write!(s, "{b:02x}").unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn message_ids_are_the_sha256_prefix_of_the_audit_id_and_unique() {
+        // Python: hashlib.sha256(b"bmclink audit BL1001").hexdigest()[:32]
+        assert_eq!(
+            hex16(AuditId(1001).message_id()),
+            "ca091b6ea0d506ce5f8c70f3bf49c894"
+        );
+        assert_eq!(
+            hex16(AuditId(2006).message_id()),
+            "398dc1e939c9423f980a5e5b9f4df5cb"
+        );
+        let mut seen: heapless::Vec<[u8; 16], 256> = heapless::Vec::new();
+        for e in TABLE.iter().flat_map(|l| l.iter()) {
+            let id = e.id.message_id();
+            assert!(!seen.contains(&id), "{} shares its MESSAGE_ID", e.id);
+            seen.push(id).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_event_gives_its_fields_by_name_in_the_order_of_its_table_row() {
+        extern crate std;
+        use std::string::{String, ToString};
+        use std::vec::Vec;
+
+        use smoltcp::wire::{EthernetAddress, Ipv4Address};
+
+        let event = AuditEvent::Link(LinkEvent::Ipv4Conflict {
+            addr: Ipv4Address::new(169, 254, 1, 2),
+            mac: EthernetAddress([2, 0xba, 0xd0, 0, 0, 3]),
+            then: crate::link::ipv4ll::Retry::Another,
+        });
+        let mut got: Vec<(String, String, bool)> = Vec::new();
+        event.for_each_field(&mut |name, value| {
+            got.push((name.to_string(), value.to_string(), value.is_number()))
+        });
+        let expect = [
+            ("addr", "169.254.1.2", false),
+            ("mac", "02-ba-d0-00-00-03", false),
+            ("then", "another", false),
+        ];
+        assert_eq!(got.len(), expect.len());
+        for ((n, v, num), (en, ev, enum_)) in got.iter().zip(expect) {
+            assert_eq!((n.as_str(), v.as_str(), *num), (en, ev, enum_));
+        }
+        let row = TABLE
+            .iter()
+            .flat_map(|l| l.iter())
+            .find(|e| e.id == event.id())
+            .unwrap();
+        assert_eq!(row.fields, ["addr", "mac", "then"]);
+
+        let failed = AuditEvent::Session(SessionEvent::ConnectFailed {
+            family: crate::types::Family::V6,
+            port: 5443,
+        });
+        let mut got: Vec<(String, String, bool)> = Vec::new();
+        failed.for_each_field(&mut |name, value| {
+            got.push((name.to_string(), value.to_string(), value.is_number()))
+        });
+        assert_eq!(got[0], ("family".into(), "IPv6".into(), false));
+        assert_eq!(got[1], ("port".into(), "5443".into(), true));
+
+        let mitm = AuditEvent::Tls(TlsEvent::handshake_failed(
+            crate::tls::TlsError::PinMismatch {
+                pinned: [0x11; 32],
+                presented: [0xab; 32],
+            },
+        ));
+        let mut got: Vec<(String, String)> = Vec::new();
+        mitm.for_each_field(&mut |name, value| got.push((name.to_string(), value.to_string())));
+        assert_eq!(got[0], ("pinned".into(), "111111111111".into()));
+        assert_eq!(got[1], ("presented".into(), "abababababab".into()));
+
+        // Every row names fields an event of it really has: none empty.
+        for e in TABLE.iter().flat_map(|l| l.iter()) {
+            assert!(e.fields.iter().all(|f| !f.is_empty()), "{}", e.id);
         }
     }
 }
