@@ -101,12 +101,28 @@ pub enum Command {
         /// The file holding the one-time account's secret (one line).
         #[arg(long, value_name = "FILE", requires = "account")]
         secret_file: Option<PathBuf>,
+        /// For the Debian package's postinst: the unit and the udev rule are
+        /// the package's (under /lib), so none is written to /etc; an
+        /// existing identity and pin are kept (an upgrade keeps the
+        /// enrollment) and an identity is made only when there is none.
+        #[arg(long, conflicts_with_all = ["repair", "bmc_fingerprint", "account"])]
+        package_mode: bool,
+        /// With --package-mode: make no identity (chroots and image builds,
+        /// so no key is shared by the machines an image is copied to; the
+        /// agent makes one on its first run).
+        #[arg(long, requires = "package_mode")]
+        no_identity: bool,
     },
     /// Remove the unit, the udev rule, the records and the hosts-file block.
     Uninstall {
         /// Uninstall from under this root directory instead of /.
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// For the Debian package's prerm: remove the hosts-file block, the
+        /// status file and what `bmclink install` wrote to /etc, but keep
+        /// the records (identity, pin, link record) until the package is purged.
+        #[arg(long)]
+        package_mode: bool,
     },
     /// Show the running agent's session: family, channel, TLS version, BMC firmware, features, addresses.
     Status {

@@ -46,7 +46,9 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             clap_complete::generate(*shell, &mut Cli::command(), "bmclink", out);
             Ok(())
         }
+        // Section 8: bmclink is a system administration command in /usr/sbin.
         Command::Man => clap_mangen::Man::new(Cli::command())
+            .section("8")
             .render(out)
             .map_err(out_err),
         Command::Run(args) => run(cli, args),
@@ -56,14 +58,19 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             bmc_fingerprint,
             account,
             secret_file,
+            package_mode,
+            no_identity,
         } => {
+            if *package_mode {
+                return install_package(cli, root, !*no_identity, out);
+            }
             let trust = InstallTrust {
                 bmc_fingerprint: bmc_fingerprint.as_deref(),
                 account: account.as_deref().zip(secret_file.as_deref()),
             };
             install(cli, *repair, root, &trust, out)
         }
-        Command::Uninstall { root } => uninstall(cli, root, out),
+        Command::Uninstall { root, package_mode } => uninstall(cli, root, *package_mode, out),
         Command::Status { json } => status(cli, *json, out),
         Command::Discover(args) => crate::discover::command(cli, args, out),
         Command::Link(LinkCommand::Show) => link_show(cli, out),
@@ -450,6 +457,55 @@ fn install(
     Ok(())
 }
 
+/// `install --package-mode` (the package's postinst): the state directory
+/// (0700) and, with `identity`, a client identity when there is none. The
+/// package ships the unit and the rule; an existing identity, pin and link
+/// record are kept. A corrupt identity is named, kept and not fatal (the
+/// agent audits it too): a failing postinst would leave the package
+/// half-configured over a state the administrator has to repair anyway.
+fn install_package(
+    cli: &Cli,
+    root: &Path,
+    identity: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    let state = install::under(root, &cfg.state_dir);
+    crate::store::create_state_dir(&state).map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!(
+                "cannot create the state directory {}: {e}; run as root, or pass --root DIR",
+                state.display()
+            ),
+        )
+    })?;
+    writeln!(out, "state directory {} (0700)", state.display()).map_err(out_err)?;
+    if !identity {
+        return writeln!(
+            out,
+            "no client identity made here: the agent makes one on its first run on each machine"
+        )
+        .map_err(out_err);
+    }
+    let mut p = offline_platform(&cfg, root)?;
+    match identity::ClientIdentity::load(&mut p) {
+        Ok(Some(id)) => writeln!(
+            out,
+            "client identity kept: SHA-256 fingerprint {}",
+            hex::encode(id.fingerprint())
+        )
+        .map_err(out_err),
+        Ok(None) => new_identity(&mut p, cfg.core.hostname, out),
+        Err(e) => writeln!(
+            out,
+            "the client identity is unusable and was kept: {}",
+            identity_failure(&p.store, e).message
+        )
+        .map_err(out_err),
+    }
+}
+
 fn cert_renew(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     let cfg = resolve_config(cli)?;
     require_installed(&cfg)?;
@@ -462,9 +518,19 @@ fn cert_renew(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     .map_err(out_err)
 }
 
-fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+fn uninstall(
+    cli: &Cli,
+    root: &Path,
+    package_mode: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let cfg = resolve_config(cli)?;
-    let changes = install::uninstall_files(root, &cfg.state_dir).map_err(|e| {
+    let removed = if package_mode {
+        install::uninstall_package_files(root, &cfg.state_dir)
+    } else {
+        install::uninstall_files(root, &cfg.state_dir)
+    };
+    let changes = removed.map_err(|e| {
         Failure::new(
             Exit::Runtime,
             format!("{e}; run as root, or pass --root DIR"),
@@ -483,7 +549,14 @@ fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure>
     for p in &changes.removed {
         writeln!(out, "removed {}", p.display()).map_err(out_err)?;
     }
-    if changes.removed.is_empty() {
+    if package_mode {
+        writeln!(
+            out,
+            "the records under {} are kept until the package is purged",
+            install::under(root, &cfg.state_dir).display()
+        )
+        .map_err(out_err)?;
+    } else if changes.removed.is_empty() {
         writeln!(out, "bmclink was not installed; nothing to remove").map_err(out_err)?;
     }
     Ok(())

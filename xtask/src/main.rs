@@ -21,10 +21,13 @@
 //!   namespace (root); `--bench` writes the on-target figures.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
 //!   a table and writes BENCHMARKS.md.
+//! - `deb [--no-check]`: the Debian package (cargo-deb), then its files and
+//!   modes, its maintainer scripts against a scratch root, and lintian.
 
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod deb;
 mod fuzz;
 mod plain;
 mod qemu;
@@ -46,9 +49,10 @@ fn main() -> ExitCode {
         "size" => size::main(rest),
         "bench" => bench::main(rest),
         "qemu" => qemu::main(rest),
+        "deb" => deb::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N] | deb [--no-check]>"
             );
             ExitCode::SUCCESS
         }
@@ -126,6 +130,10 @@ fn ci() -> ExitCode {
             &["xtask", "qemu"],
         ),
         ("main job", &["xtask", "run"]),
+        (
+            "Debian package: files, modes, maintainer scripts, lintian",
+            &["xtask", "deb"],
+        ),
     ];
     for (name, args) in steps {
         if !step(name, &cargo, args) {
