@@ -611,7 +611,7 @@ fn status(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
             .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))?;
         return writeln!(out, "{j}").map_err(out_err);
     }
-    let trust = trust_source(&cfg)?;
+    let trust = trust_source(&cfg);
     let recent = recent_events(&cfg);
     let layout = Layout {
         observed: &observed,
@@ -625,7 +625,7 @@ fn status(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
 
 /// The trust source the state directory holds (DESIGN §5a): the pin, the
 /// administrator's fingerprint, the one-time account, the bootstrap channel.
-fn trust_source(cfg: &ShimConfig) -> Result<Trust, Failure> {
+fn trust_source(cfg: &ShimConfig) -> Trust {
     let mut store = FileStore::new(&cfg.state_dir);
     let mut buf = [0u8; 64];
     let (pin, pin_unreadable) = match store.load(Record::BmcPin, &mut buf) {
@@ -649,13 +649,13 @@ fn trust_source(cfg: &ShimConfig) -> Result<Trust, Failure> {
         .ok()
         .and_then(|t| t.lines().next().map(str::to_owned))
         .filter(|n| !n.is_empty());
-    Ok(Trust {
+    Trust {
         pin,
         pin_unreadable,
         admin_fingerprint,
         account,
         bootstrap: crate::ipmi::BootstrapSource::for_host(cfg).describe(),
-    })
+    }
 }
 
 /// The last audit events: from the JSON-lines audit log when one is
