@@ -175,6 +175,7 @@ fn build_and_check(check: bool) -> Result<(), String> {
     let root = scratch.join("root");
     check_unpacked(&deb, &root)?;
     check_scripts(&deb, &scratch.join("DEBIAN"), &root)?;
+    check_chroot(&deb, &scratch.join("DEBIAN"), &scratch.join("chroot"))?;
     let checks = t.elapsed();
     let t = Instant::now();
     lintian(&deb)?;
@@ -519,6 +520,119 @@ fn check_scripts(deb: &Path, control: &Path, root: &Path) -> Result<(), String> 
         format!("postrm purge left {} with {left:?}", state.display())
     })?;
     println!("    postinst, prerm and postrm did what install and uninstall do, without systemd");
+    Ok(())
+}
+
+/// Where a static busybox is (it is the chroot's shell), if anywhere.
+fn static_busybox() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&path)
+        .map(|d| d.join("busybox"))
+        .find(|p| p.is_file())?;
+    // `ldd` says "not a dynamic executable" (and fails) for a static one.
+    let dynamic = Command::new("ldd")
+        .arg(&found)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!dynamic).then_some(found)
+}
+
+/// The shared libraries `binary` loads, as `ldd` names them.
+fn libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
+    let text = run(Command::new("ldd").arg(binary))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect())
+}
+
+/// The maintainer scripts as they run in a chroot (an image build, a
+/// debootstrap): no DPKG_ROOT, no systemd, no udev. postinst must configure
+/// without failing and without making an identity; prerm and postrm purge
+/// must clean up. Root only (chroot); skipped with the reason otherwise,
+/// a failure under BMCLINK_REQUIRE_ROOT=1.
+fn check_chroot(deb: &Path, control: &Path, dir: &Path) -> Result<(), String> {
+    println!("==> deb: maintainer scripts in a chroot without systemd");
+    // SAFETY: geteuid has no preconditions.
+    let root_user = unsafe { libc::geteuid() } == 0;
+    let busybox = static_busybox();
+    let why_not = match (root_user, &busybox) {
+        (false, _) => Some("it needs root (chroot)"),
+        (true, None) => {
+            Some("no static busybox for the chroot's shell (apt-get install busybox-static)")
+        }
+        (true, Some(_)) => None,
+    };
+    if let Some(why) = why_not {
+        if std::env::var("BMCLINK_REQUIRE_ROOT").is_ok_and(|v| v == "1") {
+            return Err(format!("the chroot check cannot run: {why}"));
+        }
+        println!("    skipped: {why}");
+        return Ok(());
+    }
+    let busybox = busybox.unwrap_or_default();
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dir))?;
+    let io = |e: std::io::Error| e.to_string();
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).map_err(io)?;
+    fs::copy(&busybox, bin.join("busybox")).map_err(io)?;
+    // What the scripts use outside their live-system branches; no /dev
+    // either (a bare chroot): nothing may depend on /dev/null.
+    for applet in ["sh", "rm", "rmdir", "ls"] {
+        std::os::unix::fs::symlink("busybox", bin.join(applet)).map_err(io)?;
+    }
+    for lib in libraries(&dir.join("usr/sbin/bmclink"))? {
+        let to = dir.join(lib.strip_prefix("/").unwrap_or(&lib));
+        if let Some(d) = to.parent() {
+            fs::create_dir_all(d).map_err(io)?;
+        }
+        fs::copy(&lib, &to).map_err(|e| format!("cannot copy {}: {e}", lib.display()))?;
+    }
+    let info = dir.join("var/lib/dpkg/info");
+    fs::create_dir_all(&info).map_err(io)?;
+    for name in ["postinst", "prerm", "postrm"] {
+        fs::copy(control.join(name), info.join(format!("bmclink.{name}"))).map_err(io)?;
+    }
+    let in_chroot = |name: &str, args: &[&str]| {
+        println!("    chroot: {name} {}", args.join(" "));
+        run(Command::new("chroot")
+            .arg(dir)
+            .arg("/bin/sh")
+            .arg(format!("/var/lib/dpkg/info/bmclink.{name}"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("DPKG_MAINTSCRIPT_PACKAGE", PACKAGE)
+            .stdin(Stdio::null()))
+    };
+    in_chroot("postinst", &["configure"])?;
+    let state = dir.join("var/lib/bmclink");
+    let m = mode(&state)?;
+    ensure(m == 0o700, || {
+        format!("in the chroot {} has mode {m:o}, not 700", state.display())
+    })?;
+    ensure(!state.join("identity.key").exists(), || {
+        "postinst made an identity in a chroot (an image would share it)".into()
+    })?;
+    fs::write(state.join("link"), [0u8; 4]).map_err(io)?;
+    in_chroot("prerm", &["remove"])?;
+    ensure(state.join("link").exists(), || {
+        "prerm remove took the records".into()
+    })?;
+    in_chroot("postrm", &["purge"])?;
+    ensure(!state.exists(), || {
+        "postrm purge left the state directory".into()
+    })?;
+    println!("    configured, removed and purged without systemd, udev or DPKG_ROOT");
     Ok(())
 }
 
