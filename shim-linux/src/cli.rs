@@ -7,7 +7,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success (also `status` when the agent is not running) |
-//! | 1 | runtime failure: a device, socket or file operation failed; `run --sim` reached no session |
+//! | 1 | runtime failure: a device, socket or file operation failed |
 //! | 2 | usage or configuration error: a bad flag, or a bad value in the config file (the key is named) |
 //! | 3 | state error: a file under the state directory is corrupt or unreadable (the file and the fix are named) |
 //! | 4 | not installed: no state directory or no identity; run `bmclink install` |
@@ -101,12 +101,28 @@ pub enum Command {
         /// The file holding the one-time account's secret (one line).
         #[arg(long, value_name = "FILE", requires = "account")]
         secret_file: Option<PathBuf>,
+        /// For the Debian package's postinst: the unit and the udev rule are
+        /// the package's (under /lib), so none is written to /etc; an
+        /// existing identity and pin are kept (an upgrade keeps the
+        /// enrollment) and an identity is made only when there is none.
+        #[arg(long, conflicts_with_all = ["repair", "bmc_fingerprint", "account"])]
+        package_mode: bool,
+        /// With --package-mode: make no identity (chroots and image builds,
+        /// so no key is shared by the machines an image is copied to; the
+        /// agent makes one on its first run).
+        #[arg(long, requires = "package_mode")]
+        no_identity: bool,
     },
     /// Remove the unit, the udev rule, the records and the hosts-file block.
     Uninstall {
         /// Uninstall from under this root directory instead of /.
         #[arg(long, value_name = "DIR", default_value = "/")]
         root: PathBuf,
+        /// For the Debian package's prerm: remove the hosts-file block, the
+        /// status file and what `bmclink install` wrote to /etc, but keep
+        /// the records (identity, pin, link record) until the package is purged.
+        #[arg(long)]
+        package_mode: bool,
     },
     /// Show the running agent's session: family, channel, TLS version, BMC firmware, features, addresses.
     Status {
@@ -206,18 +222,16 @@ pub struct IpmiArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Use a TAP device (created when missing) instead of the USB NIC.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["iface", "sim"])]
+    #[arg(long, value_name = "NAME", conflicts_with = "iface")]
     pub tap: Option<String>,
     /// Use this interface (AF_PACKET) [default: idrac, or interface from the config].
-    #[arg(long, value_name = "NAME", conflicts_with = "sim")]
+    #[arg(long, value_name = "NAME")]
     pub iface: Option<String>,
-    /// Use the in-process simulated BMC: a plain-channel BMC (firmware
-    /// 3.20.20.20) in virtual time; prints the timeline and the audit events.
-    #[arg(long)]
+    /// Gone from the shipped binary (it does not carry the simulated BMC):
+    /// `cargo xtask run --plain` in the source tree runs that simulation.
+    /// Kept hidden so the old flag gets that sentence, not "unexpected argument".
+    #[arg(long, hide = true)]
     pub sim: bool,
-    /// With --sim: how many virtual seconds to run before stopping [default: 35].
-    #[arg(long, value_name = "N", requires = "sim", value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub seconds: Option<u64>,
     /// Append audit events as JSON lines to FILE.
     #[arg(long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
@@ -241,7 +255,8 @@ mod tests {
 
     #[test]
     fn run_takes_one_backend_at_most() {
-        let e = Cli::try_parse_from(["bmclink", "run", "--tap", "t0", "--sim"]).unwrap_err();
+        let e =
+            Cli::try_parse_from(["bmclink", "run", "--tap", "t0", "--iface", "eth0"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::ArgumentConflict);
         let c = Cli::try_parse_from(["bmclink", "run", "--tap", "t0", "--pcap", "x.pcap", "-v"])
             .unwrap();

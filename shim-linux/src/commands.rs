@@ -19,8 +19,9 @@ use crate::frames::{parse_mac, StopSignal};
 use crate::hosts::HostsFile;
 use crate::install;
 use crate::platform::{self, Backend, LinuxPlatform};
-use crate::sim;
-use crate::status::{Observed, Status};
+use crate::status::{
+    recent_from_json_lines, Layout, Observed, Recent, Status, Trust, RECENT_EVENTS,
+};
 use crate::store::FileStore;
 use crate::time::rfc3339_utc;
 
@@ -45,24 +46,31 @@ pub fn execute(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
             clap_complete::generate(*shell, &mut Cli::command(), "bmclink", out);
             Ok(())
         }
+        // Section 8: bmclink is a system administration command in /usr/sbin.
         Command::Man => clap_mangen::Man::new(Cli::command())
+            .section("8")
             .render(out)
             .map_err(out_err),
-        Command::Run(args) => run(cli, args, out),
+        Command::Run(args) => run(cli, args),
         Command::Install {
             repair,
             root,
             bmc_fingerprint,
             account,
             secret_file,
+            package_mode,
+            no_identity,
         } => {
+            if *package_mode {
+                return install_package(cli, root, !*no_identity, out);
+            }
             let trust = InstallTrust {
                 bmc_fingerprint: bmc_fingerprint.as_deref(),
                 account: account.as_deref().zip(secret_file.as_deref()),
             };
             install(cli, *repair, root, &trust, out)
         }
-        Command::Uninstall { root } => uninstall(cli, root, out),
+        Command::Uninstall { root, package_mode } => uninstall(cli, root, *package_mode, out),
         Command::Status { json } => status(cli, *json, out),
         Command::Discover(args) => crate::discover::command(cli, args, out),
         Command::Link(LinkCommand::Show) => link_show(cli, out),
@@ -90,8 +98,8 @@ pub fn run_config(cli: &Cli, args: &RunArgs) -> Result<(ShimConfig, Backend), Fa
             )
         })?);
     }
-    // The real USB NIC only: TAP and simulated runs are test rigs.
-    if args.tap.is_none() && !args.sim {
+    // The real USB NIC only: TAP runs are test rigs.
+    if args.tap.is_none() {
         crate::discover::apply_from_system(&mut cfg, args.iface.is_some());
     }
     let backend = if let Some(t) = &args.tap {
@@ -99,8 +107,6 @@ pub fn run_config(cli: &Cli, args: &RunArgs) -> Result<(ShimConfig, Backend), Fa
             config::interface_name("--tap", t)
                 .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?,
         )
-    } else if args.sim {
-        Backend::Sim
     } else {
         let name = args.iface.clone().unwrap_or_else(|| cfg.interface.clone());
         Backend::Iface(
@@ -142,7 +148,9 @@ pub fn check_state(store: &mut FileStore) -> Result<(), Failure> {
             Record::Link => LinkRecord::decode(bytes).is_ok(),
             Record::BmcPin => PinRecord::decode(bytes).is_ok(),
             Record::BmcCaps => BmcCapsRecord::decode(bytes).is_ok(),
-            Record::IdentityKey | Record::IdentityCert | Record::StableSecret => n > 0,
+            Record::IdentityKey | Record::IdentityCert => n > 0,
+            // RFC 7217's secret: 256 bits, never replaced silently (BL5003).
+            Record::StableSecret => n == STABLE_SECRET_LEN,
             Record::AdminFingerprint => n == 32,
         };
         if !decodes {
@@ -152,17 +160,43 @@ pub fn check_state(store: &mut FileStore) -> Result<(), Failure> {
     Ok(())
 }
 
-fn run(cli: &Cli, args: &RunArgs, out: &mut dyn Write) -> Result<(), Failure> {
-    let (cfg, backend) = run_config(cli, args)?;
-    if backend == Backend::Sim {
-        return sim::run(&cfg, args.seconds, out);
+/// The length of `stable.secret` (the core's RFC 7217 secret).
+const STABLE_SECRET_LEN: usize = 32;
+
+/// `install --repair`: removes a `stable.secret` that is not 256 bits (the
+/// agent keeps IPv6 off over it, BL5003), so the next run makes a new one.
+/// A good secret is kept: the host's stable IPv6 address stays.
+fn repair_stable_secret(store: &mut FileStore, out: &mut dyn Write) -> Result<(), Failure> {
+    let mut buf = [0u8; STABLE_SECRET_LEN];
+    let unusable = match store.load(Record::StableSecret, &mut buf) {
+        Ok(None) => false,
+        Ok(Some(n)) => n != STABLE_SECRET_LEN,
+        Err(StoreError::TooLarge(_) | StoreError::Corrupt(_)) => true,
+        Err(e) => return Err(state_failure(store, e)),
+    };
+    if !unusable {
+        return Ok(());
     }
-    if args.seconds.is_some() {
+    store
+        .erase(Record::StableSecret)
+        .map_err(|e| state_failure(store, e))?;
+    writeln!(
+        out,
+        "removed {}: it was not a 256-bit secret; the next run makes a new one (the host's stable IPv6 address changes)",
+        store.path(Record::StableSecret).display()
+    )
+    .map_err(out_err)
+}
+
+fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
+    if args.sim {
         return Err(Failure::new(
             Exit::Usage,
-            "--seconds is for --sim only; a real run ends on SIGTERM or SIGINT",
+            "--sim: the shipped bmclink does not carry the simulated BMC; \
+             run `cargo xtask run --plain` in the source tree (the same plain-channel run)",
         ));
     }
+    let (cfg, backend) = run_config(cli, args)?;
     check_state(&mut FileStore::new(&cfg.state_dir))?;
     let mut platform = run_platform(&cfg, &backend)?;
     log::info!("platform ready: {platform:?}");
@@ -375,6 +409,7 @@ fn install(
             "repair: a new identity replaces the old one; the link record is kept"
         )
         .map_err(out_err)?;
+        repair_stable_secret(&mut p.store, out)?;
     }
     new_identity(&mut p, cfg.core.hostname, out)?;
     if let Some(fp) = fingerprint {
@@ -423,6 +458,55 @@ fn install(
     Ok(())
 }
 
+/// `install --package-mode` (the package's postinst): the state directory
+/// (0700) and, with `identity`, a client identity when there is none. The
+/// package ships the unit and the rule; an existing identity, pin and link
+/// record are kept. A corrupt identity is named, kept and not fatal (the
+/// agent audits it too): a failing postinst would leave the package
+/// half-configured over a state the administrator has to repair anyway.
+fn install_package(
+    cli: &Cli,
+    root: &Path,
+    identity: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let cfg = resolve_config(cli)?;
+    let state = install::under(root, &cfg.state_dir);
+    crate::store::create_state_dir(&state).map_err(|e| {
+        Failure::new(
+            Exit::Runtime,
+            format!(
+                "cannot create the state directory {}: {e}; run as root, or pass --root DIR",
+                state.display()
+            ),
+        )
+    })?;
+    writeln!(out, "state directory {} (0700)", state.display()).map_err(out_err)?;
+    if !identity {
+        return writeln!(
+            out,
+            "no client identity made here: the agent makes one on its first run on each machine"
+        )
+        .map_err(out_err);
+    }
+    let mut p = offline_platform(&cfg, root)?;
+    match identity::ClientIdentity::load(&mut p) {
+        Ok(Some(id)) => writeln!(
+            out,
+            "client identity kept: SHA-256 fingerprint {}",
+            hex::encode(id.fingerprint())
+        )
+        .map_err(out_err),
+        Ok(None) => new_identity(&mut p, cfg.core.hostname, out),
+        Err(e) => writeln!(
+            out,
+            "the client identity is unusable and was kept: {}",
+            identity_failure(&p.store, e).message
+        )
+        .map_err(out_err),
+    }
+}
+
 fn cert_renew(cli: &Cli, out: &mut dyn Write) -> Result<(), Failure> {
     let cfg = resolve_config(cli)?;
     require_installed(&cfg)?;
@@ -448,9 +532,19 @@ fn catalog_compiled(root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
     writeln!(out, "{said}").map_err(out_err)
 }
 
-fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure> {
+fn uninstall(
+    cli: &Cli,
+    root: &Path,
+    package_mode: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
     let cfg = resolve_config(cli)?;
-    let changes = install::uninstall_files(root, &cfg.state_dir).map_err(|e| {
+    let removed = if package_mode {
+        install::uninstall_package_files(root, &cfg.state_dir)
+    } else {
+        install::uninstall_files(root, &cfg.state_dir)
+    };
+    let changes = removed.map_err(|e| {
         Failure::new(
             Exit::Runtime,
             format!("{e}; run as root, or pass --root DIR"),
@@ -472,7 +566,14 @@ fn uninstall(cli: &Cli, root: &Path, out: &mut dyn Write) -> Result<(), Failure>
     if !changes.removed.is_empty() {
         catalog_compiled(root, out)?;
     }
-    if changes.removed.is_empty() {
+    if package_mode {
+        writeln!(
+            out,
+            "the records under {} are kept until the package is purged",
+            install::under(root, &cfg.state_dir).display()
+        )
+        .map_err(out_err)?;
+    } else if changes.removed.is_empty() {
         writeln!(out, "bmclink was not installed; nothing to remove").map_err(out_err)?;
     }
     Ok(())
@@ -505,43 +606,111 @@ fn status(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
     require_installed(&cfg)?;
     let observed =
         Status::observe(&cfg.state_dir).map_err(|e| Failure::new(Exit::State, e.to_string()))?;
-    let (report, text) = match &observed {
-        Observed::NotRunning => (
-            StatusReport {
+    if json {
+        let report = match &observed {
+            Observed::NotRunning => StatusReport {
                 running: false,
                 stale_pid: None,
                 status: None,
             },
-            "bmclink is not running".to_owned(),
-        ),
-        Observed::Stale(s) => (
-            StatusReport {
+            Observed::Stale(s) => StatusReport {
                 running: false,
                 stale_pid: Some(s.pid),
                 status: None,
             },
-            format!(
-                "bmclink is not running (pid {} ended without cleaning up its status file)",
-                s.pid
-            ),
-        ),
-        Observed::Running(s) => (
-            StatusReport {
+            Observed::Running(s) => StatusReport {
                 running: true,
                 stale_pid: None,
                 status: Some(s),
             },
-            s.to_text(),
-        ),
-    };
-    if json {
+        };
         let j = serde_json::to_string_pretty(&report)
             .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))?;
-        writeln!(out, "{j}").map_err(out_err)
-    } else {
-        write!(out, "{}", text.trim_end())
-            .and_then(|()| writeln!(out))
-            .map_err(out_err)
+        return writeln!(out, "{j}").map_err(out_err);
+    }
+    let trust = trust_source(&cfg);
+    let recent = recent_events(&cfg);
+    let layout = Layout {
+        observed: &observed,
+        ports: (cfg.core.tls_port, cfg.core.plain_port),
+        trust: &trust,
+        state_dir: &cfg.state_dir,
+        recent: &recent,
+    };
+    write!(out, "{}", layout.render()).map_err(out_err)
+}
+
+/// The trust source the state directory holds (DESIGN §5a): the pin, the
+/// administrator's fingerprint, the one-time account, the bootstrap channel.
+fn trust_source(cfg: &ShimConfig) -> Trust {
+    let mut store = FileStore::new(&cfg.state_dir);
+    let mut buf = [0u8; 64];
+    let (pin, pin_unreadable) = match store.load(Record::BmcPin, &mut buf) {
+        Ok(None) => (None, false),
+        Ok(Some(n)) => match PinRecord::decode(buf.get(..n).unwrap_or(&[])) {
+            Ok(p) => (Some(p.sha256), false),
+            Err(_) => (None, true),
+        },
+        Err(_) => (None, true),
+    };
+    let admin_fingerprint = match store.load(Record::AdminFingerprint, &mut buf) {
+        Ok(Some(32)) => buf.get(..32).and_then(|b| b.try_into().ok()),
+        _ => None,
+    };
+    let account_file = cfg
+        .credential
+        .clone()
+        .unwrap_or_else(|| cfg.state_dir.join(bootstrap::ACCOUNT_FILE));
+    // The name only (the first line); the secret is never read here.
+    let account = std::fs::read_to_string(&account_file)
+        .ok()
+        .and_then(|t| t.lines().next().map(str::to_owned))
+        .filter(|n| !n.is_empty());
+    Trust {
+        pin,
+        pin_unreadable,
+        admin_fingerprint,
+        account,
+        bootstrap: crate::ipmi::BootstrapSource::for_host(cfg).describe(),
+    }
+}
+
+/// The last audit events: from the JSON-lines audit log when one is
+/// configured, else from the journal (`journalctl -t bmclink`) when it
+/// answers.
+fn recent_events(cfg: &ShimConfig) -> Recent {
+    if let Some(path) = &cfg.audit_log {
+        return Recent {
+            source: Some(path.display().to_string()),
+            lines: std::fs::read_to_string(path)
+                .map(|t| recent_from_json_lines(&t, RECENT_EVENTS))
+                .unwrap_or_default(),
+        };
+    }
+    let journal = std::process::Command::new("journalctl")
+        .args([
+            "-t",
+            "bmclink",
+            "-n",
+            "5",
+            "-o",
+            "short-iso",
+            "-q",
+            "--no-pager",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match journal {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => Recent {
+            source: Some("journalctl -t bmclink".to_owned()),
+            lines: String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_owned)
+                .collect(),
+        },
+        // No journal here, or nothing in it: the layout says where to look.
+        _ => Recent::default(),
     }
 }
 

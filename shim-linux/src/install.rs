@@ -211,6 +211,17 @@ pub fn uninstall_files(root: &Path, state_dir: &Path) -> Result<Changes, Install
     Ok(changes)
 }
 
+/// The package's prerm (`uninstall --package-mode`): removes what `bmclink
+/// install` wrote to /etc (the package's own unit and rule are dpkg's) and
+/// the status file; the records stay until the package is purged.
+pub fn uninstall_package_files(root: &Path, state_dir: &Path) -> Result<Changes, InstallError> {
+    let mut changes = Changes::default();
+    remove(&under(root, Path::new(UNIT_PATH)), &mut changes)?;
+    remove(&under(root, Path::new(RULE_PATH)), &mut changes)?;
+    remove(&crate::status::path(&under(root, state_dir)), &mut changes)?;
+    Ok(changes)
+}
+
 /// Whether bmclink is installed under `root`: the state directory exists.
 pub fn is_installed(root: &Path, state_dir: &Path) -> bool {
     under(root, state_dir).is_dir()

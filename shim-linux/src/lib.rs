@@ -5,7 +5,7 @@
 //! [`pcap`]) composed into one [`platform::LinuxPlatform`], plus what the
 //! `bmclink` binary needs around it: [`config`], [`hosts`] (P10's managed
 //! block), [`status`] and [`session`] (what a running agent shows),
-//! [`install`], [`sim`] (`run --sim`), the [`cli`] and its [`commands`].
+//! [`install`], the [`cli`] and its [`commands`].
 
 pub mod audit;
 pub mod bootstrap;
@@ -23,7 +23,6 @@ pub mod journal;
 pub mod pcap;
 pub mod platform;
 pub mod session;
-pub mod sim;
 pub mod smbios;
 pub mod status;
 pub mod store;

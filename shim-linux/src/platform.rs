@@ -32,20 +32,17 @@ pub enum Backend {
     Tap(String),
     /// `--iface NAME`: an AF_PACKET socket on the real USBNIC.
     Iface(String),
-    /// `--sim`: the in-process simulated BMC in virtual time; it runs on
-    /// `bmclink_tests::World`, not on a [`LinuxPlatform`].
-    Sim,
 }
 
 impl Backend {
     /// The interface whose host facts ([`HostNet`]) the policy reads: the
-    /// AF_PACKET interface itself; for a TAP or the simulator, the configured
+    /// AF_PACKET interface itself; for a TAP, the configured
     /// USBNIC name, since the kernel side of a TAP plays the BMC, not the host
     /// (in a test namespace that interface is absent: a host without IP).
     pub fn host_interface<'a>(&'a self, cfg: &'a ShimConfig) -> &'a str {
         match self {
             Backend::Iface(n) => n,
-            Backend::Tap(_) | Backend::Sim => &cfg.interface,
+            Backend::Tap(_) => &cfg.interface,
         }
     }
 }
@@ -55,7 +52,6 @@ impl std::fmt::Display for Backend {
         match self {
             Backend::Tap(n) => write!(f, "TAP device {n}"),
             Backend::Iface(n) => write!(f, "interface {n} (AF_PACKET)"),
-            Backend::Sim => f.write_str("simulated BMC"),
         }
     }
 }
@@ -175,9 +171,6 @@ pub enum PlatformError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// `--sim` has no device: it runs on the simulation kit's world.
-    #[error("the simulated BMC (--sim) has no device to open; `bmclink run --sim` runs it in virtual time")]
-    SimHasNoDevice,
 }
 
 /// Opens the backend and composes the platform: the agent's MAC from the
@@ -206,7 +199,6 @@ pub fn build(
                 None => wrap_pcap(f, cfg)?,
             }
         }
-        Backend::Sim => return Err(PlatformError::SimHasNoDevice),
     };
     let iface = backend.host_interface(cfg);
     let mut audit = LinuxAudit::new().with_journal_or_syslog();
@@ -447,12 +439,5 @@ mod tests {
         let cfg = ShimConfig::default();
         assert_eq!(Backend::Iface("usb0".into()).host_interface(&cfg), "usb0");
         assert_eq!(Backend::Tap("tap0".into()).host_interface(&cfg), "idrac");
-        assert_eq!(Backend::Sim.host_interface(&cfg), "idrac");
-    }
-
-    #[test]
-    fn sim_backend_has_no_device_to_open() {
-        let e = build(&ShimConfig::default(), &Backend::Sim, None, false).unwrap_err();
-        assert!(matches!(e, PlatformError::SimHasNoDevice), "{e}");
     }
 }

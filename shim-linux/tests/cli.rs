@@ -76,7 +76,10 @@ fn status_prints_not_running_when_there_is_no_status_file() {
     fs::create_dir_all(&rig.state).unwrap();
     let (r, out) = exec(&rig, &["status"]);
     assert_eq!(code(&r), 0);
-    assert_eq!(out, "bmclink is not running\n");
+    assert!(
+        out.starts_with("○ bmclink\n          State: not running\n          Trust: "),
+        "{out}"
+    );
     let (r, out) = exec(&rig, &["status", "--json"]);
     assert_eq!(code(&r), 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

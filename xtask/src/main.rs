@@ -2,13 +2,16 @@
 //!
 //! - `run [--seconds N]`: the main job: the agent against the in-process
 //!   simulated BMC, in virtual time, printing the timeline; exits 0 only when
-//!   a session came up, heartbeated and ended with BYE.
+//!   a session came up, heartbeated and ended with BYE. `run --plain
+//!   [--config FILE]`: the plain-channel BMC with a shim config (what
+//!   `bmclink run --sim` was before the binary stopped linking the test kit).
 //! - `fuzz [TARGET] [--seconds N]`: runs one or every cargo-fuzz target
 //!   (default 60 s each) and reports exec/s, coverage and crashes.
 //! - `ci`: adds the thumbv7em target, rustfmt and clippy when rustup lacks
-//!   them, then everything CI checks: fmt, clippy `-D warnings`, all tests, the
-//!   `thumbv7em-none-eabihf` build of the core, the firmware's size and its
-//!   boot on QEMU (`qemu`).
+//!   them, then everything CI checks: the shipped binary's dependencies, fmt,
+//!   clippy `-D warnings`, all tests, the `thumbv7em-none-eabihf` build of the
+//!   core, the firmware's size and its boot on QEMU (`qemu`), the main job and
+//!   the Debian package (`deb`).
 //! - `audit-table [--write]`: prints the audit table generated from the core,
 //!   or writes it into README.md between its markers.
 //! - `size [--write]`: `size_of` of every piece of the agent state and the
@@ -19,11 +22,17 @@
 //!   namespace (root); `--bench` writes the on-target figures.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
 //!   a table and writes BENCHMARKS.md.
+//! - `deb [--no-check]`: the Debian package (cargo-deb), then its files and
+//!   modes, its maintainer scripts against a scratch root, and lintian.
+//! - `shipped-deps`: `cargo tree -p bmclink-linux -e normal` shows no
+//!   bmclink-tests, rustls, ring or anyhow (issue 14).
 
 use std::process::{Command, ExitCode};
 
 mod bench;
+mod deb;
 mod fuzz;
+mod plain;
 mod qemu;
 mod run;
 mod size;
@@ -43,9 +52,18 @@ fn main() -> ExitCode {
         "size" => size::main(rest),
         "bench" => bench::main(rest),
         "qemu" => qemu::main(rest),
+        "deb" => deb::main(rest),
+        "shipped-deps" => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            if shipped_deps(&cargo) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N] | deb [--no-check] | shipped-deps>"
             );
             ExitCode::SUCCESS
         }
@@ -80,6 +98,10 @@ fn ci() -> ExitCode {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let steps: &[(&str, &[&str])] = &[
+        (
+            "the shipped binary links no test kit, rustls or ring",
+            &["xtask", "shipped-deps"],
+        ),
         ("format", &["fmt", "--all", "--check"]),
         (
             "clippy",
@@ -120,6 +142,10 @@ fn ci() -> ExitCode {
             &["xtask", "qemu"],
         ),
         ("main job", &["xtask", "run"]),
+        (
+            "Debian package: files, modes, maintainer scripts, lintian",
+            &["xtask", "deb"],
+        ),
     ];
     for (name, args) in steps {
         if !step(name, &cargo, args) {
@@ -128,6 +154,67 @@ fn ci() -> ExitCode {
     }
     println!("xtask ci: all steps passed");
     ExitCode::SUCCESS
+}
+
+/// Crates the shipped `bmclink` binary must never link (issue 14): the
+/// simulation kit, rustls and its ring (aws-lc-rs is the core's P-256
+/// backend, and welcome), and the unused anyhow.
+const NOT_SHIPPED: &[&str] = &["bmclink-tests", "rustls", "ring", "anyhow"];
+
+/// The crates of `cargo tree --prefix none` output that are in
+/// [`NOT_SHIPPED`], each once.
+fn forbidden_in(tree: &str) -> Vec<&str> {
+    let mut found: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| NOT_SHIPPED.contains(name))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// `cargo tree -p bmclink-linux -e normal` shows none of [`NOT_SHIPPED`].
+fn shipped_deps(cargo: &str) -> bool {
+    let args = [
+        "tree",
+        "-p",
+        "bmclink-linux",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ];
+    println!("==> {cargo} {}", args.join(" "));
+    let out = match Command::new(cargo).args(args).output() {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            eprintln!(
+                "xtask ci: cargo tree failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            );
+            return false;
+        }
+        Err(e) => {
+            eprintln!("xtask ci: cannot run `{cargo} tree`: {e}");
+            return false;
+        }
+    };
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let bad = forbidden_in(&tree);
+    if bad.is_empty() {
+        println!(
+            "bmclink-linux's normal dependencies: none of {}",
+            NOT_SHIPPED.join(", ")
+        );
+        return true;
+    }
+    eprintln!(
+        "xtask ci: bmclink-linux's normal dependencies include {}; they belong in [dev-dependencies] or xtask",
+        bad.join(", ")
+    );
+    false
 }
 
 fn audit_table(args: &[String]) -> ExitCode {
@@ -160,4 +247,24 @@ fn audit_table(args: &[String]) -> ExitCode {
         print!("{}", bmclink_tests::audit_table_markdown());
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_crates_are_found_by_name_not_by_prefix() {
+        let tree = "bmclink-linux v0.1.0 (/x/shim-linux)\n\
+                    aws-lc-rs v1.19.0\n\
+                    ring v0.17.14\n\
+                    rustls-pki-types v1.15.1\n\
+                    rustls v0.23.46\n\
+                    ring v0.17.14\n";
+        assert_eq!(forbidden_in(tree), ["ring", "rustls"]);
+        assert!(
+            forbidden_in("bmclink-core v0.1.0\nrustls-webpki v0.103.16\nspring v1.0.0\n")
+                .is_empty()
+        );
+    }
 }

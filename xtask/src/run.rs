@@ -1,6 +1,8 @@
 //! `cargo xtask run`: the agent against the simulated BMC, in virtual time.
 //! `--scenario NAME` runs one named policy scenario instead and checks its
-//! expected outcome; `--list` lists them.
+//! expected outcome; `--list` lists them; `--plain [--config FILE]` runs the
+//! plain-channel BMC with a shim config (what `bmclink run --sim` was; see
+//! `plain.rs`).
 
 use std::process::ExitCode;
 
@@ -9,7 +11,9 @@ use bmclink_tests::{run_agent, scenarios, timeline, BmcConfig, World};
 use smoltcp::time::Instant;
 
 pub fn main(args: &[String]) -> ExitCode {
-    let mut seconds = 35u64;
+    let mut seconds = None;
+    let mut plain = false;
+    let mut config = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -26,8 +30,16 @@ pub fn main(args: &[String]) -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--plain" => plain = true,
+            "--config" => match it.next() {
+                Some(path) => config = Some(std::path::PathBuf::from(path)),
+                None => {
+                    eprintln!("xtask run: --config takes a file (the shim's TOML config)");
+                    return ExitCode::from(2);
+                }
+            },
             "--seconds" => match it.next().and_then(|s| s.parse().ok()) {
-                Some(s) if s > 0 => seconds = s,
+                Some(s) if s > 0 => seconds = Some(s),
                 _ => {
                     eprintln!("xtask run: --seconds takes a whole number of virtual seconds > 0");
                     return ExitCode::from(2);
@@ -39,6 +51,17 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     }
+    if plain {
+        return plain_run(
+            config.as_deref(),
+            seconds.unwrap_or(crate::plain::DEFAULT_SECONDS),
+        );
+    }
+    if config.is_some() {
+        eprintln!("xtask run: --config is for --plain only");
+        return ExitCode::from(2);
+    }
+    let seconds = seconds.unwrap_or(35);
     timeline::Logger::install(log::LevelFilter::Info);
     timeline::echo(true);
     println!("bmclink: agent vs simulated BMC, virtual time, {seconds} s\n");
@@ -70,6 +93,28 @@ pub fn main(args: &[String]) -> ExitCode {
             "\nxtask run: expected enrollment and a TLS session (BL4006, BL2001: {started}), heartbeats ({pings}) and a clean BYE ({bye})"
         );
         ExitCode::FAILURE
+    }
+}
+
+/// `--plain`: the plain-channel run with the shim's config (exit 2 on a bad
+/// config file, 1 when no session came up, as `bmclink run --sim` did).
+fn plain_run(config: Option<&std::path::Path>, seconds: u64) -> ExitCode {
+    // As `bmclink run --sim` did: the file given, else
+    // /etc/bmclink/bmclink.toml when present, else the defaults.
+    let cfg = match bmclink_linux::config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("xtask run: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    match crate::plain::run(&cfg, seconds, &mut stdout.lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("xtask run: {why}");
+            ExitCode::FAILURE
+        }
     }
 }
 

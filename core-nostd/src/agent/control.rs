@@ -59,6 +59,9 @@ pub struct Control {
     link_up: bool,
     inputs: heapless::Deque<Input, INPUTS>,
     mac: [u8; 6],
+    /// The per-install RFC 7217 secret: read at start, made on first use
+    /// when there is none.
+    stable_secret: Option<[u8; 32]>,
 }
 
 impl Control {
@@ -82,6 +85,17 @@ impl Control {
                 pcfg.ipv4 = false;
                 None
             }
+        };
+        // Never a silent reset either: a secret of the wrong length (or one
+        // that cannot be read) keeps IPv6 off, since a new secret would move
+        // the host's stable address (RFC 7217 §5), until it is removed.
+        let stable_secret = match pcfg.ipv6.then(|| load_secret(p)) {
+            Some(Ok(s)) => s,
+            Some(Err(())) => {
+                pcfg.ipv6 = false;
+                None
+            }
+            None => None,
         };
         let caps = match load::<P, { BmcCapsRecord::LEN }>(p, Record::BmcCaps) {
             Ok(Some(bytes)) => BmcCapsRecord::decode(&bytes).ok().or_else(|| {
@@ -119,6 +133,7 @@ impl Control {
             link_up,
             inputs: heapless::Deque::new(),
             mac: p.mac(),
+            stable_secret,
         }
     }
 
@@ -373,7 +388,14 @@ impl Control {
                 Some(_) => self.input(Input::Ipv6Claimed),
                 None if net.link.v6.is_some() => {}
                 None => {
-                    let secret = stable_secret(net.p);
+                    let secret = match self.stable_secret {
+                        Some(s) => s,
+                        None => {
+                            let s = new_stable_secret(net.p);
+                            self.stable_secret = Some(s);
+                            s
+                        }
+                    };
                     let seed = net.p.next_u64();
                     net.link
                         .claim_ipv6(self.mac, IidMode::Stable { secret }, seed, now);
@@ -581,12 +603,30 @@ fn corrupt<P: Platform>(p: &mut P, record: Record) {
     p.record(now, &AuditEvent::Store(StoreEvent::Corrupt { record }));
 }
 
-/// The per-install RFC 7217 secret, made on first use.
-fn stable_secret<P: Platform>(p: &mut P) -> [u8; 32] {
+/// Reads the per-install RFC 7217 secret: `Ok(None)` when there is none yet;
+/// `Err` (audited: BL5003 for a record that is not 256 bits, BL5001 when it
+/// cannot be read) when one exists but cannot be used.
+fn load_secret<P: Platform>(p: &mut P) -> Result<Option<[u8; 32]>, ()> {
     let mut secret = [0u8; 32];
-    if let Ok(Some(32)) = p.load(Record::StableSecret, &mut secret) {
-        return secret;
-    }
+    let record = Record::StableSecret;
+    let event = match p.load(record, &mut secret) {
+        Ok(Some(32)) => return Ok(Some(secret)),
+        Ok(None) => return Ok(None),
+        Ok(Some(_))
+        | Err(crate::platform::StoreError::TooLarge(_))
+        | Err(crate::platform::StoreError::Corrupt(_)) => StoreEvent::SecretUnusable { record },
+        Err(crate::platform::StoreError::Io(_)) => StoreEvent::Failed { record },
+    };
+    let now = p.now();
+    p.record(now, &AuditEvent::Store(event));
+    Err(())
+}
+
+/// Makes and saves the per-install RFC 7217 secret (first use only: a
+/// stored one is read at start). A failed save is audited (BL5001); the
+/// secret is used for this run all the same.
+fn new_stable_secret<P: Platform>(p: &mut P) -> [u8; 32] {
+    let mut secret = [0u8; 32];
     p.fill_bytes(&mut secret);
     if p.save(Record::StableSecret, &secret).is_err() {
         let now = p.now();

@@ -13,5 +13,10 @@ audit_events! {
         Corrupt { record: Record }
             = (5002, Error, "a persistent record is corrupt; it is not reset silently (run `bmclink link reset` or reinstall)")
             => ("persistent record {} is corrupt and was not used; run `bmclink link reset` for the link record or `bmclink install` for the identity", record.name()),
+        /// The RFC 7217 secret exists but is not 256 bits: a new one would
+        /// move the host's stable IPv6 address, so it is not made silently.
+        SecretUnusable { record: Record }
+            = (5003, Error, "the stable IPv6 secret is not 256 bits; it is not replaced silently: IPv6 stays off until the file is removed")
+            => ("persistent record {} is not a 256-bit secret and was not replaced; IPv6 stays off: remove the file (`bmclink install --repair` does) and restart the agent to make a new one (the host's stable IPv6 link-local address then changes)", record.name()),
     }
 }

@@ -1,21 +1,23 @@
-//! `bmclink run --sim`: the agent against the simulation kit's BMC
-//! (`bmclink_tests::World`), in virtual time. The run lasts `--seconds`
-//! virtual seconds (35 by default), which takes milliseconds of real time,
-//! then the world asks the agent to stop, as SIGTERM does on a real run; it
-//! prints the timeline (frames, BMC log, status changes) and the audit
-//! events. Nothing touches the state directory, the network or the hosts
-//! file: the world keeps its records in memory.
+//! `cargo xtask run --plain`: the agent against the simulation kit's BMC
+//! with firmware without TLS (3.20.20.20), so the plain channel (T5), in
+//! virtual time. This was `bmclink run --sim`; it lives here so the shipped
+//! binary links no test kit. The core settings come from a shim config file
+//! (`--config FILE`, the same TOML as `/etc/bmclink/bmclink.toml`, which is
+//! read when no file is given and it exists), or the defaults. The run lasts `--seconds` virtual seconds (35 by default),
+//! which takes milliseconds of real time, then the world asks the agent to
+//! stop, as SIGTERM does on a real run; it prints the timeline (frames, BMC
+//! log, status changes) and the audit events. Nothing touches a state
+//! directory, the network or the hosts file: the world keeps its records in
+//! memory.
 
 use std::io::Write;
 
 use bmclink_core::Config;
+use bmclink_linux::config::ShimConfig;
 use bmclink_tests::{run_agent, timeline, BmcConfig, World};
 use smoltcp::time::Instant;
 
-use crate::cli::{Exit, Failure};
-use crate::config::ShimConfig;
-
-/// Virtual seconds a `--sim` run lasts when `--seconds` is not given.
+/// Virtual seconds a `--plain` run lasts when `--seconds` is not given.
 pub const DEFAULT_SECONDS: u64 = 35;
 
 /// The seed of the simulated world (runs are reproducible).
@@ -37,26 +39,20 @@ fn secs(at: Instant) -> String {
 
 /// Runs the agent with `cfg`'s core settings against the simulated BMC for
 /// `seconds` virtual seconds; writes the timeline and the audit events to
-/// `out`. Fails (exit 1) when no session came up.
-pub fn run(cfg: &ShimConfig, seconds: Option<u64>, out: &mut dyn Write) -> Result<(), Failure> {
-    let seconds = seconds.unwrap_or(DEFAULT_SECONDS);
+/// `out`. `Err` (the sentence for stderr) when no session came up.
+pub fn run(cfg: &ShimConfig, seconds: u64, out: &mut dyn Write) -> Result<(), String> {
     let mut world = World::new(bmc(), SEED);
     let core = Config {
         hostname: cfg.core.hostname,
         ..cfg.core.clone()
     };
     let until = Instant::from_secs(i64::try_from(seconds).unwrap_or(i64::MAX));
-    run_agent(&mut world, core, until).map_err(|e| {
-        Failure::new(
-            Exit::Runtime,
-            format!("the agent could not start against the simulated BMC: {e:?}"),
-        )
-    })?;
-    let io =
-        |e: std::io::Error| Failure::new(Exit::Runtime, format!("cannot write the output: {e}"));
+    run_agent(&mut world, core, until)
+        .map_err(|e| format!("the agent could not start against the simulated BMC: {e:?}"))?;
+    let io = |e: std::io::Error| format!("cannot write the output: {e}");
     writeln!(
         out,
-        "bmclink --sim: agent vs simulated BMC (firmware 3.20.20.20, plain channel), {seconds} virtual seconds\n"
+        "bmclink (plain): agent vs simulated BMC (firmware 3.20.20.20, plain channel), {seconds} virtual seconds\n"
     )
     .map_err(io)?;
     for line in timeline::take() {
@@ -88,9 +84,8 @@ pub fn run(cfg: &ShimConfig, seconds: Option<u64>, out: &mut dyn Write) -> Resul
     )
     .map_err(io)?;
     if sessions == 0 {
-        return Err(Failure::new(
-            Exit::Runtime,
-            format!("no session came up against the simulated BMC in {seconds} virtual seconds"),
+        return Err(format!(
+            "no session came up against the simulated BMC in {seconds} virtual seconds"
         ));
     }
     Ok(())
@@ -101,9 +96,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sim_run_reaches_a_session_heartbeats_and_says_bye() {
+    fn a_plain_run_reaches_a_session_heartbeats_and_says_bye() {
         let mut out = Vec::new();
-        run(&ShimConfig::default(), Some(20), &mut out).unwrap();
+        run(&ShimConfig::default(), 20, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("BL2001"), "{text}");
         let last = text.lines().last().unwrap();
@@ -113,9 +108,9 @@ mod tests {
     }
 
     #[test]
-    fn a_sim_run_too_short_for_a_session_fails_with_exit_1() {
+    fn a_plain_run_too_short_for_a_session_fails() {
         let mut out = Vec::new();
-        let e = run(&ShimConfig::default(), Some(1), &mut out).unwrap_err();
-        assert_eq!(e.exit, Exit::Runtime);
+        let e = run(&ShimConfig::default(), 1, &mut out).unwrap_err();
+        assert!(e.contains("no session came up"), "{e}");
     }
 }
