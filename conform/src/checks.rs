@@ -45,8 +45,8 @@ const fn c(name: &'static str, rule: &'static str, what: &'static str) -> CheckI
 pub const CHECKS: &[CheckInfo] = &[
     c("link-arp", "§2 link, RFC 826", "the BMC answers ARP for its IPv4 address"),
     c("link-ndp", "§2 link, RFC 4861", "the BMC answers NDP for its IPv6 address"),
-    c("link-host-address", "§2 link, RFC 5227/4862", "the BMC never claims the host's addresses"),
-    c("link-acd-dad", "§2 link, RFC 5227/4862", "the BMC probes (ACD/DAD) before using an address and defends it"),
+    c("link-acd-dad", "§2 link, RFC 5227/4862", "the BMC answers ACD and DAD probes for its own addresses (defends them)"),
+    c("link-host-address", "§2 link, RFC 5227/4862", "the BMC never claims the host's addresses (probes for them go unanswered)"),
     c("t6-plain-hello", "§4 T6", "plain HELLO on TLS-required firmware gets REJECT tls-required"),
     c("tls13-only", "§4 T4", "a TLS 1.2-only ClientHello is refused"),
     c("tls-client-cert", "§4 T1", "a TLS client without a certificate is refused"),
@@ -118,11 +118,12 @@ pub struct Outcome {
 /// Where the BMC under test is.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// The TLS channel port.
-    pub tls: SocketAddr,
+    /// The TLS channel port over kernel sockets (`None`: only the link
+    /// checks can run).
+    pub tls: Option<SocketAddr>,
     /// The plain channel port, if the rig should try it (T6).
     pub plain: Option<SocketAddr>,
-    /// Why the link checks cannot run (`--connect`: kernel sockets).
+    /// Why the link checks cannot run, when there is no link.
     pub no_link: &'static str,
 }
 
@@ -186,6 +187,8 @@ struct Enrolled {
 /// The runner.
 pub struct Rig {
     target: Target,
+    tls_addr: SocketAddr,
+    link: Option<crate::link::Link>,
     trust: Trust,
     opts: Options,
     enrolled: Option<Enrolled>,
@@ -209,6 +212,10 @@ impl Rig {
             .map(|d| d.subsec_nanos())
             .unwrap_or(7);
         Rig {
+            tls_addr: target
+                .tls
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5443))),
+            link: None,
             target,
             trust,
             opts,
@@ -218,6 +225,26 @@ impl Rig {
             next_seq: (seed % 1_000_000).wrapping_mul(1000).wrapping_add(1),
             last_acked: None,
         }
+    }
+
+    /// Runs the link checks over `link` (raw frames: `--tap`, `--iface`).
+    pub fn with_link(mut self, link: crate::link::Link) -> Rig {
+        self.link = Some(link);
+        self
+    }
+
+    fn link_check(
+        &mut self,
+        f: impl FnOnce(&mut crate::link::Link, Duration) -> Result<String, String>,
+    ) -> Res {
+        let wait = self.opts.wait;
+        let Some(link) = self.link.as_mut() else {
+            return skip(self.target.no_link);
+        };
+        f(link, wait).map_err(|e| match e.strip_prefix("skip: ") {
+            Some(why) => (Verdict::Skip, why.to_string()),
+            None => (Verdict::Fail, e),
+        })
     }
 
     /// Runs the checks named in `only` (all when empty), in [`CHECKS`]
@@ -249,10 +276,18 @@ impl Rig {
     }
 
     fn one(&mut self, name: &str) -> Res {
+        let listen = self.opts.wait.min(Duration::from_secs(3));
         match name {
-            "link-arp" | "link-ndp" | "link-host-address" | "link-acd-dad" => {
-                skip(self.target.no_link)
+            "link-arp" => return self.link_check(|l, w| l.arp(w)),
+            "link-ndp" => return self.link_check(|l, w| l.ndp(w)),
+            "link-acd-dad" => return self.link_check(|l, w| l.defends(w)),
+            "link-host-address" => return self.link_check(|l, _| l.host_addresses(listen)),
+            _ if self.target.tls.is_none() => {
+                return skip("not run: the channel checks need --connect ADDR (kernel sockets to the BMC's ports)")
             }
+            _ => {}
+        }
+        match name {
             "t6-plain-hello" => self.t6_plain_hello(),
             "tls13-only" => self.tls13_only(),
             "tls-client-cert" => self.tls_client_cert(),
@@ -300,7 +335,7 @@ impl Rig {
     }
 
     fn tls_conn(&self, id: &Identity) -> Result<Conn, (Verdict, String)> {
-        Conn::tls(self.target.tls, id, self.opts.wait).map_err(|e| (Verdict::Fail, e.text))
+        Conn::tls(self.tls_addr, id, self.opts.wait).map_err(|e| (Verdict::Fail, e.text))
     }
 
     fn account(&self) -> Result<(String, Vec<u8>), (Verdict, String)> {
@@ -346,7 +381,7 @@ impl Rig {
         let id = self.fresh("conform-tls12")?;
         let config =
             tls::client_config(Offer::Tls12Only, Some(&id)).map_err(|e| (Verdict::Skip, e))?;
-        match Conn::tls_with(self.target.tls, config, self.opts.wait) {
+        match Conn::tls_with(self.tls_addr, config, self.opts.wait) {
             Err(e) => Ok(format!("TLS 1.2-only ClientHello refused: {e}")),
             Ok(c) => {
                 let v = c.tls_version.clone().unwrap_or_else(|| "?".into());
@@ -360,7 +395,7 @@ impl Rig {
 
     fn tls_client_cert(&mut self) -> Res {
         let config = tls::client_config(Offer::Agent, None).map_err(|e| (Verdict::Skip, e))?;
-        let mut c = match Conn::tls_with(self.target.tls, config, self.opts.wait) {
+        let mut c = match Conn::tls_with(self.tls_addr, config, self.opts.wait) {
             Err(e) => {
                 return Ok(format!(
                     "client without a certificate refused at the handshake: {e}"
@@ -864,7 +899,7 @@ impl Rig {
         // A ClientHello, one byte a second, from a client that never
         // finishes; meanwhile a normal session must come up.
         let hello = client_hello_bytes(&e.id).map_err(|e| (Verdict::Skip, e))?;
-        let addr = self.target.tls;
+        let addr = self.tls_addr;
         let mut slow = std::net::TcpStream::connect_timeout(&addr, self.opts.wait)
             .map_err(|e| (Verdict::Fail, format!("cannot connect: {e}")))?;
         let _ = slow.set_nodelay(true);
@@ -921,7 +956,7 @@ impl Rig {
     fn many_connections(&mut self) -> Res {
         let e = self.need_enrolled()?;
         let n = self.opts.flood;
-        let addr = self.target.tls;
+        let addr = self.tls_addr;
         let wait = self.opts.wait;
         // Every connection stays open until all have their answer, so the
         // BMC holds all of them at once.

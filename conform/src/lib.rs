@@ -13,6 +13,7 @@
 
 pub mod checks;
 pub mod conn;
+pub mod link;
 pub mod report;
 pub mod tls;
 

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bmclink_conform::checks::{self, Options, Rig, Target, Trust, CHECKS};
+use bmclink_conform::link::{Link, LinkAddrs};
 use bmclink_conform::report;
+use bmclink_linux::clock::LinuxClock;
+use bmclink_linux::frames;
 use clap::Parser;
 
 /// Plays the host against a BMC under test and checks its side of the
@@ -17,8 +20,29 @@ struct Cli {
     /// The BMC's TLS channel port over kernel sockets: HOST:PORT, or HOST
     /// for the default ports (TLS 5443, plain 5080). Link checks are then
     /// not run (kernel sockets show no link layer).
-    #[arg(long, value_name = "ADDR", required_unless_present = "list")]
+    #[arg(long, value_name = "ADDR", required_unless_present_any = ["list", "tap", "iface"])]
     connect: Option<String>,
+    /// Run the link checks on raw frames through this TAP device (its
+    /// kernel side, a VM or an emulator is the BMC); with --connect the
+    /// channel checks run too, over kernel sockets.
+    #[arg(long, value_name = "NAME", conflicts_with = "iface")]
+    tap: Option<String>,
+    /// Run the link checks on this real interface (the USBNIC) through an
+    /// AF_PACKET socket.
+    #[arg(long, value_name = "NAME")]
+    iface: Option<String>,
+    /// The BMC's IPv4 address on the link.
+    #[arg(long, value_name = "ADDR", default_value = "169.254.1.1")]
+    bmc_ipv4: std::net::Ipv4Addr,
+    /// The BMC's IPv6 link-local address (no IPv6 link checks without it).
+    #[arg(long, value_name = "ADDR")]
+    bmc_ipv6: Option<std::net::Ipv6Addr>,
+    /// The host's IPv4 address, which the rig uses and the BMC must never claim.
+    #[arg(long, value_name = "ADDR", default_value = "169.254.1.2")]
+    host_ipv4: std::net::Ipv4Addr,
+    /// The rig's MAC on the link (default: a random locally administered one).
+    #[arg(long, value_name = "MAC")]
+    mac: Option<String>,
     /// The BMC's plain channel port (T6); default HOST:5080 when --connect
     /// names no port.
     #[arg(long, value_name = "ADDR")]
@@ -155,6 +179,32 @@ fn trust(cli: &Cli) -> Result<Trust, String> {
     Ok(t)
 }
 
+/// Opens the raw-frame link for --tap / --iface.
+fn link(cli: &Cli) -> Result<Option<Link>, String> {
+    let mac = match &cli.mac {
+        Some(m) => frames::parse_mac(m).ok_or_else(|| {
+            format!("--mac {m:?}: expected six hex bytes, e.g. 02:62:6c:00:00:02")
+        })?,
+        None => frames::local_mac(&mut rand_core::OsRng),
+    };
+    let clock = LinuxClock::start();
+    let frames: Box<dyn bmclink_core::platform::Frames> = match (&cli.tap, &cli.iface) {
+        (Some(t), _) => {
+            Box::new(frames::TapFrames::open(t, mac, clock).map_err(|e| e.to_string())?)
+        }
+        (None, Some(i)) => {
+            Box::new(frames::PacketFrames::open(i, mac, clock).map_err(|e| e.to_string())?)
+        }
+        (None, None) => return Ok(None),
+    };
+    let addrs = LinkAddrs {
+        bmc_ipv4: Some(cli.bmc_ipv4),
+        bmc_ipv6: cli.bmc_ipv6,
+        host_ipv4: cli.host_ipv4,
+    };
+    Ok(Some(Link::new(frames, Box::new(clock), addrs)))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.list {
@@ -169,22 +219,36 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let setup = (|| -> Result<(Target, Trust, String), String> {
-        let text = cli.connect.clone().unwrap_or_default();
-        let (tls, had_port) = resolve(&text, 5443)?;
-        let plain = match (&cli.plain, had_port) {
-            (Some(p), _) => Some(resolve(p, 5080)?.0),
-            (None, false) => Some(SocketAddr::new(tls.ip(), 5080)),
-            (None, true) => None,
+    let setup = (|| -> Result<(Target, Trust, String, Option<Link>), String> {
+        let mut name = Vec::new();
+        let (tls, plain) = match &cli.connect {
+            Some(text) => {
+                let (tls, had_port) = resolve(text, 5443)?;
+                let plain = match (&cli.plain, had_port) {
+                    (Some(p), _) => Some(resolve(p, 5080)?.0),
+                    (None, false) => Some(SocketAddr::new(tls.ip(), 5080)),
+                    (None, true) => None,
+                };
+                name.push(format!("--connect {tls}"));
+                (Some(tls), plain)
+            }
+            None => (None, None),
         };
+        let link = link(&cli)?;
+        if let Some(n) = cli.tap.as_ref().or(cli.iface.as_ref()) {
+            name.insert(
+                0,
+                format!("--{} {n}", if cli.tap.is_some() { "tap" } else { "iface" }),
+            );
+        }
         let target = Target {
             tls,
             plain,
-            no_link: "not run: --connect uses kernel sockets, the link layer is not visible",
+            no_link: "not run: --connect uses kernel sockets, the link layer is not visible (use --tap or --iface)",
         };
-        Ok((target, trust(&cli)?, format!("--connect {tls}")))
+        Ok((target, trust(&cli)?, name.join(" "), link))
     })();
-    let (target, trust, name) = match setup {
+    let (target, trust, name, link) = match setup {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bmclink-conform: {e}");
@@ -198,8 +262,11 @@ fn main() -> ExitCode {
     };
     println!("bmclink-conform {name}");
     println!("{}", report::row(None));
-    let outcomes =
-        Rig::new(target, trust, opts).run(&cli.only, |o| println!("{}", report::row(Some(o))));
+    let mut rig = Rig::new(target, trust, opts);
+    if let Some(l) = link {
+        rig = rig.with_link(l);
+    }
+    let outcomes = rig.run(&cli.only, |o| println!("{}", report::row(Some(o))));
     println!("{}", report::summary_line(&outcomes, cli.allow_skip));
     let mut code = if report::passed(&outcomes, cli.allow_skip) {
         ExitCode::SUCCESS

@@ -44,7 +44,7 @@ const TABLE: &[(Mutation, &[&str])] = &[
 ];
 
 /// Checks that cannot run over kernel sockets.
-const LINK: &[&str] = &["link-arp", "link-ndp", "link-host-address", "link-acd-dad"];
+const LINK: &[&str] = &["link-arp", "link-ndp", "link-acd-dad", "link-host-address"];
 
 fn unix_now() -> u64 {
     SystemTime::now()
@@ -90,7 +90,7 @@ fn bmc(mutation: Option<Mutation>) -> Bmc {
     Bmc {
         tls,
         target: Target {
-            tls: tls_addr,
+            tls: Some(tls_addr),
             plain: Some(plain_addr),
             no_link: "not run: --connect uses kernel sockets",
         },
