@@ -97,6 +97,8 @@ fn a_correct_bmc_passes_with_json_and_junit() {
         &addrs,
         &[
             "--allow-skip",
+            "--wait",
+            "10",
             "--json",
             json.to_str().unwrap(),
             "--junit",

@@ -100,7 +100,7 @@ fn bmc(mutation: Option<Mutation>) -> Bmc {
 
 fn opts() -> Options {
     Options {
-        wait: Duration::from_secs(5),
+        wait: Duration::from_secs(8),
         heartbeat: Duration::from_secs(4),
         flood: 50,
     }
@@ -196,4 +196,31 @@ mutants! {
     mutant_crash_on_zero_length => CrashOnZeroLength,
     mutant_serial => Serial,
     mutant_fall_over_on_flood => FallOverOnFlood,
+}
+
+/// README "Testing a BMC" carries the mutation table; it says what
+/// `TABLE` says.
+#[test]
+fn the_readme_mutation_table_matches() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
+        .expect("README.md");
+    for (m, checks) in TABLE {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{m:?}` |")))
+            .unwrap_or_else(|| panic!("README has no row for {m:?}"));
+        let last = row
+            .trim_end_matches('|')
+            .rsplit('|')
+            .next()
+            .unwrap_or_default();
+        let listed: Vec<&str> = last
+            .split('(')
+            .next()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .collect();
+        assert_eq!(listed, checks.to_vec(), "README row for {m:?}: {row}");
+    }
 }

@@ -146,7 +146,7 @@ fn conform(ns: &Netns, dir: &std::path::Path, json: &std::path::Path) -> Output 
     let d = dir.display();
     let args = format!(
         "netns exec {} {BIN} --tap {TAP} --bmc-ipv6 fe80::1 --connect 169.254.1.1 \
-         --facts {d}/facts.toml --account-file {d}/account --wait 3 --heartbeat 3 --json {}",
+         --facts {d}/facts.toml --account-file {d}/account --wait 10 --heartbeat 5 --json {}",
         ns.0,
         json.display()
     );
