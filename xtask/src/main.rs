@@ -14,9 +14,10 @@
 //! - `size [--write]`: `size_of` of every piece of the agent state and the
 //!   flash/RAM of the `firmware/` image for thumbv7em-none-eabihf; fails over
 //!   budget; `--write` puts the tables into BENCHMARKS.md.
-//! - `qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor]`: the firmware image
+//! - `qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor]`: the firmware image
 //!   booted on QEMU's mps2-an386 against the kernel BMC in a network
-//!   namespace (root); `--bench` writes the on-target figures.
+//!   namespace (root); `--bench` writes the on-target figures of both P-256
+//!   backends.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
 //!   a table and writes BENCHMARKS.md.
 
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
         "qemu" => qemu::main(rest),
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N]>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N]>"
             );
             ExitCode::SUCCESS
         }
