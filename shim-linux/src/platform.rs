@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
+    StoreError, Wake,
 };
 use rand_core::{CryptoRng, OsRng, RngCore};
 use smoltcp::time::Instant;
@@ -72,7 +73,9 @@ impl Bootstrap for NoBootstrap {
     fn enrollment_account(&mut self, _: &mut [u8], _: &mut [u8]) -> Option<(usize, usize)> {
         None
     }
-    fn retire_account(&mut self) {}
+    fn retire_account(&mut self, _why: Retire) -> Retired {
+        Retired::Erased
+    }
 }
 
 /// No device: the platform of the commands that use the core without a
@@ -352,8 +355,8 @@ impl Bootstrap for LinuxPlatform {
     fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
         self.bootstrap.enrollment_account(name, secret)
     }
-    fn retire_account(&mut self) {
-        self.bootstrap.retire_account()
+    fn retire_account(&mut self, why: Retire) -> Retired {
+        self.bootstrap.retire_account(why)
     }
 }
 

@@ -49,7 +49,7 @@ pub use self::status::Status;
 use self::tls_channel::{Dropped, Flags, NetTransport, Tick, TlsChannel};
 use crate::audit::TlsEvent;
 use crate::cert::{Fingerprint, ShortFingerprint};
-use crate::platform::{ACCOUNT_NAME_MAX, ACCOUNT_SECRET_MAX};
+use crate::platform::{Retire, Retired, ACCOUNT_NAME_MAX, ACCOUNT_SECRET_MAX};
 use crate::policy::Trust;
 use crate::proto::{Caps, Enroll, Message, RejectCode};
 use crate::tls::{PinnedTls, ServerAuth, TlsBuffers, TlsError};
@@ -673,7 +673,7 @@ fn enroll<P: Platform>(
         Ok(Reply::Enrolled(got)) if enroll::proofs_equal(&got, &expected) => {
             if let Ok(mut n) = channel::borrow(net) {
                 identity::save_pin(n.p, bmc_fp);
-                n.p.retire_account();
+                let retired = n.p.retire_account(Retire::Enrolled);
                 let now = n.now();
                 n.p.record(
                     now,
@@ -682,6 +682,14 @@ fn enroll<P: Platform>(
                         client: ShortFingerprint::of(&client_fp),
                     }),
                 );
+                let closed = match retired {
+                    Retired::Erased => None,
+                    Retired::BootstrapDisabled => Some(TlsEvent::BootstrapDisabled {}),
+                    Retired::BootstrapNotDisabled => Some(TlsEvent::BootstrapNotDisabled {}),
+                };
+                if let Some(e) = closed {
+                    n.p.record(now, &AuditEvent::Tls(e));
+                }
             }
             info!("ENROLLED checked: BMC certificate pinned");
             Ok(())
@@ -696,7 +704,7 @@ fn enroll<P: Platform>(
             audit(net, AuditEvent::Tls(TlsEvent::EnrollmentRejected { code }));
             if code == u8::from(RejectCode::BadCredential) {
                 if let Ok(mut n) = channel::borrow(net) {
-                    n.p.retire_account();
+                    n.p.retire_account(Retire::Refused);
                 }
             }
             Err(SessionEnd::Rejected(code))
