@@ -129,6 +129,7 @@ impl StatusSink {
                     bmc_ipv4: (family == bmclink_core::Family::V4).then_some(self.bmc_ipv4),
                     bmc_ipv6: status.bmc_ipv6,
                     features: status.features.names().collect(),
+                    trust: status.trust,
                 })
             }
             _ => self.report.waiting(),
@@ -239,7 +240,8 @@ pub fn build(
                     HostsFile::new(&cfg.hosts_file).with_bmc_hostname(cfg.bmc_hostname.as_deref()),
                 ),
                 mac,
-            ),
+            )
+            .with_bootstrap(BootstrapSource::for_host(cfg).describe()),
             bmc_ipv4: cfg.core.bmc_ipv4,
         }),
     })

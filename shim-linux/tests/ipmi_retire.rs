@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bmclink_core::audit::{AuditEvent, TlsEvent};
 use bmclink_core::ipmi::Command;
+use bmclink_core::policy::TrustSource;
 use bmclink_core::Config;
 use bmclink_linux::ipmi::device::IpmiDeviceError;
 use bmclink_linux::ipmi::{IpmiBootstrap, IpmiTransport};
@@ -170,6 +171,14 @@ fn after_enrolled_the_agent_disables_bootstrapping_once_and_audits_it() {
     // IPMI BMC again after the disable.
     assert!(ids.iter().any(|i| i == "BL2001"), "{ids:?}");
     assert_eq!(b.last().map(|(_, d)| d.as_slice()), Some(&[0x52, 0x00][..]));
+    // The status says what the session's trust rested on: the account.
+    let up = r
+        .world
+        .statuses
+        .iter()
+        .find(|s| s.is_up())
+        .expect("a session");
+    assert_eq!(up.trust, Some(TrustSource::EnrollmentAccount));
 }
 
 #[test]
