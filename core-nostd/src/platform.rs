@@ -191,9 +191,37 @@ pub trait Bootstrap {
     /// [`Bootstrap::retire_account`] once the enrollment succeeded or the BMC
     /// refused the secret, so a dropped connection costs only a retry.
     fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)>;
-    /// The account is spent (enrolled) or refused: erase the secret (and
-    /// where the BMC supports it, disable bootstrapping).
-    fn retire_account(&mut self);
+    /// The account is spent (`why` is [`Retire::Enrolled`]: erase the
+    /// secret and, where the channel supports it, disable bootstrapping on
+    /// the BMC, as DSP0270's `[0x52, 0x00]` does) or refused
+    /// ([`Retire::Refused`]: erase the secret only). The agent calls it at
+    /// most once per account, after the BMC's proven ENROLLED or its
+    /// bad-credential REJECT, and audits what it returns.
+    fn retire_account(&mut self, why: Retire) -> Retired;
+}
+
+/// Why the agent retires the one-time account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Retire {
+    /// Enrollment succeeded: the BMC proved the secret (ENROLLED).
+    Enrolled,
+    /// The BMC refused the secret (REJECT bad-credential).
+    Refused,
+}
+
+/// What retiring the account did on the bootstrap channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Retired {
+    /// The host's copy is erased; there is nothing to disable on this
+    /// channel (a file, a rig's built-in account), or the account was refused.
+    Erased,
+    /// The BMC disabled bootstrapping (or had it disabled already).
+    BootstrapDisabled,
+    /// The BMC did not disable bootstrapping: no answer, an error, or it
+    /// does not implement the disable request.
+    BootstrapNotDisabled,
 }
 
 /// The sink for audit events (syslog/journald on Linux, a list in tests).

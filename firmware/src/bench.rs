@@ -6,10 +6,10 @@
 //! the figures are instructions executed by the Cortex-M4 model, stable
 //! on a loaded host, not cycles (QEMU is not cycle-accurate).
 //!
-//! - `p256_*`: each P-256 operation of a handshake, timed at boot on the
-//!   RustCrypto `p256` 0.13 backend the core links today. A `p256-cm4`
-//!   backend (assembly) plugs in at [`p256_ops`]: time the same four
-//!   calls through it and print them under its own name.
+//! - `p256_*`: each P-256 operation of a handshake, timed at boot through
+//!   the core's backend of this image (RustCrypto `p256` 0.13, or the
+//!   `p256-cm4` assembly with the feature); the `p256-cm4` image also
+//!   checks on the target that the assembly agrees with RustCrypto.
 //! - `handshake`: busy instructions from the SYN to the TLS port to the
 //!   session's start (BL2001): TCP, the mutual TLS 1.3 handshake
 //!   (ECDHE, both certificates, both CertificateVerify), HELLO, ENROLL,
@@ -25,7 +25,7 @@ mod on {
     use core::cell::RefCell;
 
     use critical_section::Mutex;
-    use defmt::info;
+    use defmt::{error, info};
 
     use crate::board::clock;
     use crate::board::sniff::Dir;
@@ -136,32 +136,119 @@ mod on {
         (out, clock::ticks_to_instructions(spent))
     }
 
-    /// Times the four P-256 operations of a handshake on the RustCrypto
-    /// backend. `p256-cm4` goes here, printed as `bench p256-cm4 ...`.
+    /// Times the four P-256 operations of a handshake through the core's
+    /// backend of this image ([`bmclink_core::tls::DEFAULT_BACKEND`]: the
+    /// RustCrypto `p256` crate, or `p256-cm4` with the feature), the same
+    /// calls the handshake makes. With `p256-cm4` it also checks, on the
+    /// target, that the assembly agrees with RustCrypto (the same shared
+    /// secret, each side's signature verified by the other); `false` when
+    /// an operation failed or the backends disagree.
     #[inline(never)]
-    pub fn p256_ops(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) {
-        use p256::ecdsa::signature::{Signer, Verifier};
-        use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-        use p256::{PublicKey, SecretKey};
+    pub fn p256_ops(rng: &mut (impl rand_core::RngCore + rand_core::CryptoRng)) -> bool {
+        use bmclink_core::tls::{P256Backend, DEFAULT_BACKEND, MAX_SIGNATURE_LEN};
+        use p256::SecretKey;
 
+        let backend = DEFAULT_BACKEND;
         let message = [0x5au8; 130];
-        // An ephemeral key share: a random scalar and its public point.
-        let ((secret, _), keygen) = time(|| {
-            let secret = SecretKey::random(&mut *rng);
-            let public = secret.public_key();
-            (secret, public)
-        });
-        let peer = PublicKey::from_secret_scalar(&SecretKey::random(&mut *rng).to_nonzero_scalar());
-        let (_, ecdh) =
-            time(|| p256::ecdh::diffie_hellman(secret.to_nonzero_scalar(), peer.as_affine()));
-        let key = SigningKey::from(&secret);
-        let (signature, sign): (Signature, u64) = time(|| key.sign(&message));
-        let verifying = VerifyingKey::from(&key);
-        let (ok, verify) = time(|| verifying.verify(&message, &signature).is_ok());
+        let secret: [u8; 32] = SecretKey::random(&mut *rng).to_bytes().into();
+        let peer_secret: [u8; 32] = SecretKey::random(&mut *rng).to_bytes().into();
+        // An ephemeral key share: the public point of a random scalar.
+        let (public, keygen) = time(|| backend.public_key(&secret));
+        let Some(public) = public else {
+            error!("bench: {} made no public key", backend.name());
+            return false;
+        };
+        let Some(peer) = backend.public_key(&peer_secret) else {
+            return false;
+        };
+        let (shared, ecdh) = time(|| backend.ecdh(&secret, &peer));
+        let mut der = [0u8; MAX_SIGNATURE_LEN];
+        let (len, sign) = time(|| backend.sign(&secret, &public, &message, &mut der));
+        let signature = der.get(..len.unwrap_or(0)).unwrap_or(&[]);
+        let (ok, verify) = time(|| backend.verify(&public, &message, signature));
+        let name = backend.name();
+        info!("bench p256 backend {=str}", name);
         info!("bench p256 keygen {=u64} instructions", keygen);
         info!("bench p256 ecdh {=u64} instructions", ecdh);
         info!("bench p256 sign {=u64} instructions", sign);
         info!("bench p256 verify {=u64} instructions (ok {})", verify, ok);
+        let mut good = ok && shared.is_some() && len.is_some();
+        if name != bmclink_core::tls::RUST_CRYPTO.name() {
+            good &= agrees_with_rust_crypto(
+                backend,
+                &secret,
+                &public,
+                &peer_secret,
+                &peer,
+                &message,
+                signature,
+                shared,
+            );
+        }
+        good
+    }
+
+    /// `backend` and RustCrypto compute the same public key and shared
+    /// secret, and each verifies the other's signature (and refuses a
+    /// flipped one).
+    #[allow(clippy::too_many_arguments)]
+    fn agrees_with_rust_crypto(
+        backend: &dyn bmclink_core::tls::P256Backend,
+        secret: &[u8; 32],
+        public: &[u8; 65],
+        peer_secret: &[u8; 32],
+        peer: &[u8; 65],
+        message: &[u8; 130],
+        signature: &[u8],
+        shared: Option<[u8; 32]>,
+    ) -> bool {
+        use bmclink_core::tls::{P256Backend, MAX_SIGNATURE_LEN, RUST_CRYPTO};
+        let rc = &RUST_CRYPTO;
+        let mut der = [0u8; MAX_SIGNATURE_LEN];
+        let rc_len = rc.sign(secret, public, message, &mut der).unwrap_or(0);
+        let rc_signature = der.get(..rc_len).unwrap_or(&[]);
+        let mut flipped = *message;
+        flipped[7] ^= 1;
+        let checks = [
+            ("public key", rc.public_key(secret).as_ref() == Some(public)),
+            (
+                "peer public key",
+                rc.public_key(peer_secret).as_ref() == Some(peer),
+            ),
+            (
+                "shared secret",
+                shared.is_some() && rc.ecdh(secret, peer) == shared,
+            ),
+            (
+                "shared secret, other side",
+                rc.ecdh(peer_secret, public) == backend.ecdh(peer_secret, public),
+            ),
+            (
+                "its signature verified by RustCrypto",
+                rc.verify(public, message, signature),
+            ),
+            (
+                "RustCrypto's signature verified by it",
+                backend.verify(public, message, rc_signature),
+            ),
+            (
+                "a flipped message refused",
+                !backend.verify(public, &flipped, rc_signature),
+            ),
+        ];
+        let mut all = true;
+        for (what, ok) in checks {
+            if !ok {
+                error!(
+                    "bench: {} disagrees with RustCrypto: {=str}",
+                    backend.name(),
+                    what
+                );
+                all = false;
+            }
+        }
+        info!("bench p256 agrees-with-rustcrypto {=bool}", all);
+        all
     }
 }
 

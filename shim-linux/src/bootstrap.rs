@@ -20,7 +20,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use bmclink_core::platform::{BmcFacts, Bootstrap};
+use bmclink_core::platform::{BmcFacts, Bootstrap, Retire, Retired};
 use serde::Deserialize;
 
 /// The facts file could not be used.
@@ -245,7 +245,9 @@ impl Bootstrap for FileBootstrap {
         Some((account.len(), pass.len()))
     }
 
-    fn retire_account(&mut self) {
+    /// The file is the only copy: erased whether the account was spent or
+    /// refused (a file channel has no bootstrapping to disable).
+    fn retire_account(&mut self, _why: Retire) -> Retired {
         // Overwrite first, so a failed unlink leaves no secret behind.
         if let Ok(meta) = fs::metadata(&self.credential) {
             let zeros = vec![0u8; usize::try_from(meta.len()).unwrap_or(0)];
@@ -262,6 +264,7 @@ impl Bootstrap for FileBootstrap {
                 self.credential.display()
             ),
         }
+        Retired::Erased
     }
 }
 
@@ -342,7 +345,7 @@ mod tests {
         assert_eq!(account(&mut b), want);
         assert_eq!(account(&mut b), want);
         assert!(path.exists());
-        b.retire_account();
+        assert_eq!(b.retire_account(Retire::Enrolled), Retired::Erased);
         assert!(!path.exists());
         assert_eq!(account(&mut b), None);
     }

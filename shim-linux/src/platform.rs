@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
+    StoreError, Wake,
 };
 use rand_core::{CryptoRng, OsRng, RngCore};
 use smoltcp::time::Instant;
@@ -68,7 +69,9 @@ impl Bootstrap for NoBootstrap {
     fn enrollment_account(&mut self, _: &mut [u8], _: &mut [u8]) -> Option<(usize, usize)> {
         None
     }
-    fn retire_account(&mut self) {}
+    fn retire_account(&mut self, _why: Retire) -> Retired {
+        Retired::Erased
+    }
 }
 
 /// No device: the platform of the commands that use the core without a
@@ -122,6 +125,7 @@ impl StatusSink {
                     bmc_ipv4: (family == bmclink_core::Family::V4).then_some(self.bmc_ipv4),
                     bmc_ipv6: status.bmc_ipv6,
                     features: status.features.names().collect(),
+                    trust: status.trust,
                 })
             }
             _ => self.report.waiting(),
@@ -228,7 +232,8 @@ pub fn build(
                     HostsFile::new(&cfg.hosts_file).with_bmc_hostname(cfg.bmc_hostname.as_deref()),
                 ),
                 mac,
-            ),
+            )
+            .with_bootstrap(BootstrapSource::for_host(cfg).describe()),
             bmc_ipv4: cfg.core.bmc_ipv4,
         }),
     })
@@ -344,8 +349,8 @@ impl Bootstrap for LinuxPlatform {
     fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
         self.bootstrap.enrollment_account(name, secret)
     }
-    fn retire_account(&mut self) {
-        self.bootstrap.retire_account()
+    fn retire_account(&mut self, why: Retire) -> Retired {
+        self.bootstrap.retire_account(why)
     }
 }
 

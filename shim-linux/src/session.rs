@@ -6,7 +6,7 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use bmclink_core::policy::Features;
+use bmclink_core::policy::{Features, TrustSource};
 use bmclink_core::{Channel, Family};
 
 use crate::frames::format_mac;
@@ -34,6 +34,8 @@ pub struct SessionView {
     /// The P10 features by their stable names ([`Features::NAMED`]) and
     /// whether this session offers each.
     pub features: Vec<(&'static str, bool)>,
+    /// What the session's trust in the BMC rests on.
+    pub trust: Option<TrustSource>,
 }
 
 /// Publishes session changes to the status file and the hosts file.
@@ -44,6 +46,7 @@ pub struct SessionReport {
     pid: u32,
     mac: [u8; 6],
     since: String,
+    bootstrap: Option<String>,
 }
 
 fn addr<T: ToString>(a: Option<T>) -> Option<String> {
@@ -59,7 +62,15 @@ impl SessionReport {
             pid: std::process::id(),
             mac,
             since: now_rfc3339(),
+            bootstrap: None,
         }
+    }
+
+    /// Names the bootstrap channel in every status written
+    /// ([`crate::ipmi::BootstrapSource::describe`]).
+    pub fn with_bootstrap(mut self, describe: String) -> Self {
+        self.bootstrap = Some(describe);
+        self
     }
 
     /// The state directory the status file is written under.
@@ -86,6 +97,8 @@ impl SessionReport {
                 ..Addresses::default()
             },
             since: self.since.clone(),
+            trust: None,
+            bootstrap: self.bootstrap.clone(),
         }
     }
 
@@ -131,6 +144,7 @@ impl SessionReport {
         st.addresses.host_ipv6 = addr(s.host_ipv6);
         st.addresses.bmc_ipv4 = addr(s.bmc_ipv4);
         st.addresses.bmc_ipv6 = addr(s.bmc_ipv6);
+        st.trust = s.trust.map(|t| t.name().to_owned());
         st.write(&self.state_dir)
     }
 
@@ -173,6 +187,7 @@ mod tests {
             }
             .names()
             .collect(),
+            trust: Some(TrustSource::Pin),
         }
     }
 
@@ -225,5 +240,34 @@ mod tests {
         r.stopped().unwrap();
         assert_eq!(fs::read_to_string(&hosts).unwrap(), HOSTS);
         assert_eq!(Status::observe(t.path()).unwrap(), Observed::NotRunning);
+    }
+
+    #[test]
+    fn the_status_names_the_trust_source_and_the_bootstrap_channel() {
+        let (t, r, _) = rig();
+        let mut r = r.with_bootstrap("IPMI (DSP0270 over the kernel's IPMI device)".to_owned());
+        r.waiting().unwrap();
+        let s = observed(&t);
+        assert_eq!(s.trust, None);
+        assert_eq!(
+            s.bootstrap.as_deref(),
+            Some("IPMI (DSP0270 over the kernel's IPMI device)")
+        );
+        let mut v = view(Family::V4);
+        v.trust = Some(TrustSource::EnrollmentAccount);
+        r.connected(&v).unwrap();
+        let s = observed(&t);
+        assert_eq!(s.trust.as_deref(), Some("enrollment-account"));
+        assert!(s
+            .bootstrap
+            .as_deref()
+            .is_some_and(|b| b.starts_with("IPMI")));
+        // A status file of an agent without these fields still reads.
+        let text = fs::read_to_string(crate::status::path(t.path())).unwrap();
+        let mut old: serde_json::Value = serde_json::from_str(&text).unwrap();
+        old.as_object_mut().unwrap().remove("trust");
+        old.as_object_mut().unwrap().remove("bootstrap");
+        let back: Status = serde_json::from_value(old).unwrap();
+        assert_eq!((back.trust, back.bootstrap), (None, None));
     }
 }

@@ -57,6 +57,16 @@ pub struct Status {
     pub addresses: Addresses,
     /// When the session (or the wait for one) began, RFC 3339 UTC.
     pub since: String,
+    /// What the session's trust in the BMC rests on: `pin`,
+    /// `admin-fingerprint`, `bootstrap-fingerprint`, `enrollment-account`
+    /// (the account came from [`Status::bootstrap`]) or `plain`; `None`
+    /// while not connected.
+    #[serde(default)]
+    pub trust: Option<String>,
+    /// The bootstrap channel this agent reads (`IPMI (...)`, `facts file
+    /// PATH`, `none (...)`).
+    #[serde(default)]
+    pub bootstrap: Option<String>,
 }
 
 /// What `bmclink status` found.
@@ -392,6 +402,8 @@ mod tests {
                 ..Addresses::default()
             },
             since: "2026-11-21T10:00:00.000Z".into(),
+            trust: Some("pin".into()),
+            bootstrap: None,
         }
     }
 

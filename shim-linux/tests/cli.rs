@@ -99,6 +99,8 @@ fn status_json_reports_the_running_session() {
         features: vec![],
         addresses: Default::default(),
         since: "2026-11-21T10:00:00.000Z".into(),
+        trust: Some("enrollment-account".into()),
+        bootstrap: Some("IPMI (DSP0270 over the kernel's IPMI device)".into()),
     };
     s.write(&rig.state).unwrap();
     let (r, out) = exec(&rig, &["status", "--json"]);
@@ -107,6 +109,11 @@ fn status_json_reports_the_running_session() {
     assert_eq!(v["running"], true);
     assert_eq!(v["family"], "IPv4");
     assert_eq!(v["bmc_firmware"], "3.30.30.30");
+    assert_eq!(v["trust"], "enrollment-account");
+    assert_eq!(
+        v["bootstrap"],
+        "IPMI (DSP0270 over the kernel's IPMI device)"
+    );
 }
 
 #[test]

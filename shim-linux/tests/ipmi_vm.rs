@@ -6,17 +6,30 @@
 //! `bmclink_tests::ipmi_bmc` on a loopback socket, which answers from its
 //! DSP0270 state and a script of faults, one per bootstrap request.
 //!
+//! The second test enrolls end to end with the account the BMC hands out
+//! over IPMI: the VM also has an e1000 NIC on a TAP device in a network
+//! namespace whose kernel side is the BMC (`bmclink_tests::kernel_bmc` on
+//! TLS 1.3, accepting that account), and `bmclink run` inside the VM
+//! (AF_PACKET on `eth0`, `bootstrap = "ipmi"`) reads the account through the
+//! kernel's KCS driver, enrolls, and disables bootstrapping on the BMC.
+//!
 //! Needs root (the kernel image is readable by root only on Debian), QEMU,
 //! `linux-image-amd64` and `busybox-static`; skips with the reason when they
 //! are missing, fails under `BMCLINK_REQUIRE_ROOT=1`.
+
+mod common;
 
 use std::collections::VecDeque;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
+use bmclink_tests::bmc_tls::{server_config, TlsIdentity};
 use bmclink_tests::ipmi_bmc::{ExternBmc, Fault, IpmiBmcState};
-use bmclink_tests::qemu_vm::{boot, Initramfs, VmHost};
+use bmclink_tests::kernel_bmc::KernelBmc;
+use bmclink_tests::qemu_vm::{boot, boot_in, Initramfs, VmHost};
+use bmclink_tests::BmcConfig;
+use common::Netns;
 
 const USER: &str = "bmclink-boot-01";
 const PASSWORD: &str = "Zq8#x2LmP0v9wYt4";
@@ -280,4 +293,171 @@ fn bootstrap_over_the_kernels_kcs_driver_reads_disables_and_fails_cleanly() {
     assert_eq!(b.len(), 9, "{b:?}");
     assert_eq!(seen.bad_frames, 0);
     assert_eq!(seen.issued, 2);
+}
+
+/// The VM's side of the end-to-end run: the agent on `eth0` until it has
+/// disabled bootstrapping (BL4017) or 60 s passed, a few heartbeats more,
+/// then its status, audit log and stderr.
+const E2E_SCRIPT: &str = r#"
+i=0
+while [ ! -e /dev/ipmi0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+test -e /dev/ipmi0 || echo "@@no-ipmi-device"
+mkdir -p /etc /state
+echo "127.0.0.1 localhost" > /etc/hosts
+cat > /etc/bmclink.toml <<'CFG'
+state_dir = "/state"
+hosts_file = "/etc/hosts"
+interface = "eth0"
+bootstrap = "ipmi"
+heartbeat_secs = 1
+connect_timeout_secs = 3
+backoff_min_secs = 1
+backoff_max_secs = 2
+hostname = "vm-host"
+CFG
+ip link set eth0 up
+/bin/bmclink -v --config /etc/bmclink.toml run --iface eth0 --audit-log /state/audit.jsonl > /tmp/agent.log 2>&1 &
+agent=$!
+i=0
+while ! grep -q BL4017 /state/audit.jsonl 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+sleep 3
+echo "@@begin status"; cat /state/status.json; echo; echo "@@end status rc=0"
+kill $agent; wait $agent
+echo "@@begin audit"; cat /state/audit.jsonl; echo "@@end audit rc=0"
+echo "@@begin agent"; cat /tmp/agent.log; echo "@@end agent rc=0"
+"#;
+
+/// The TAP device in the namespace, the VM's NIC.
+const TAP: &str = "blvm0";
+/// The VM NIC's MAC.
+const VM_MAC: &str = "02:62:6c:00:00:09";
+/// The IPMI simulator's port inside the namespace (QEMU connects there).
+const IPMI_PORT: u16 = 9623;
+
+#[test]
+fn the_agent_in_the_vm_enrolls_with_the_ipmi_account_then_disables_bootstrapping() {
+    let test = "the_agent_in_the_vm_enrolls_with_the_ipmi_account";
+    let Some(host) = vm_host(test) else {
+        return;
+    };
+    if !common::may_run(test) {
+        return;
+    }
+    // The BMC's network side: 169.254.1.1/16 and fe80::1 on the TAP, TLS 1.3
+    // on 5443, accepting the account the IPMI side hands out.
+    let ns = Netns::new("ipmivm");
+    ns.ip(&["link", "set", "lo", "up"]);
+    ns.ip(&["tuntap", "add", "dev", TAP, "mode", "tap"]);
+    ns.ip(&["link", "set", TAP, "addrgenmode", "none"]);
+    ns.ip(&["addr", "add", "169.254.1.1/16", "dev", TAP]);
+    ns.ip(&["-6", "addr", "add", "fe80::1/64", "dev", TAP, "nodad"]);
+    ns.ip(&["link", "set", TAP, "up"]);
+    let identity = TlsIdentity::generate(0x6970_6d69, "idrac", 1_767_225_600, true);
+    let tls = server_config(&identity, false).expect("rustls server config");
+    let bmc = KernelBmc::spawn_tls(
+        ns.listen(5443),
+        BmcConfig {
+            firmware: [3, 30, 30, 30],
+            tls: true,
+            account: USER.into(),
+            credential: PASSWORD.into(),
+            ..BmcConfig::default()
+        },
+        tls,
+        identity.fingerprint(),
+        false,
+    );
+    // The BMC's IPMI side, in the namespace too (QEMU runs there).
+    let ipmi = ExternBmc::spawn(
+        ns.listen(IPMI_PORT),
+        IpmiBmcState::new(3, 30, [30, 30, 0, 0], &[(USER, PASSWORD)]),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let initrd = dir.path().join("initrd.cpio");
+    let archive = Initramfs {
+        modules: &["ipmi_msghandler", "ipmi_si", "ipmi_devintf", "e1000"],
+        program: Path::new(env!("CARGO_BIN_EXE_bmclink")),
+        script: E2E_SCRIPT,
+    }
+    .build(&host)
+    .unwrap();
+    std::fs::write(&initrd, &archive).unwrap();
+    let extra: Vec<String> = [
+        "-chardev",
+        &format!("socket,id=ipmi0,host=127.0.0.1,port={IPMI_PORT},reconnect=1"),
+        "-device",
+        "ipmi-bmc-extern,id=bmc0,chardev=ipmi0",
+        "-device",
+        "isa-ipmi-kcs,bmc=bmc0",
+        "-nic",
+        &format!("tap,ifname={TAP},script=no,downscript=no,model=e1000,mac={VM_MAC}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let run = boot_in(
+        Some(&ns.name),
+        &host,
+        &initrd,
+        &extra,
+        Duration::from_secs(240),
+    )
+    .unwrap();
+    let console = run.console.replace('\r', "");
+    let seen = ipmi.state();
+    let story = || {
+        format!(
+            "console:\n{console}\n--- BMC timeline ---\n{}",
+            bmc.timeline()
+        )
+    };
+    if std::env::var_os("BMCLINK_VM_CONSOLE").is_some() {
+        println!("{}", story());
+    }
+    println!(
+        "VM e2e: QEMU ran {:.1} s (TCG, 1 vCPU), first bootstrap request after {:.1} s, exited by itself: {}",
+        run.elapsed.as_secs_f64(),
+        seen.first_bootstrap.map_or(f64::NAN, |d| d.as_secs_f64()),
+        run.exited
+    );
+    assert!(run.exited, "the VM did not power off; {}", story());
+    assert!(!console.contains("@@insmod-failed"), "{}", story());
+    assert!(!console.contains("@@no-ipmi-device"), "{}", story());
+
+    // The agent enrolled with the IPMI account, then disabled bootstrapping.
+    let audit = step(&console, "audit").output;
+    let ids: Vec<String> = audit
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
+    let at = |id: &str| ids.iter().position(|i| i == id);
+    assert!(at("BL4006").is_some(), "{ids:?}\n{}", story());
+    assert!(at("BL4017") > at("BL4006"), "{ids:?}\n{}", story());
+    assert!(at("BL2001").is_some(), "{ids:?}");
+    assert_eq!(bmc.count("BMC0020"), 1, "{}", story());
+    assert_eq!(bmc.count("BMC0022"), 0, "{}", story());
+    // Through the kernel's driver: one account request, one disable.
+    assert_eq!(
+        seen.bootstrap_requests(),
+        vec![vec![0x52, 0xA5], vec![0x52, 0x00]],
+        "{}",
+        story()
+    );
+    assert!(!seen.enabled, "the BMC still bootstraps");
+    assert_eq!(seen.bad_frames, 0);
+    // The status file names the trust source and the channel.
+    // (pretty-printed: the whole step is the JSON).
+    let text = step(&console, "status").output;
+    let status: serde_json::Value =
+        serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("status: {e}: {text}"));
+    assert_eq!(status["trust"], "enrollment-account", "{status}");
+    assert!(
+        status["bootstrap"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("IPMI")),
+        "{status}"
+    );
+    assert!(bmc.pings() >= 1, "{}", story());
 }

@@ -232,8 +232,11 @@ fn shared_libs(program: &Path) -> Result<Vec<PathBuf>, String> {
 /// is when objcopy is missing: a debug build is ~90 MB, stripped ~10 MB,
 /// and the kernel unpacks every byte under emulation.
 fn stripped(program: &Path) -> Result<Vec<u8>, String> {
+    // One file per call: the tests of one binary build their VMs in parallel.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = std::env::temp_dir().join(format!(
-        "bmclink-vm-strip-{}-{}",
+        "bmclink-vm-strip-{}-{call}-{}",
         std::process::id(),
         program
             .file_name()
@@ -281,7 +284,8 @@ impl Initramfs<'_> {
             &fs::read(&host.busybox).map_err(|e| e.to_string())?,
         );
         for applet in [
-            "sh", "mount", "insmod", "echo", "cat", "ls", "sleep", "poweroff", "test",
+            "sh", "mount", "insmod", "echo", "cat", "ls", "sleep", "poweroff", "test", "ip",
+            "mkdir", "grep", "kill",
         ] {
             a.symlink(&format!("/bin/{applet}"), "busybox");
         }
@@ -356,8 +360,28 @@ pub fn boot(
     extra: &[String],
     deadline: Duration,
 ) -> Result<VmRun, String> {
+    boot_in(None, host, initrd, extra, deadline)
+}
+
+/// [`boot`] with QEMU inside the network namespace `netns` (`ip netns exec`),
+/// so that `-nic tap,ifname=...` attaches to a TAP device made there.
+pub fn boot_in(
+    netns: Option<&str>,
+    host: &VmHost,
+    initrd: &Path,
+    extra: &[String],
+    deadline: Duration,
+) -> Result<VmRun, String> {
     let start = Instant::now();
-    let mut child = Command::new(&host.qemu)
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(&host.qemu);
+            c
+        }
+        None => Command::new(&host.qemu),
+    };
+    let mut child = cmd
         .args(["-machine", "pc", "-accel", "tcg", "-m", "256M", "-smp", "1"])
         .args([
             "-nodefaults",

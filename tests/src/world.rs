@@ -11,7 +11,8 @@ use bmclink_core::agent::events::OsEvent;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
+    StoreError, Wake,
 };
 use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,6 +68,10 @@ pub struct World {
     pub retired: Vec<String>,
     /// The secret the host holds, when not the BMC's (a wrong secret).
     pub host_secret: Option<String>,
+    /// A bootstrap channel of the host's own (the shim's IPMI bootstrap
+    /// over a simulated IPMI BMC) in place of the one built from the BMC's
+    /// configuration.
+    pub bootstrap: Option<Box<dyn Bootstrap>>,
     port: Port,
     rng: ChaCha8Rng,
     stop_signalled: bool,
@@ -102,6 +107,7 @@ impl World {
             os_events: Default::default(),
             retired: Vec::new(),
             host_secret: None,
+            bootstrap: None,
             port,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stop_signalled: false,
@@ -274,6 +280,9 @@ impl HostNet for World {
 
 impl Bootstrap for World {
     fn bmc_facts(&mut self) -> Option<BmcFacts> {
+        if let Some(b) = &mut self.bootstrap {
+            return b.bmc_facts();
+        }
         if !self.bootstrap_up {
             return None;
         }
@@ -291,6 +300,9 @@ impl Bootstrap for World {
     /// BMC that bound it already still answers the same certificates).
     /// [`World::host_secret`] overrides the secret (a wrong one).
     fn enrollment_account(&mut self, name: &mut [u8], secret: &mut [u8]) -> Option<(usize, usize)> {
+        if let Some(b) = &mut self.bootstrap {
+            return b.enrollment_account(name, secret);
+        }
         if !self.bootstrap_up {
             return None;
         }
@@ -311,7 +323,11 @@ impl Bootstrap for World {
         Some((a.len(), s.len()))
     }
 
-    fn retire_account(&mut self) {
+    fn retire_account(&mut self, why: Retire) -> Retired {
+        if let Some(b) = &mut self.bootstrap {
+            timeline::emit("host", format!("bootstrap account retired ({why:?})"));
+            return b.retire_account(why);
+        }
         let cfg = &self.bmc.cfg;
         let given = self
             .host_secret
@@ -319,6 +335,7 @@ impl Bootstrap for World {
             .unwrap_or_else(|| cfg.credential.clone());
         timeline::emit("host", "one-time secret erased");
         self.retired.push(given);
+        Retired::Erased
     }
 }
 

@@ -17,9 +17,10 @@
 //! - `size [--write]`: `size_of` of every piece of the agent state and the
 //!   flash/RAM of the `firmware/` image for thumbv7em-none-eabihf; fails over
 //!   budget; `--write` puts the tables into BENCHMARKS.md.
-//! - `qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor]`: the firmware image
+//! - `qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor]`: the firmware image
 //!   booted on QEMU's mps2-an386 against the kernel BMC in a network
-//!   namespace (root); `--bench` writes the on-target figures.
+//!   namespace (root); `--bench` writes the on-target figures of both P-256
+//!   backends.
 //! - `bench`: release-build measurements against rustls and OpenSSL; prints
 //!   a table and writes BENCHMARKS.md.
 //! - `deb [--no-check]`: the Debian package (cargo-deb), then its files and
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         }
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N] | deb [--no-check] | shipped-deps>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N] | deb [--no-check] | shipped-deps>"
             );
             ExitCode::SUCCESS
         }

@@ -535,6 +535,7 @@ impl Control {
         if let ClientCert::Expired { .. } = client {
             self.identity = None;
         }
+        self.status.trust = decision.trust.and_then(|t| t.source(admin_fingerprint));
         match &decision.trust {
             Some(t) => info!("next connection: {}", t),
             None => info!("no connection: nothing may be trusted now"),

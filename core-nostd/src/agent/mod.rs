@@ -22,6 +22,8 @@ pub mod status;
 pub mod tls_channel;
 
 use core::cell::RefCell;
+use core::mem::MaybeUninit;
+use core::ptr::addr_of_mut;
 
 use smoltcp::iface::{self, Interface, SocketHandle, SocketSet, SocketStorage};
 use smoltcp::socket::tcp;
@@ -31,7 +33,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
 use crate::link::device::{Device, FrameBuf};
-use crate::platform::{Platform, Wake, MAX_FRAME_LEN};
+use crate::platform::{Platform, Wake};
 use crate::policy::{Input, SessionEnd as PolicyEnd};
 use crate::time::SaturatingAdd;
 use crate::types::{Channel, Family};
@@ -47,7 +49,7 @@ pub use self::status::Status;
 use self::tls_channel::{Dropped, Flags, NetTransport, Tick, TlsChannel};
 use crate::audit::TlsEvent;
 use crate::cert::{Fingerprint, ShortFingerprint};
-use crate::platform::{ACCOUNT_NAME_MAX, ACCOUNT_SECRET_MAX};
+use crate::platform::{Retire, Retired, ACCOUNT_NAME_MAX, ACCOUNT_SECRET_MAX};
 use crate::policy::Trust;
 use crate::proto::{Caps, Enroll, Message, RejectCode};
 use crate::tls::{PinnedTls, ServerAuth, TlsBuffers, TlsError};
@@ -79,6 +81,30 @@ impl AgentBuffers<'_> {
             tcp_rx: [[0; TCP_RX_LEN]; SOCKETS],
             tcp_tx: [[0; TCP_TX_LEN]; SOCKETS],
             tls: TlsBuffers::new(),
+        }
+    }
+
+    /// Writes [`AgentBuffers::new`]'s value into `slot` in place, field by
+    /// field, and returns it: a firmware builds its buffers in a `static`
+    /// `MaybeUninit` (`.bss`) without the ~35 KiB temporary a by-value
+    /// constructor passes through the stack at start-up.
+    pub fn init(slot: &mut MaybeUninit<Self>) -> &mut Self {
+        let p = slot.as_mut_ptr();
+        // SAFETY: `p` is valid for writes of one `Self` (it comes from a
+        // `&mut MaybeUninit<Self>`) and `addr_of_mut!` makes no reference
+        // to uninitialised memory. The TCP buffers are byte arrays, valid
+        // as zero bytes; `TlsBuffers::zero_in_place` writes the TLS ones;
+        // each socket slot gets `SocketStorage::EMPTY`. Every field is then
+        // initialised, so `assume_init_mut` is sound.
+        unsafe {
+            addr_of_mut!((*p).tcp_rx).write_bytes(0, 1);
+            addr_of_mut!((*p).tcp_tx).write_bytes(0, 1);
+            TlsBuffers::zero_in_place(addr_of_mut!((*p).tls));
+            let sockets = addr_of_mut!((*p).sockets).cast::<SocketStorage<'_>>();
+            for i in 0..SOCKETS {
+                sockets.add(i).write(SocketStorage::EMPTY);
+            }
+            slot.assume_init_mut()
         }
     }
 }
@@ -153,20 +179,48 @@ impl<'a> Agent<'a> {
         bufs: &'a mut AgentBuffers<'a>,
         p: &mut P,
     ) -> Result<Self, AgentError> {
+        let mut slot = MaybeUninit::uninit();
+        Self::init(&mut slot, cfg, bufs, p)?;
+        // SAFETY: `init` returned `Ok`: it wrote every field of `slot`.
+        Ok(unsafe { slot.assume_init() })
+    }
+
+    /// [`Agent::new`] in place: builds the agent field by field in `slot`
+    /// and returns it, so a firmware's `static` `MaybeUninit` gets its
+    /// agent without the agent's size (12 KiB) passing through the stack
+    /// as a return value. On `Err` nothing was written.
+    pub fn init<'s, P: Platform>(
+        slot: &'s mut MaybeUninit<Self>,
+        cfg: Config,
+        bufs: &'a mut AgentBuffers<'a>,
+        p: &mut P,
+    ) -> Result<&'s mut Self, AgentError> {
         let mac = EthernetAddress(p.mac());
         if !mac.is_unicast() {
             return Err(AgentError::BadMac(mac.0));
         }
-        let mut rx = [0u8; MAX_FRAME_LEN];
-        let mut tx = [0u8; MAX_FRAME_LEN];
-        let mut link = Link::default();
+        let a = slot.as_mut_ptr();
         let mut icfg = iface::Config::new(HardwareAddress::Ethernet(mac));
         icfg.random_seed = p.next_u64();
         let now = p.now();
-        let iface = {
-            let mut device = Device::new(p, &mut link, &mut rx, &mut tx);
-            Interface::new(icfg, &mut device, now)
-        };
+        // SAFETY (both blocks): `a` is valid for writes of one `Agent` (it
+        // comes from `&mut MaybeUninit<Self>`); `addr_of_mut!` makes no
+        // reference to uninitialised memory, and the references to `link`,
+        // `rx` and `tx` are made after those fields are written. Nothing
+        // after the MAC check can fail, and every field is written exactly
+        // once before `assume_init_mut`.
+        unsafe {
+            addr_of_mut!((*a).rx).write_bytes(0, 1);
+            addr_of_mut!((*a).tx).write_bytes(0, 1);
+            addr_of_mut!((*a).link).write(Link::default());
+            let mut device = Device::new(
+                p,
+                &mut *addr_of_mut!((*a).link),
+                &mut *addr_of_mut!((*a).rx),
+                &mut *addr_of_mut!((*a).tx),
+            );
+            addr_of_mut!((*a).iface).write(Interface::new(icfg, &mut device, now));
+        }
         let AgentBuffers {
             sockets,
             tcp_rx,
@@ -188,19 +242,17 @@ impl<'a> Agent<'a> {
             *handle = sockets.add(socket);
         }
         let ctl = Control::start(&cfg, p);
-        Ok(Agent {
-            cfg,
-            iface,
-            sockets,
-            tcp: handles,
-            link,
-            rx,
-            tx,
-            ctl,
-            heartbeat: Heartbeat::default(),
-            reader: Reader::new(),
-            tls,
-        })
+        // SAFETY: see above.
+        unsafe {
+            addr_of_mut!((*a).cfg).write(cfg);
+            addr_of_mut!((*a).sockets).write(sockets);
+            addr_of_mut!((*a).tcp).write(handles);
+            addr_of_mut!((*a).ctl).write(ctl);
+            addr_of_mut!((*a).heartbeat).write(Heartbeat::default());
+            addr_of_mut!((*a).reader).write(Reader::new());
+            addr_of_mut!((*a).tls).write(tls);
+            Ok(slot.assume_init_mut())
+        }
     }
 
     /// The agent's current status.
@@ -621,7 +673,7 @@ fn enroll<P: Platform>(
         Ok(Reply::Enrolled(got)) if enroll::proofs_equal(&got, &expected) => {
             if let Ok(mut n) = channel::borrow(net) {
                 identity::save_pin(n.p, bmc_fp);
-                n.p.retire_account();
+                let retired = n.p.retire_account(Retire::Enrolled);
                 let now = n.now();
                 n.p.record(
                     now,
@@ -630,6 +682,14 @@ fn enroll<P: Platform>(
                         client: ShortFingerprint::of(&client_fp),
                     }),
                 );
+                let closed = match retired {
+                    Retired::Erased => None,
+                    Retired::BootstrapDisabled => Some(TlsEvent::BootstrapDisabled {}),
+                    Retired::BootstrapNotDisabled => Some(TlsEvent::BootstrapNotDisabled {}),
+                };
+                if let Some(e) = closed {
+                    n.p.record(now, &AuditEvent::Tls(e));
+                }
             }
             info!("ENROLLED checked: BMC certificate pinned");
             Ok(())
@@ -644,7 +704,7 @@ fn enroll<P: Platform>(
             audit(net, AuditEvent::Tls(TlsEvent::EnrollmentRejected { code }));
             if code == u8::from(RejectCode::BadCredential) {
                 if let Ok(mut n) = channel::borrow(net) {
-                    n.p.retire_account();
+                    n.p.retire_account(Retire::Refused);
                 }
             }
             Err(SessionEnd::Rejected(code))

@@ -3,7 +3,7 @@
 use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv6Address};
 
-use crate::policy::Features;
+use crate::policy::{Features, TrustSource};
 
 use super::session::Established;
 use crate::types::{Channel, Family};
@@ -35,6 +35,8 @@ pub struct Status {
     pub since: Option<Instant>,
     /// Sessions started since the agent started.
     pub sessions: u32,
+    /// What the current (or next) connection's trust in the BMC rests on.
+    pub trust: Option<TrustSource>,
 }
 
 impl Status {

@@ -70,6 +70,14 @@ audit_events! {
         TrustSourcesDisagree {}
             = (4014, Error, "the administrator's BMC fingerprint and the bootstrap channel's differ; no connection (fix: `bmclink install --bmc-fingerprint` with the BMC's current one)")
             => ("the BMC fingerprint given with `bmclink install --bmc-fingerprint` differs from the one the bootstrap channel publishes: no connection; check the BMC's UI and run `bmclink install --bmc-fingerprint HEX` again"),
+        /// After enrollment the BMC disabled host bootstrapping (DSP0270).
+        BootstrapDisabled {}
+            = (4017, Notice, "after enrollment the BMC disabled host bootstrapping (DSP0270); no further bootstrap account is handed out")
+            => ("enrolled: the BMC disabled host bootstrapping (DSP0270 Get Bootstrap Account Credentials with [0x52, 0x00]); it hands out no further bootstrap accounts"),
+        /// After enrollment the BMC did not disable host bootstrapping.
+        BootstrapNotDisabled {}
+            = (4018, Warning, "after enrollment the BMC did not disable host bootstrapping (no answer, an error, or not supported); disable it on the BMC")
+            => ("enrolled, but the BMC did not disable host bootstrapping (DSP0270 [0x52, 0x00] failed or is not supported): any host process with the IPMI device can still get bootstrap accounts; disable host bootstrapping in the BMC's settings"),
         /// The TLS handshake did not finish within its overall deadline.
         HandshakeTimedOut { secs: u64 }
             = (4016, Error, "the TLS handshake with the BMC did not finish within its deadline (`handshake_timeout_secs`); the connection is dropped and the fallback goes on")

@@ -94,7 +94,9 @@ pub use features::Features;
 pub use input::{Input, SessionEnd, Startup};
 pub use machine::{Policy, ACTION_QUEUE, AUDIT_QUEUE};
 pub use state::{Phase, PolicyState, Step};
-pub use trust::{decide as decide_trust, ClientCert, PinState, Trust, TrustDecision, TrustFacts};
+pub use trust::{
+    decide as decide_trust, ClientCert, PinState, Trust, TrustDecision, TrustFacts, TrustSource,
+};
 
 #[cfg(test)]
 mod tests;

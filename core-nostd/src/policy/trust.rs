@@ -132,6 +132,52 @@ impl Trust {
     pub fn tls(self) -> bool {
         !matches!(self, Trust::Plain)
     }
+
+    /// Which trust source this connection rests on (`admin`: the
+    /// administrator's fingerprint, to tell it from the bootstrap
+    /// channel's); `None` for a probe, which trusts nothing.
+    pub fn source(self, admin: Option<[u8; 32]>) -> Option<TrustSource> {
+        Some(match self {
+            Trust::Plain => TrustSource::Plain,
+            Trust::Pinned { .. } => TrustSource::Pin,
+            Trust::Expected { fingerprint } if admin == Some(fingerprint) => {
+                TrustSource::AdminFingerprint
+            }
+            Trust::Expected { .. } => TrustSource::BootstrapFingerprint,
+            Trust::Enroll { .. } => TrustSource::EnrollmentAccount,
+            Trust::Probe => return None,
+        })
+    }
+}
+
+/// What the BMC's authenticity rests on (`bmclink status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TrustSource {
+    /// The certificate pinned at enrollment.
+    Pin,
+    /// The administrator's fingerprint (`install --bmc-fingerprint`).
+    AdminFingerprint,
+    /// The fingerprint the bootstrap channel published.
+    BootstrapFingerprint,
+    /// The one-time enrollment account (and the BMC's proof of it) from the
+    /// bootstrap channel: a file or IPMI, as the platform knows.
+    EnrollmentAccount,
+    /// None: the legacy plain channel (firmware without TLS).
+    Plain,
+}
+
+impl TrustSource {
+    /// A stable name (status JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            TrustSource::Pin => "pin",
+            TrustSource::AdminFingerprint => "admin-fingerprint",
+            TrustSource::BootstrapFingerprint => "bootstrap-fingerprint",
+            TrustSource::EnrollmentAccount => "enrollment-account",
+            TrustSource::Plain => "plain",
+        }
+    }
 }
 
 /// The decision: a connection with its trust, or none; and what to audit.
@@ -420,5 +466,33 @@ mod tests {
         });
         assert_eq!(d.trust, Some(Trust::Pinned { pin: FP }));
         assert_eq!(ids(&d).as_slice(), &[4005]);
+    }
+
+    #[test]
+    fn the_trust_source_tells_the_admin_fingerprint_from_the_bootstrap_one() {
+        let (admin, published) = ([0xAA; 32], [0xBB; 32]);
+        let expected = |fingerprint| Trust::Expected { fingerprint };
+        assert_eq!(
+            expected(admin).source(Some(admin)),
+            Some(TrustSource::AdminFingerprint)
+        );
+        assert_eq!(
+            expected(published).source(Some(admin)),
+            Some(TrustSource::BootstrapFingerprint)
+        );
+        assert_eq!(
+            expected(published).source(None),
+            Some(TrustSource::BootstrapFingerprint)
+        );
+        assert_eq!(
+            Trust::Pinned { pin: admin }.source(Some(admin)),
+            Some(TrustSource::Pin)
+        );
+        assert_eq!(
+            Trust::Enroll { expected: None }.source(None),
+            Some(TrustSource::EnrollmentAccount)
+        );
+        assert_eq!(Trust::Plain.source(None), Some(TrustSource::Plain));
+        assert_eq!(Trust::Probe.source(Some(admin)), None);
     }
 }

@@ -83,6 +83,18 @@ impl TlsBuffers {
             write: [0; TLS_RECORD_WRITE_BUF],
         }
     }
+
+    /// Writes [`TlsBuffers::new`]'s value (zero bytes) at `p` without a
+    /// temporary (for `AgentBuffers::init`).
+    ///
+    /// # Safety
+    ///
+    /// `p` must be valid for writes of one `TlsBuffers`.
+    pub(crate) unsafe fn zero_in_place(p: *mut Self) {
+        // SAFETY: the caller's promise; both fields are byte arrays, for
+        // which zero bytes are their `new()` value.
+        unsafe { p.write_bytes(0, 1) }
+    }
 }
 
 impl Default for TlsBuffers {

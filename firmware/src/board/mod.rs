@@ -20,7 +20,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use bmclink_core::agent::Status;
 use bmclink_core::audit::{AuditEvent, SessionEvent, TlsEvent};
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Store, StoreError, Wake,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
+    StoreError, Wake,
 };
 use bmclink_core::types::Channel;
 use cortex_m::interrupt::InterruptNumber;
@@ -266,12 +267,17 @@ impl Bootstrap for Board {
         let account = ACCOUNT?.as_bytes();
         let credential = CREDENTIAL?.as_bytes();
         name.get_mut(..account.len())?.copy_from_slice(account);
-        secret.get_mut(..credential.len())?.copy_from_slice(credential);
+        secret
+            .get_mut(..credential.len())?
+            .copy_from_slice(credential);
         Some((account.len(), credential.len()))
     }
 
-    fn retire_account(&mut self) {
+    /// The built-in account is only marked taken: a rig has no
+    /// bootstrapping to disable.
+    fn retire_account(&mut self, _why: Retire) -> Retired {
         self.credential_taken = true;
+        Retired::Erased
     }
 }
 

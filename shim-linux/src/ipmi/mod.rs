@@ -9,8 +9,10 @@
 //!   ([`BootstrapSource`]).
 //!
 //! The account is fetched once, when the core first asks (the BMC may make
-//! a new account on every request), kept only in memory and handed to the
-//! core once. After enrollment [`disable_bootstrap`] sends `[0x52, 0x00]`.
+//! a new account on every request), kept only in memory and offered to the
+//! core until it retires it. When the core retires it after a proven
+//! ENROLLED, [`disable_bootstrap`] sends `[0x52, 0x00]` (once) and the core
+//! audits the outcome (BL4017/BL4018); a refused account is only dropped.
 
 pub mod command;
 pub mod device;
@@ -19,11 +21,12 @@ pub mod sys;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bmclink_core::ipmi::Command;
 use bmclink_core::ipmi::{
     bootstrap_facts, bootstrap_request, BootstrapAccount, BootstrapAnswer, DeviceId, IpmiError,
     CC_BOOTSTRAP_DISABLED, CC_INVALID_COMMAND, CC_OK, GET_BOOTSTRAP_ACCOUNT, GET_DEVICE_ID,
 };
-use bmclink_core::platform::{BmcFacts, Bootstrap};
+use bmclink_core::platform::{BmcFacts, Bootstrap, Retire, Retired};
 
 pub use device::{find_device, IpmiDevice, IpmiDeviceError, DEFAULT_TIMEOUT, DEVICE_PATHS};
 
@@ -65,10 +68,41 @@ impl BootstrapReport {
     }
 }
 
+/// One IPMI request to the local BMC and its response (completion code
+/// first): the kernel's device, or a simulated BMC in tests.
+pub trait IpmiTransport {
+    /// Sends `command` with `data` and waits at most `timeout` for the answer.
+    fn request(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, IpmiDeviceError>;
+    /// Where the requests go (for `status` and the logs).
+    fn path(&self) -> &Path;
+}
+
+impl IpmiTransport for IpmiDevice {
+    fn request(
+        &mut self,
+        command: Command,
+        data: &[u8],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, IpmiDeviceError> {
+        IpmiDevice::request(self, command, data, timeout)
+    }
+    fn path(&self) -> &Path {
+        IpmiDevice::path(self)
+    }
+}
+
+/// Opens the transport of an [`IpmiBootstrap`] for each exchange.
+pub type OpenTransport = Box<dyn FnMut() -> Result<Box<dyn IpmiTransport>, IpmiDeviceError>>;
+
 /// Asks the BMC behind `dev` for its device ID and a bootstrap account,
 /// keeping bootstrapping enabled.
 pub fn read_bootstrap(
-    dev: &mut IpmiDevice,
+    dev: &mut dyn IpmiTransport,
     timeout: Duration,
 ) -> Result<BootstrapReport, IpmiBootstrapError> {
     let rsp = dev.request(GET_DEVICE_ID, &[], timeout)?;
@@ -96,7 +130,7 @@ pub enum Disabled {
 
 /// Sends `[0x52, 0x00]`: bootstrapping is disabled after this request.
 pub fn disable_bootstrap(
-    dev: &mut IpmiDevice,
+    dev: &mut dyn IpmiTransport,
     timeout: Duration,
 ) -> Result<Disabled, IpmiBootstrapError> {
     let rsp = dev.request(GET_BOOTSTRAP_ACCOUNT, &bootstrap_request(false), timeout)?;
@@ -127,26 +161,49 @@ pub fn disable_bootstrap(
 pub const RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The [`Bootstrap`] of a host with an IPMI device. The first question the
-/// core asks reads both answers; the facts are kept, the account is handed
-/// out once (as `user:password` until the core takes the account and the
-/// secret apart). A failed read counts as "no answer" and is retried after
-/// [`RETRY_AFTER`].
-#[derive(Debug)]
+/// core asks reads both answers; the facts are kept, the account is offered
+/// to every enrollment attempt until the core retires it. A failed read
+/// counts as "no answer" and is retried after [`RETRY_AFTER`].
 pub struct IpmiBootstrap {
-    path: Option<PathBuf>,
+    open: OpenTransport,
     timeout: Duration,
     report: Option<BootstrapReport>,
     last_try: Option<Instant>,
+    /// The core has read the account and not retired it yet.
+    offered: bool,
+}
+
+impl std::fmt::Debug for IpmiBootstrap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IpmiBootstrap")
+            .field("timeout", &self.timeout)
+            .field("report", &self.report.as_ref().map(|r| &r.path))
+            .field("offered", &self.offered)
+            .finish_non_exhaustive()
+    }
 }
 
 impl IpmiBootstrap {
-    /// The channel through `path` (default: the first of [`DEVICE_PATHS`]).
+    /// The channel through the kernel's device at `path` (default: the
+    /// first of [`DEVICE_PATHS`]), opened for each exchange.
     pub fn new(path: Option<PathBuf>, timeout: Duration) -> Self {
+        Self::over(
+            Box::new(move || {
+                IpmiDevice::open(path.as_deref()).map(|d| Box::new(d) as Box<dyn IpmiTransport>)
+            }),
+            timeout,
+        )
+    }
+
+    /// The channel through the transports `open` returns (a simulated BMC
+    /// in tests).
+    pub fn over(open: OpenTransport, timeout: Duration) -> Self {
         IpmiBootstrap {
-            path,
+            open,
             timeout,
             report: None,
             last_try: None,
+            offered: false,
         }
     }
 
@@ -154,9 +211,10 @@ impl IpmiBootstrap {
         let due = self.last_try.is_none_or(|t| t.elapsed() >= RETRY_AFTER);
         if self.report.is_none() && due {
             self.last_try = Some(Instant::now());
-            let read = IpmiDevice::open(self.path.as_deref())
+            let timeout = self.timeout;
+            let read = (self.open)()
                 .map_err(IpmiBootstrapError::from)
-                .and_then(|mut d| read_bootstrap(&mut d, self.timeout));
+                .and_then(|mut d| read_bootstrap(d.as_mut(), timeout));
             match read {
                 Ok(r) => self.report = Some(r),
                 Err(e) => log::warn!("bootstrap over IPMI: {e}"),
@@ -179,8 +237,8 @@ impl IpmiBootstrap {
 
     /// Disables bootstrapping on the BMC (after enrollment succeeded).
     pub fn disable(&mut self) -> Result<Disabled, IpmiBootstrapError> {
-        let mut dev = IpmiDevice::open(self.path.as_deref())?;
-        disable_bootstrap(&mut dev, self.timeout)
+        let mut dev = (self.open)()?;
+        disable_bootstrap(dev.as_mut(), self.timeout)
     }
 }
 
@@ -199,12 +257,38 @@ impl Bootstrap for IpmiBootstrap {
         let (user, password) = (account.user().as_bytes(), account.password().as_bytes());
         name.get_mut(..user.len())?.copy_from_slice(user);
         secret.get_mut(..password.len())?.copy_from_slice(password);
-        Some((user.len(), password.len()))
+        let lens = (user.len(), password.len());
+        self.offered = true;
+        Some(lens)
     }
 
-    /// Forgets (and zeroes) the account: enrolled, or refused by the BMC.
-    fn retire_account(&mut self) {
+    /// Forgets (and zeroes) the account. After a proven enrollment with it,
+    /// disables bootstrapping on the BMC (`[0x52, 0x00]`, sent once); a
+    /// refused account is only forgotten (the BMC may hand out another).
+    fn retire_account(&mut self, why: Retire) -> Retired {
         drop(self.take_account());
+        let offered = std::mem::take(&mut self.offered);
+        if why != Retire::Enrolled || !offered {
+            return Retired::Erased;
+        }
+        match self.disable() {
+            Ok(Disabled::Now) => {
+                log::info!("bootstrap over IPMI: bootstrapping disabled on the BMC");
+                Retired::BootstrapDisabled
+            }
+            Ok(Disabled::Already) => {
+                log::info!("bootstrap over IPMI: bootstrapping was already disabled on the BMC");
+                Retired::BootstrapDisabled
+            }
+            Ok(Disabled::NotImplemented) => {
+                log::warn!("bootstrap over IPMI: the BMC cannot disable bootstrapping (0xC1)");
+                Retired::BootstrapNotDisabled
+            }
+            Err(e) => {
+                log::warn!("bootstrap over IPMI: cannot disable bootstrapping: {e}");
+                Retired::BootstrapNotDisabled
+            }
+        }
     }
 }
 

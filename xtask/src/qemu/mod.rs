@@ -17,7 +17,11 @@
 //! every path.
 //!
 //! `--bench` runs the IPv4 scenario with `-icount shift=0` and the image's
-//! `bench` feature, and writes the on-target table into BENCHMARKS.md.
+//! `bench` feature, once per P-256 backend (RustCrypto and `p256-cm4`, two
+//! images), and writes the on-target table with both columns into
+//! BENCHMARKS.md. `--backend rustcrypto|cm4|both` picks the images; without
+//! it the scenarios boot the RustCrypto image only (CI's run: the `p256-cm4`
+//! image is another full LTO build, and its column is a benchmark).
 //!
 //! Needs root, `ip`, `/dev/net/tun`, `qemu-system-arm` and `defmt-print`;
 //! without them it says why and exits 0, or fails under
@@ -40,6 +44,7 @@ use crate::size;
 
 use self::netns::Netns;
 use self::report::bench_report;
+
 use self::story::{check, print_timelines};
 
 /// The TAP device inside the namespace.
@@ -113,9 +118,36 @@ struct Run {
     icount: bool,
 }
 
+/// The P-256 backend an image is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// RustCrypto `p256` (the default of every target).
+    RustCrypto,
+    /// The `p256-cm4` Cortex-M4 assembly (the firmware's `p256-cm4` feature).
+    Cm4,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::RustCrypto => "RustCrypto",
+            Backend::Cm4 => "p256-cm4",
+        }
+    }
+}
+
+const USAGE: &str = "usage: cargo xtask qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor]";
+
 pub fn main(args: &[String]) -> ExitCode {
     let bench = args.iter().any(|a| a == "--bench");
     let mut scenarios = vec![Scenario::Ipv4, Scenario::Ipv6Fallback, Scenario::Impostor];
+    // The scenarios boot the RustCrypto image (CI's); `--bench` measures
+    // both backends side by side.
+    let mut backends = if bench {
+        vec![Backend::RustCrypto, Backend::Cm4]
+    } else {
+        vec![Backend::RustCrypto]
+    };
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -133,14 +165,31 @@ pub fn main(args: &[String]) -> ExitCode {
                     }
                 }
             }
+            "--backend" => {
+                backends = match it.next().map(String::as_str) {
+                    Some("rustcrypto") => vec![Backend::RustCrypto],
+                    Some("cm4") => vec![Backend::Cm4],
+                    Some("both") => vec![Backend::RustCrypto, Backend::Cm4],
+                    other => {
+                        eprintln!(
+                            "xtask qemu: --backend takes rustcrypto, cm4 or both, not {other:?}"
+                        );
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             other => {
-                eprintln!("xtask qemu: unknown argument `{other}`; usage: cargo xtask qemu [--bench] [--scenario ipv4|ipv6-fallback|impostor]");
+                eprintln!("xtask qemu: unknown argument `{other}`; {USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
     if bench {
         scenarios = vec![Scenario::Ipv4];
+        if !backends.contains(&Backend::RustCrypto) {
+            eprintln!("xtask qemu --bench: the table needs the RustCrypto column; use --backend both or rustcrypto");
+            return ExitCode::from(2);
+        }
     }
     let tools = match prerequisites() {
         Ok(t) => t,
@@ -155,51 +204,58 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let identity = bmc_identity();
     let credential = BmcConfig::default().credential;
-    let elf = match size::build_firmware(bench, false) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("xtask qemu: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let mut ok = true;
     let mut walls = Vec::new();
-    let mut bench_log = None;
-    for scenario in scenarios {
-        println!(
-            "\n==> qemu scenario {}{}",
-            scenario.name(),
-            if bench {
-                " (bench, -icount shift=0)"
-            } else {
-                ""
-            }
-        );
-        let run = match run(scenario, bench, &elf, &tools, &identity, &credential) {
-            Ok(r) => r,
+    let mut figures: Vec<(Backend, report::Figures)> = Vec::new();
+    for backend in backends {
+        let elf = match size::build_firmware(bench, backend == Backend::Cm4) {
+            Ok(p) => p,
             Err(e) => {
-                eprintln!("xtask qemu: {}: {e}", scenario.name());
-                ok = false;
-                continue;
+                eprintln!("xtask qemu: {e}");
+                return ExitCode::FAILURE;
             }
         };
-        print_timelines(&run);
-        let problems = check(scenario, &run);
-        walls.push((scenario.name(), run.wall));
-        if problems.is_empty() {
+        for &scenario in &scenarios {
+            let label = format!("{} ({})", scenario.name(), backend.name());
             println!(
-                "qemu {}: passed in {:.1} s wall",
-                scenario.name(),
-                run.wall.as_secs_f64()
+                "\n==> qemu scenario {label}{}",
+                if bench {
+                    " (bench, -icount shift=0)"
+                } else {
+                    ""
+                }
             );
-        } else {
-            ok = false;
-            for p in &problems {
-                eprintln!("qemu {}: FAILED: {p}", scenario.name());
+            let run = match run(scenario, bench, &elf, &tools, &identity, &credential) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("xtask qemu: {label}: {e}");
+                    ok = false;
+                    continue;
+                }
+            };
+            print_timelines(&run);
+            let problems = check(scenario, &run);
+            walls.push((label.clone(), run.wall));
+            if problems.is_empty() {
+                println!(
+                    "qemu {label}: passed in {:.1} s wall",
+                    run.wall.as_secs_f64()
+                );
+            } else {
+                ok = false;
+                for p in &problems {
+                    eprintln!("qemu {label}: FAILED: {p}");
+                }
             }
-        }
-        if bench {
-            bench_log = Some(run.log);
+            if bench && problems.is_empty() {
+                match report::Figures::read(&run.log, &elf) {
+                    Ok(f) => figures.push((backend, f)),
+                    Err(e) => {
+                        eprintln!("xtask qemu --bench: {label}: {e}");
+                        ok = false;
+                    }
+                }
+            }
         }
     }
     for (name, wall) in &walls {
@@ -208,22 +264,23 @@ pub fn main(args: &[String]) -> ExitCode {
             wall.as_secs_f64()
         );
     }
-    if let (true, Some(log)) = (ok, bench_log) {
-        match bench_report(&log, &elf) {
-            Ok(table) => {
-                println!("\n{table}");
-                let path = crate::bench::report_path();
-                if let Err(e) = crate::bench::write_section(&path, "qemu", &table) {
-                    eprintln!("xtask qemu: cannot write {}: {e}", path.display());
-                    ok = false;
-                } else {
-                    println!("wrote {}", path.display());
-                }
-            }
-            Err(e) => {
-                eprintln!("xtask qemu --bench: {e}");
-                ok = false;
-            }
+    let of = |b: Backend| figures.iter().find(|(x, _)| *x == b).map(|(_, f)| f);
+    if let (true, Some(rust_crypto)) = (bench && ok, of(Backend::RustCrypto)) {
+        let cm4 = of(Backend::Cm4);
+        let table = bench_report(rust_crypto, cm4);
+        println!("\n{table}");
+        if let Some(c) = cm4 {
+            println!(
+                "p256-cm4 handshake goal (<= 5.5 M instructions): {}",
+                report::handshake_verdict(c)
+            );
+        }
+        let path = crate::bench::report_path();
+        if let Err(e) = crate::bench::write_section(&path, "qemu", &table) {
+            eprintln!("xtask qemu: cannot write {}: {e}", path.display());
+            ok = false;
+        } else {
+            println!("wrote {}", path.display());
         }
     }
     if ok {
