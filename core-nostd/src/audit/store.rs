@@ -13,5 +13,10 @@ audit_events! {
         Corrupt { record: Record }
             = (5002, Error, "a persistent record is corrupt; it is not reset silently (run `bmclink link reset` or reinstall)")
             => ("persistent record {} is corrupt and was not used; run `bmclink link reset` for the link record or `bmclink install` for the identity", record.name()),
+        /// The hosts file's bmclink block is malformed (a BEGIN line
+        /// without its END, or two BEGINs): the file is left unchanged.
+        HostsBlockMalformed { line: u32 }
+            = (5003, Error, "the hosts file's bmclink block has a `# BEGIN bmclink` line without its `# END bmclink` (or two BEGINs); the file is left unchanged until the marker lines are fixed")
+            => ("the hosts file's bmclink block is malformed at line {line}; the file was left unchanged and idrac.local is not mapped: remove the stray `# BEGIN bmclink` line or add `# END bmclink` where the block ends"),
     }
 }
