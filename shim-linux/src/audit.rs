@@ -8,9 +8,8 @@
 //! any.
 
 use std::ffi::CString;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bmclink_core::audit::{AuditEvent, FieldValue, Severity};
@@ -19,6 +18,7 @@ use serde::Serialize;
 use smoltcp::time::Instant;
 
 use crate::journal::{JournalSink, JOURNAL_SOCKET};
+use crate::private_file::{open_private, Existing, PrivateFileError};
 use crate::time::now_rfc3339;
 
 /// The syslog priority of a severity (facility added by `openlog`).
@@ -139,13 +139,11 @@ impl LinuxAudit {
         self
     }
 
-    /// Appends events as JSON lines to `path` (created 0600 when missing).
-    pub fn with_json_file(mut self, path: &Path) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .open(path)?;
+    /// Appends events as JSON lines to `path`: created 0600 when missing,
+    /// tightened to 0600 when looser, never through a symlink
+    /// ([`crate::private_file`]).
+    pub fn with_json_file(mut self, path: &Path) -> Result<Self, PrivateFileError> {
+        let file = open_private(path, Existing::Append)?;
         self.json = Some((path.to_owned(), file));
         Ok(self)
     }

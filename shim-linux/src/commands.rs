@@ -127,8 +127,17 @@ pub fn run_platform(cfg: &ShimConfig, backend: &Backend) -> Result<LinuxPlatform
     })?;
     // Under systemd stderr already goes to the journal, as syslog does.
     let foreground = std::env::var_os("JOURNAL_STREAM").is_none();
-    platform::build(cfg, backend, Some(stop), foreground)
-        .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
+    platform::build(cfg, backend, Some(stop), foreground).map_err(platform_failure)
+}
+
+/// A refused `--pcap` or `--audit-log` (a symlink, another owner, ...) is
+/// a configuration error, exit 2; anything else failing is exit 1.
+fn platform_failure(e: platform::PlatformError) -> Failure {
+    let exit = match &e {
+        platform::PlatformError::Private(p) if p.is_refusal() => Exit::Usage,
+        _ => Exit::Runtime,
+    };
+    Failure::new(exit, e.to_string())
 }
 
 /// Checks that every record present under the state directory reads and,
@@ -197,19 +206,16 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
         ));
     }
     let (cfg, backend) = run_config(cli, args)?;
+    crate::store::check_state_dir(&cfg.state_dir).map_err(|e| Failure::new(Exit::State, e))?;
     check_state(&mut FileStore::new(&cfg.state_dir))?;
     let mut platform = run_platform(&cfg, &backend)?;
     log::info!("platform ready: {platform:?}");
+    // Also finishes a hosts-file update an earlier run left half done.
     if let Some(sink) = &mut platform.status {
-        sink.report.waiting().map_err(|e| {
-            Failure::new(
-                Exit::Runtime,
-                format!(
-                    "cannot write the status file under {}: {e}",
-                    cfg.state_dir.display()
-                ),
-            )
-        })?;
+        let r = sink.report.waiting();
+        platform
+            .after_publish(r)
+            .map_err(|e| Failure::new(Exit::Runtime, e.to_string()))?;
     }
     let mut bufs = Box::new(AgentBuffers::new());
     let ended = match Agent::new(cfg.core.clone(), &mut bufs, &mut platform) {
@@ -238,7 +244,7 @@ fn offline_platform(cfg: &ShimConfig, root: &Path) -> Result<LinuxPlatform, Fail
         ..cfg.clone()
     };
     let foreground = std::env::var_os("JOURNAL_STREAM").is_none();
-    platform::offline(&cfg, foreground).map_err(|e| Failure::new(Exit::Runtime, e.to_string()))
+    platform::offline(&cfg, foreground).map_err(platform_failure)
 }
 
 /// Reads `--secret-file` and checks the account for the account file.
@@ -263,20 +269,16 @@ fn read_account(name: &str, file: &Path) -> Result<(String, String), Failure> {
 }
 
 /// Writes `data` to `path` 0600 (created so, never through a symlink).
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
     use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let mut f = crate::private_file::open_private(&tmp, crate::private_file::Existing::Truncate)
+        .map_err(|e| e.to_string())?;
+    let io = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    f.write_all(data).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// Makes a fresh identity (T2, T8, B4): key and self-signed certificate,
@@ -433,12 +435,7 @@ fn install(
             &path,
             bootstrap::account_file_text(&name, &secret).as_bytes(),
         )
-        .map_err(|e| {
-            Failure::new(
-                Exit::Runtime,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
+        .map_err(|e| Failure::new(Exit::Runtime, e))?;
         writeln!(
             out,
             "one-time account {name} saved in {} (0600) until the agent has enrolled with it",
@@ -539,6 +536,22 @@ fn uninstall(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let cfg = resolve_config(cli)?;
+    // The block first: its removal may finish through the journal in the
+    // state directory, which goes next.
+    let hosts = install::under(root, &cfg.hosts_file);
+    let state = install::under(root, &cfg.state_dir);
+    HostsFile::new(&hosts)
+        .with_journal(state.join(platform::HOSTS_JOURNAL))
+        .remove()
+        .map_err(|e| {
+            Failure::new(
+                Exit::Runtime,
+                format!(
+                    "cannot remove the bmclink block from {}: {e}",
+                    hosts.display()
+                ),
+            )
+        })?;
     let removed = if package_mode {
         install::uninstall_package_files(root, &cfg.state_dir)
     } else {
@@ -548,16 +561,6 @@ fn uninstall(
         Failure::new(
             Exit::Runtime,
             format!("{e}; run as root, or pass --root DIR"),
-        )
-    })?;
-    let hosts = install::under(root, &cfg.hosts_file);
-    HostsFile::new(&hosts).remove().map_err(|e| {
-        Failure::new(
-            Exit::Runtime,
-            format!(
-                "cannot remove the bmclink block from {}: {e}",
-                hosts.display()
-            ),
         )
     })?;
     for p in &changes.removed {

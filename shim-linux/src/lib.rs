@@ -2,7 +2,7 @@
 //!
 //! The Linux shim around the `no_std` core: the platform pieces
 //! ([`frames`], [`clock`], [`store`], [`hostnet`], [`bootstrap`], [`audit`],
-//! [`pcap`]) composed into one [`platform::LinuxPlatform`], plus what the
+//! [`pcap`], [`private_file`]) composed into one [`platform::LinuxPlatform`], plus what the
 //! `bmclink` binary needs around it: [`config`], [`hosts`] (P10's managed
 //! block), [`status`] and [`session`] (what a running agent shows),
 //! [`install`], the [`cli`] and its [`commands`].
@@ -22,6 +22,7 @@ pub mod ipmi;
 pub mod journal;
 pub mod pcap;
 pub mod platform;
+pub mod private_file;
 pub mod session;
 pub mod smbios;
 pub mod status;

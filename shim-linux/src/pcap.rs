@@ -10,6 +10,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use bmclink_core::platform::{Frames, Wake};
+
+use crate::private_file::{open_private, Existing, PrivateFileError};
 use smoltcp::time::Instant;
 
 /// `LINKTYPE_ETHERNET`.
@@ -67,9 +69,19 @@ pub struct PcapFrames<F: Frames> {
 }
 
 impl<F: Frames> PcapFrames<F> {
-    /// Wraps `inner`, creating (truncating) `path`.
+    /// Wraps `inner`, creating (truncating) `path` 0600, never through a
+    /// symlink ([`crate::private_file`]).
     pub fn create(inner: F, path: &Path) -> io::Result<Self> {
-        let file = File::create(path)?;
+        let file = open_private(path, Existing::Truncate).map_err(|e| match e {
+            PrivateFileError::Io { source, .. } => source,
+            refused => io::Error::new(io::ErrorKind::PermissionDenied, refused),
+        })?;
+        Self::with_file(inner, file)
+    }
+
+    /// Wraps `inner`, writing to `file` (opened with
+    /// [`crate::private_file::open_private`]).
+    pub fn with_file(inner: F, file: File) -> io::Result<Self> {
         Ok(PcapFrames {
             inner,
             writer: Some(PcapWriter::new(BufWriter::new(file))?),

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use bmclink_core::agent::Status;
-use bmclink_core::audit::AuditEvent;
+use bmclink_core::audit::{AuditEvent, StoreEvent};
 use bmclink_core::platform::{
     Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
     StoreError, Wake,
@@ -23,7 +23,8 @@ use crate::hostnet::LinuxHostNet;
 use crate::hosts::HostsFile;
 use crate::ipmi::BootstrapSource;
 use crate::pcap::PcapFrames;
-use crate::session::{SessionReport, SessionView};
+use crate::private_file::{open_private, Existing, PrivateFileError};
+use crate::session::{ReportError, SessionReport, SessionView};
 use crate::store::FileStore;
 
 /// Which `Frames` backend `bmclink run` uses.
@@ -108,12 +109,15 @@ pub struct StatusSink {
     pub report: SessionReport,
     /// The BMC's IPv4 address from the config.
     pub bmc_ipv4: Ipv4Addr,
+    /// The malformed hosts block already audited (its line), so BL5004 is
+    /// said once until the block is fixed.
+    pub hosts_block_audited: Option<usize>,
 }
 
 impl StatusSink {
     /// Publishes `status`: a session up writes its view, otherwise the
     /// status says "not connected" and the hosts block goes.
-    pub fn publish(&mut self, status: &Status) -> std::io::Result<()> {
+    pub fn publish(&mut self, status: &Status) -> Result<(), ReportError> {
         match (status.family, status.channel, status.firmware) {
             (Some(family), Some(channel), Some(bmc_firmware)) => {
                 self.report.connected(&SessionView {
@@ -167,8 +171,12 @@ pub enum PlatformError {
     /// The frame backend could not be opened.
     #[error(transparent)]
     Frames(#[from] FramesError),
-    /// The pcap or audit file could not be created.
-    #[error("cannot create {path}: {source}")]
+    /// The pcap or audit file was refused (a symlink, another owner, ...)
+    /// or could not be opened.
+    #[error(transparent)]
+    Private(#[from] PrivateFileError),
+    /// The pcap file's header could not be written.
+    #[error("cannot write {path}: {source}")]
     File {
         /// The file.
         path: PathBuf,
@@ -186,37 +194,33 @@ pub fn build(
     stop: Option<StopSignal>,
     foreground: bool,
 ) -> Result<LinuxPlatform, PlatformError> {
+    // The files first: a refused --pcap or --audit-log stops the run
+    // before any device is opened.
+    let pcap = cfg
+        .pcap
+        .as_ref()
+        .map(|p| open_private(p, Existing::Truncate).map(|f| (p.clone(), f)))
+        .transpose()?;
+    let audit = audit_sinks(cfg, foreground)?;
     let clock = LinuxClock::start();
     let mac = cfg.mac.unwrap_or_else(|| local_mac(&mut OsRng));
     let frames: Box<dyn Frames> = match backend {
         Backend::Tap(name) => {
             let f = TapFrames::open(name, mac, clock)?;
             match stop {
-                Some(s) => wrap_pcap(f.with_stop(s), cfg)?,
-                None => wrap_pcap(f, cfg)?,
+                Some(s) => wrap_pcap(f.with_stop(s), pcap)?,
+                None => wrap_pcap(f, pcap)?,
             }
         }
         Backend::Iface(name) => {
             let f = PacketFrames::open(name, mac, clock)?;
             match stop {
-                Some(s) => wrap_pcap(f.with_stop(s), cfg)?,
-                None => wrap_pcap(f, cfg)?,
+                Some(s) => wrap_pcap(f.with_stop(s), pcap)?,
+                None => wrap_pcap(f, pcap)?,
             }
         }
     };
     let iface = backend.host_interface(cfg);
-    let mut audit = LinuxAudit::new().with_journal_or_syslog();
-    if foreground {
-        audit = audit.with_stderr();
-    }
-    if let Some(p) = &cfg.audit_log {
-        audit = audit
-            .with_json_file(p)
-            .map_err(|source| PlatformError::File {
-                path: p.clone(),
-                source,
-            })?;
-    }
     let mac = frames.mac();
     Ok(LinuxPlatform {
         frames,
@@ -228,15 +232,57 @@ pub fn build(
         status: Some(StatusSink {
             report: SessionReport::new(
                 &cfg.state_dir,
-                Some(
-                    HostsFile::new(&cfg.hosts_file).with_bmc_hostname(cfg.bmc_hostname.as_deref()),
-                ),
+                Some(hosts_file(cfg)),
                 mac,
             )
             .with_bootstrap(BootstrapSource::for_host(cfg).describe()),
             bmc_ipv4: cfg.core.bmc_ipv4,
+            hosts_block_audited: None,
         }),
     })
+}
+
+/// The journal of the hosts file's in-place writes, in the state directory.
+pub const HOSTS_JOURNAL: &str = "hosts.journal";
+
+/// The hosts file of `cfg`, its journal in the state directory.
+pub fn hosts_file(cfg: &ShimConfig) -> HostsFile {
+    HostsFile::new(&cfg.hosts_file)
+        .with_bmc_hostname(cfg.bmc_hostname.as_deref())
+        .with_journal(cfg.state_dir.join(HOSTS_JOURNAL))
+}
+
+impl LinuxPlatform {
+    /// Takes what a status publication returned: a hosts-file failure is
+    /// logged and does not stop the agent (a malformed block is also
+    /// audited, BL5004, once until it is fixed); a status-file failure
+    /// comes back.
+    pub fn after_publish(&mut self, r: Result<(), ReportError>) -> Result<(), ReportError> {
+        let Some(sink) = self.status.as_mut() else {
+            return r;
+        };
+        let e = match r {
+            Ok(()) => {
+                sink.hosts_block_audited = None;
+                return Ok(());
+            }
+            Err(e @ ReportError::Status { .. }) => return Err(e),
+            Err(e) => e,
+        };
+        log::warn!("{e}");
+        if let Some(block) = e.block() {
+            let line = block.line();
+            if sink.hosts_block_audited != Some(line) {
+                sink.hosts_block_audited = Some(line);
+                let event = AuditEvent::Store(StoreEvent::HostsBlockMalformed {
+                    line: u32::try_from(line).unwrap_or(u32::MAX),
+                });
+                let now = self.clock.now();
+                self.audit.record(now, &event);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn bootstrap_of(cfg: &ShimConfig) -> Box<dyn Bootstrap> {
@@ -257,18 +303,7 @@ fn bootstrap_of(cfg: &ShimConfig) -> Box<dyn Bootstrap> {
 /// store, the bootstrap, syslog and the JSON-lines audit log of `cfg`,
 /// stderr when `foreground`.
 pub fn offline(cfg: &ShimConfig, foreground: bool) -> Result<LinuxPlatform, PlatformError> {
-    let mut audit = LinuxAudit::new().with_journal_or_syslog();
-    if foreground {
-        audit = audit.with_stderr();
-    }
-    if let Some(p) = &cfg.audit_log {
-        audit = audit
-            .with_json_file(p)
-            .map_err(|source| PlatformError::File {
-                path: p.clone(),
-                source,
-            })?;
-    }
+    let audit = audit_sinks(cfg, foreground)?;
     Ok(LinuxPlatform {
         frames: Box::new(NoFrames {
             mac: cfg.mac.unwrap_or_else(|| local_mac(&mut OsRng)),
@@ -282,16 +317,26 @@ pub fn offline(cfg: &ShimConfig, foreground: bool) -> Result<LinuxPlatform, Plat
     })
 }
 
+/// Syslog always, stderr when `foreground`, the JSON-lines log when asked.
+fn audit_sinks(cfg: &ShimConfig, foreground: bool) -> Result<LinuxAudit, PlatformError> {
+    let mut audit = LinuxAudit::new().with_journal_or_syslog();
+    if foreground {
+        audit = audit.with_stderr();
+    }
+    if let Some(p) = &cfg.audit_log {
+        audit = audit.with_json_file(p)?;
+    }
+    Ok(audit)
+}
+
 fn wrap_pcap<F: Frames + 'static>(
     f: F,
-    cfg: &ShimConfig,
+    pcap: Option<(PathBuf, std::fs::File)>,
 ) -> Result<Box<dyn Frames>, PlatformError> {
-    Ok(match &cfg.pcap {
-        Some(p) => Box::new(
-            PcapFrames::create(f, p).map_err(|source| PlatformError::File {
-                path: p.clone(),
-                source,
-            })?,
+    Ok(match pcap {
+        Some((path, file)) => Box::new(
+            PcapFrames::with_file(f, file)
+                .map_err(|source| PlatformError::File { path, source })?,
         ),
         None => Box::new(f),
     })
@@ -360,11 +405,9 @@ impl Audit for LinuxPlatform {
     }
     fn status(&mut self, status: &Status) {
         if let Some(sink) = &mut self.status {
-            if let Err(e) = sink.publish(status) {
-                log::warn!(
-                    "cannot write the status file or the hosts file under {}: {e}",
-                    sink.report.state_dir().display()
-                );
+            let r = sink.publish(status);
+            if let Err(e) = self.after_publish(r) {
+                log::warn!("{e}");
             }
         }
     }

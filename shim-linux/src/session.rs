@@ -6,6 +6,8 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
+use crate::hosts::BlockError;
+
 use bmclink_core::policy::{Features, TrustSource};
 use bmclink_core::{Channel, Family};
 
@@ -36,6 +38,39 @@ pub struct SessionView {
     pub features: Vec<(&'static str, bool)>,
     /// What the session's trust in the BMC rests on.
     pub trust: Option<TrustSource>,
+}
+
+/// A [`SessionReport`] update failed. The status file is written first, so
+/// a hosts-file failure never keeps `bmclink status` stale.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The status file could not be written or removed.
+    #[error("cannot write the status file under {dir}: {source}")]
+    Status {
+        /// The state directory.
+        dir: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The hosts file's block could not be set or removed (a malformed
+    /// block: [`ReportError::block`]).
+    #[error("cannot update the bmclink block in {path}: {source}")]
+    Hosts {
+        /// The hosts file.
+        path: PathBuf,
+        /// The OS error, or the [`BlockError`] inside one.
+        source: io::Error,
+    },
+}
+
+impl ReportError {
+    /// The malformed block a hosts-file failure is about, if that is it.
+    pub fn block(&self) -> Option<&BlockError> {
+        match self {
+            ReportError::Hosts { source, .. } => BlockError::of(source),
+            ReportError::Status { .. } => None,
+        }
+    }
 }
 
 /// Publishes session changes to the status file and the hosts file.
@@ -102,27 +137,40 @@ impl SessionReport {
         }
     }
 
+    fn status_result(&self, r: io::Result<()>) -> Result<(), ReportError> {
+        r.map_err(|source| ReportError::Status {
+            dir: self.state_dir.clone(),
+            source,
+        })
+    }
+
+    /// The status result first, then the hosts one.
+    fn both(&self, status: io::Result<()>, hosts: io::Result<()>) -> Result<(), ReportError> {
+        self.status_result(status)?;
+        hosts.map_err(|source| ReportError::Hosts {
+            path: self
+                .hosts
+                .as_ref()
+                .map(|h| h.path().to_owned())
+                .unwrap_or_default(),
+            source,
+        })
+    }
+
     /// Running, no session yet (or the session was lost): the status says
     /// "not connected" and the hosts block is removed.
-    pub fn waiting(&mut self) -> io::Result<()> {
+    pub fn waiting(&mut self) -> Result<(), ReportError> {
         self.since = now_rfc3339();
-        if let Some(h) = &self.hosts {
-            h.remove()?;
-        }
-        self.base().write(&self.state_dir)
+        let status = self.base().write(&self.state_dir);
+        let hosts = self.hosts.as_ref().map(|h| h.remove()).unwrap_or(Ok(()));
+        self.both(status, hosts)
     }
 
     /// A session started: status with family, channel, firmware, features
     /// and addresses; the hosts block follows the family (P10).
-    pub fn connected(&mut self, s: &SessionView) -> io::Result<()> {
+    pub fn connected(&mut self, s: &SessionView) -> Result<(), ReportError> {
         self.since = now_rfc3339();
         let ipv4 = s.family == Family::V4;
-        if let Some(h) = &self.hosts {
-            match (ipv4, s.bmc_ipv4) {
-                (true, Some(bmc)) => h.set(bmc)?,
-                _ => h.remove()?,
-            }
-        }
         let [a, b, c, d] = s.bmc_firmware;
         let mut st = self.base();
         st.family = Some(s.family.to_string());
@@ -145,14 +193,20 @@ impl SessionReport {
         st.addresses.bmc_ipv4 = addr(s.bmc_ipv4);
         st.addresses.bmc_ipv6 = addr(s.bmc_ipv6);
         st.trust = s.trust.map(|t| t.name().to_owned());
-        st.write(&self.state_dir)
+        let status = st.write(&self.state_dir);
+        let hosts = match (&self.hosts, ipv4, s.bmc_ipv4) {
+            (None, ..) => Ok(()),
+            (Some(h), true, Some(bmc)) => h.set(bmc),
+            (Some(h), ..) => h.remove(),
+        };
+        self.both(status, hosts)
     }
 
     /// The agent stops: remove the hosts block and the status file.
-    pub fn stopped(&mut self) -> io::Result<()> {
+    pub fn stopped(&mut self) -> Result<(), ReportError> {
         let hosts = self.hosts.as_ref().map(|h| h.remove()).unwrap_or(Ok(()));
         let status = Status::remove(&self.state_dir);
-        hosts.and(status)
+        self.both(status, hosts)
     }
 }
 
@@ -269,5 +323,17 @@ mod tests {
         old.as_object_mut().unwrap().remove("bootstrap");
         let back: Status = serde_json::from_value(old).unwrap();
         assert_eq!((back.trust, back.bootstrap), (None, None));
+    }
+
+    #[test]
+    fn a_malformed_hosts_block_still_writes_the_status_and_names_the_block() {
+        let (t, mut r, hosts) = rig();
+        let bad = "127.0.0.1 localhost\n# BEGIN bmclink\n10.0.0.5 db\n";
+        fs::write(&hosts, bad).unwrap();
+        let e = r.connected(&view(Family::V4)).unwrap_err();
+        assert_eq!(e.block(), Some(&BlockError::Unterminated { line: 2 }));
+        assert!(e.to_string().contains("line 2"), "{e}");
+        assert_eq!(observed(&t).family.as_deref(), Some("IPv4"));
+        assert_eq!(fs::read_to_string(&hosts).unwrap(), bad);
     }
 }

@@ -4,9 +4,10 @@
 //! the host knows beside the file: the port, the trust source and the last
 //! audit events.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+
+use crate::private_file::Existing;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -118,16 +119,17 @@ fn process_alive(pid: u32) -> bool {
 }
 
 impl Status {
-    /// Writes atomically (0600; temp file + fsync + rename).
+    /// Writes atomically (0600, never through a symlink; temp file + fsync
+    /// + rename).
     pub fn write(&self, state_dir: &Path) -> io::Result<()> {
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         let tmp = state_dir.join(format!(".{STATUS_FILE}.tmp.{}", std::process::id()));
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        let mut f = crate::private_file::open_private(&tmp, Existing::Truncate).map_err(|e| {
+            match e {
+                crate::private_file::PrivateFileError::Io { source, .. } => source,
+                refused => io::Error::new(io::ErrorKind::PermissionDenied, refused),
+            }
+        })?;
         f.write_all(&text)?;
         f.sync_all()?;
         fs::rename(&tmp, path(state_dir))?;

@@ -43,6 +43,61 @@ pub fn create_state_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
+/// Refuses a state directory another user could change, as sshd's
+/// `StrictModes` refuses a `~/.ssh` others can write: it must be owned by
+/// root (when bmclink runs as root, as the shipped unit does) or by root or
+/// the running user (a non-root run, e.g. the tests), and not be group or
+/// world writable. Whoever can write it can plant a BMC pin, swap the
+/// identity key or point a record at another file. A missing directory is
+/// fine: it is created 0700 on first write. A symlinked directory is judged
+/// by its target. Its parents are not checked (`/var/lib` is root's).
+pub fn check_state_dir(dir: &Path) -> Result<(), String> {
+    let meta = match fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("cannot check the state directory {}: {e}", dir.display())),
+    };
+    if !meta.is_dir() {
+        return Err(format!(
+            "the state directory {} is not a directory; move it away (bmclink creates the directory 0700)",
+            dir.display()
+        ));
+    }
+    use std::os::unix::fs::MetadataExt;
+    state_dir_problem(dir, meta.uid(), meta.mode(), nix::unistd::geteuid().as_raw())
+}
+
+/// [`check_state_dir`]'s rule on an owner and mode, for a run as `euid`.
+pub fn state_dir_problem(dir: &Path, owner: u32, mode: u32, euid: u32) -> Result<(), String> {
+    let owner_ok = owner == 0 || (euid != 0 && owner == euid);
+    let writable = mode & 0o022 != 0;
+    if owner_ok && !writable {
+        return Ok(());
+    }
+    let d = dir.display();
+    let who = if euid == 0 {
+        "root".to_owned()
+    } else {
+        format!("root or uid {euid} (bmclink's user)")
+    };
+    let problem = match (owner_ok, writable) {
+        (false, true) => format!(
+            "is owned by uid {owner}, not {who}, and is group or world writable (mode {:04o})",
+            mode & 0o7777
+        ),
+        (false, _) => format!("is owned by uid {owner}, not {who}"),
+        _ => format!("is group or world writable (mode {:04o})", mode & 0o7777),
+    };
+    let chown = if euid == 0 {
+        "root:root".to_owned()
+    } else {
+        euid.to_string()
+    };
+    Err(format!(
+        "the state directory {d} {problem}, so another user could replace the BMC pin or the          identity key; bmclink does not run on it: fix it with `chown {chown} {d} && chmod 0700 {d}`"
+    ))
+}
+
 impl FileStore {
     /// A store over `dir`. The directory is created (0700) on first save.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -227,6 +282,41 @@ mod tests {
             assert_eq!(mode(&s.path(r)), 0o600, "{}", r.name());
         }
         assert_eq!(mode(s.dir()), 0o700);
+    }
+
+    #[test]
+    fn the_state_dir_rule_is_sshds_strict_modes() {
+        let d = Path::new("/var/lib/bmclink");
+        // As root: root's, not group/world writable.
+        assert_eq!(state_dir_problem(d, 0, 0o40700, 0), Ok(()));
+        assert_eq!(state_dir_problem(d, 0, 0o40755, 0), Ok(()));
+        let e = state_dir_problem(d, 1000, 0o40700, 0).unwrap_err();
+        assert!(e.contains("owned by uid 1000, not root"), "{e}");
+        assert!(
+            e.contains("`chown root:root /var/lib/bmclink && chmod 0700 /var/lib/bmclink`"),
+            "{e}"
+        );
+        let e = state_dir_problem(d, 0, 0o40770, 0).unwrap_err();
+        assert!(e.contains("group or world writable (mode 0770)"), "{e}");
+        assert!(state_dir_problem(d, 0, 0o41777, 0).is_err());
+        assert!(state_dir_problem(d, 0, 0o40702, 0).is_err());
+        // Not root: the running user's or root's.
+        assert_eq!(state_dir_problem(d, 1000, 0o40700, 1000), Ok(()));
+        assert_eq!(state_dir_problem(d, 0, 0o40755, 1000), Ok(()));
+        let e = state_dir_problem(d, 1001, 0o40700, 1000).unwrap_err();
+        assert!(e.contains("`chown 1000 /var/lib/bmclink"), "{e}");
+        assert!(state_dir_problem(d, 1000, 0o40720, 1000).is_err());
+    }
+
+    #[test]
+    fn a_tempdir_state_dir_passes_and_a_world_writable_one_does_not() {
+        let (_t, s) = store();
+        assert_eq!(check_state_dir(s.dir()), Ok(()), "missing is fine");
+        create_state_dir(s.dir()).unwrap();
+        assert_eq!(check_state_dir(s.dir()), Ok(()));
+        fs::set_permissions(s.dir(), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_state_dir(s.dir()).unwrap_err();
+        assert!(e.contains("chmod 0700"), "{e}");
     }
 
     #[test]
