@@ -571,7 +571,12 @@ fn write_over(ops: &mut dyn FileOps, path: &Path, new: &[u8]) -> io::Result<()> 
     ops.sync(path)
 }
 
-fn replace_atomically(ops: &mut dyn FileOps, path: &Path, mode: u32, data: &[u8]) -> io::Result<()> {
+fn replace_atomically(
+    ops: &mut dyn FileOps,
+    path: &Path,
+    mode: u32,
+    data: &[u8],
+) -> io::Result<()> {
     let tmp = sibling(path, "bmclink-tmp");
     let result = (|| {
         ops.create(&tmp, mode, data)?;
@@ -713,7 +718,8 @@ mod tests {
 
     #[test]
     fn a_user_line_that_merely_starts_with_a_marker_is_user_text() {
-        let text = "# BEGIN bmclinkage of the rack\n10.0.0.1 a\n# END bmclink-ish note\n10.0.0.2 b\n";
+        let text =
+            "# BEGIN bmclinkage of the rack\n10.0.0.1 a\n# END bmclink-ish note\n10.0.0.2 b\n";
         // No block in it: removing changes nothing, setting appends.
         assert_eq!(with_block(text, None).unwrap(), text);
         let set = with_block(text, Some(BMC)).unwrap();
@@ -735,7 +741,10 @@ mod tests {
         let e = with_block(text, None).unwrap_err();
         assert_eq!(e, BlockError::Unterminated { line: 2 });
         let msg = e.to_string();
-        assert!(msg.contains("line 2") && msg.contains("# END bmclink"), "{msg}");
+        assert!(
+            msg.contains("line 2") && msg.contains("# END bmclink"),
+            "{msg}"
+        );
         assert_eq!(
             with_block(text, Some(BMC)).unwrap_err(),
             BlockError::Unterminated { line: 2 }
@@ -753,7 +762,10 @@ mod tests {
 
     #[test]
     fn an_end_without_begin_is_user_text_and_two_blocks_become_one() {
-        assert_eq!(with_block("# END bmclink\n", None).unwrap(), "# END bmclink\n");
+        assert_eq!(
+            with_block("# END bmclink\n", None).unwrap(),
+            "# END bmclink\n"
+        );
         let text = format!("a\n{}b\n{}c\n", block(BMC), block(BMC));
         let other = Ipv4Addr::new(169, 254, 0, 9);
         assert_eq!(
@@ -873,7 +885,10 @@ mod tests {
             if self.dir != Dir::Writable && to == self.target {
                 return Err(io::Error::from_raw_os_error(libc::EBUSY));
             }
-            self.step(&format!("rename {} {}", from.display(), to.display()), false)?;
+            self.step(
+                &format!("rename {} {}", from.display(), to.display()),
+                false,
+            )?;
             RealOps.rename(from, to)
         }
         fn sync_dir(&mut self, dir: &Path) -> io::Result<()> {
@@ -999,7 +1014,8 @@ mod tests {
                             .map(|e| e.unwrap().file_name())
                             .collect();
                         assert_eq!(leftovers, ["hosts"], "{what}");
-                        if let Ok(state) = fs::read_dir(p.parent().unwrap().with_file_name("state")) {
+                        if let Ok(state) = fs::read_dir(p.parent().unwrap().with_file_name("state"))
+                        {
                             assert_eq!(state.count(), 0, "{what}: files left in the state dir");
                         }
                     }
@@ -1023,7 +1039,10 @@ mod tests {
         // Recovery: count its steps, then crash it at each.
         let mut count = Injected::new(Dir::BindMount, &p, usize::MAX, Fault::Error);
         let snapshot = (fs::read(&p).unwrap(), fs::read(h.journal_path()).unwrap());
-        assert_eq!(h.recover_with(&mut count).unwrap(), Recovered::RolledForward);
+        assert_eq!(
+            h.recover_with(&mut count).unwrap(),
+            Recovered::RolledForward
+        );
         let n = count.steps;
         assert_eq!(n, 6, "{:#?}", count.log);
         for k in 0..n {

@@ -230,12 +230,8 @@ pub fn build(
         bootstrap: bootstrap_of(cfg),
         audit,
         status: Some(StatusSink {
-            report: SessionReport::new(
-                &cfg.state_dir,
-                Some(hosts_file(cfg)),
-                mac,
-            )
-            .with_bootstrap(BootstrapSource::for_host(cfg).describe()),
+            report: SessionReport::new(&cfg.state_dir, Some(hosts_file(cfg)), mac)
+                .with_bootstrap(BootstrapSource::for_host(cfg).describe()),
             bmc_ipv4: cfg.core.bmc_ipv4,
             hosts_block_audited: None,
         }),

@@ -214,7 +214,10 @@ mod tests {
         let link = t.path().join("cap.pcap");
         std::fs::hard_link(&target, &link).unwrap();
         let e = open_private(&link, Existing::Truncate).unwrap_err();
-        assert!(matches!(e, PrivateFileError::HardLinked { links: 2, .. }), "{e}");
+        assert!(
+            matches!(e, PrivateFileError::HardLinked { links: 2, .. }),
+            "{e}"
+        );
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "secret\n");
     }
 
@@ -248,7 +251,14 @@ mod tests {
         std::os::unix::fs::chown(&p, Some(65534), Some(65534)).unwrap();
         let e = open_private(&p, Existing::Append).unwrap_err();
         assert!(
-            matches!(e, PrivateFileError::Owner { owner: 65534, euid: 0, .. }),
+            matches!(
+                e,
+                PrivateFileError::Owner {
+                    owner: 65534,
+                    euid: 0,
+                    ..
+                }
+            ),
             "{e}"
         );
         assert!(e.to_string().contains("chown 0"), "{e}");

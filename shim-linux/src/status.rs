@@ -124,12 +124,11 @@ impl Status {
     pub fn write(&self, state_dir: &Path) -> io::Result<()> {
         let text = serde_json::to_vec_pretty(self).map_err(io::Error::other)?;
         let tmp = state_dir.join(format!(".{STATUS_FILE}.tmp.{}", std::process::id()));
-        let mut f = crate::private_file::open_private(&tmp, Existing::Truncate).map_err(|e| {
-            match e {
+        let mut f =
+            crate::private_file::open_private(&tmp, Existing::Truncate).map_err(|e| match e {
                 crate::private_file::PrivateFileError::Io { source, .. } => source,
                 refused => io::Error::new(io::ErrorKind::PermissionDenied, refused),
-            }
-        })?;
+            })?;
         f.write_all(&text)?;
         f.sync_all()?;
         fs::rename(&tmp, path(state_dir))?;

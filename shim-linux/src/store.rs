@@ -55,7 +55,12 @@ pub fn check_state_dir(dir: &Path) -> Result<(), String> {
     let meta = match fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("cannot check the state directory {}: {e}", dir.display())),
+        Err(e) => {
+            return Err(format!(
+                "cannot check the state directory {}: {e}",
+                dir.display()
+            ))
+        }
     };
     if !meta.is_dir() {
         return Err(format!(
@@ -64,7 +69,12 @@ pub fn check_state_dir(dir: &Path) -> Result<(), String> {
         ));
     }
     use std::os::unix::fs::MetadataExt;
-    state_dir_problem(dir, meta.uid(), meta.mode(), nix::unistd::geteuid().as_raw())
+    state_dir_problem(
+        dir,
+        meta.uid(),
+        meta.mode(),
+        nix::unistd::geteuid().as_raw(),
+    )
 }
 
 /// [`check_state_dir`]'s rule on an owner and mode, for a run as `euid`.
