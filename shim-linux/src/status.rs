@@ -449,6 +449,8 @@ mod tests {
     /// The fixture of the layout tests: an IPv4 TLS session.
     fn connected() -> Status {
         Status {
+            trust: None,
+            bootstrap: None,
             pid: 4242,
             family: Some("IPv4".into()),
             channel: Some("TLS 1.3".into()),

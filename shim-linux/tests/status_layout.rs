@@ -56,6 +56,8 @@ fn exec(rig: &Rig, args: &[&str]) -> (Result<(), Failure>, String) {
 
 fn ipv6_session(pid: u32) -> Status {
     Status {
+        trust: None,
+        bootstrap: None,
         pid,
         family: Some("IPv6".into()),
         channel: Some("TLS 1.3".into()),

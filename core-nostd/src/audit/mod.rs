@@ -167,12 +167,9 @@ impl AuditId {
         // Four digits, as the ID displays (IDs are below 10000 by the
         // layer ranges; a larger one keeps its low four digits).
         let n = self.0 % 10_000;
-        let digits = [
-            b'0' + (n / 1000) as u8,
-            b'0' + (n / 100 % 10) as u8,
-            b'0' + (n / 10 % 10) as u8,
-            b'0' + (n % 10) as u8,
-        ];
+        // Each quotient digit is below 10, so the additions cannot wrap.
+        let digit = |d: u16| b'0'.wrapping_add((d % 10) as u8);
+        let digits = [digit(n / 1000), digit(n / 100), digit(n / 10), digit(n)];
         h.update(digits);
         let digest = h.finalize();
         let mut id = [0u8; 16];
