@@ -62,11 +62,11 @@ pub struct Status {
     /// `admin-fingerprint`, `bootstrap-fingerprint`, `enrollment-account`
     /// (the account came from [`Status::bootstrap`]) or `plain`; `None`
     /// while not connected.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<String>,
     /// The bootstrap channel this agent reads (`IPMI (...)`, `facts file
     /// PATH`, `none (...)`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<String>,
 }
 
