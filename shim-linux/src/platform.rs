@@ -128,7 +128,7 @@ impl StatusSink {
                     host_ipv6: status.host_ipv6,
                     bmc_ipv4: (family == bmclink_core::Family::V4).then_some(self.bmc_ipv4),
                     bmc_ipv6: status.bmc_ipv6,
-                    features: status.features.names().collect(),
+                    features: status.features(),
                     trust: status.trust,
                 })
             }

@@ -33,9 +33,10 @@ pub struct SessionView {
     pub bmc_ipv4: Option<Ipv4Addr>,
     /// The BMC's IPv6 address, if known.
     pub bmc_ipv6: Option<Ipv6Addr>,
-    /// The P10 features by their stable names ([`Features::NAMED`]) and
-    /// whether this session offers each.
-    pub features: Vec<(&'static str, bool)>,
+    /// The P10 features this session offers (the core's
+    /// [`Features::of_session`]): the status lists them by name and the
+    /// hosts block is there exactly when `idrac.local` is one of them.
+    pub features: Features,
     /// What the session's trust in the BMC rests on.
     pub trust: Option<TrustSource>,
 }
@@ -167,10 +168,10 @@ impl SessionReport {
     }
 
     /// A session started: status with family, channel, firmware, features
-    /// and addresses; the hosts block follows the family (P10).
+    /// and addresses; the hosts block follows the features (P10: there
+    /// exactly when the session offers `idrac.local`).
     pub fn connected(&mut self, s: &SessionView) -> Result<(), ReportError> {
         self.since = now_rfc3339();
-        let ipv4 = s.family == Family::V4;
         let [a, b, c, d] = s.bmc_firmware;
         let mut st = self.base();
         st.family = Some(s.family.to_string());
@@ -182,10 +183,10 @@ impl SessionReport {
         st.bmc_firmware = Some(format!("{a}.{b}.{c}.{d}"));
         st.features = s
             .features
-            .iter()
+            .names()
             .map(|(name, available)| Feature {
-                name: (*name).to_owned(),
-                available: *available,
+                name: name.to_owned(),
+                available,
             })
             .collect();
         st.addresses.host_ipv4 = addr(s.host_ipv4);
@@ -194,7 +195,8 @@ impl SessionReport {
         st.addresses.bmc_ipv6 = addr(s.bmc_ipv6);
         st.trust = s.trust.map(|t| t.name().to_owned());
         let status = st.write(&self.state_dir);
-        let hosts = match (&self.hosts, ipv4, s.bmc_ipv4) {
+        let names = s.features.contains(Features::BMC_LOCAL_NAMES);
+        let hosts = match (&self.hosts, names, s.bmc_ipv4) {
             (None, ..) => Ok(()),
             (Some(h), true, Some(bmc)) => h.set(bmc),
             (Some(h), ..) => h.remove(),
@@ -235,12 +237,7 @@ mod tests {
             host_ipv6: None,
             bmc_ipv4: Some(Ipv4Addr::new(169, 254, 1, 1)),
             bmc_ipv6: Some("fe80::1".parse().unwrap()),
-            features: match family {
-                Family::V4 => Features::ALL,
-                Family::V6 => Features::MONITORING,
-            }
-            .names()
-            .collect(),
+            features: Features::of_session(Some(family)),
             trust: Some(TrustSource::Pin),
         }
     }

@@ -237,7 +237,6 @@ impl Control {
                 break;
             }
         }
-        self.status.features = self.policy.features();
     }
 
     /// Tells the policy something from outside the tick (a session's end).

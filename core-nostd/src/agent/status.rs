@@ -19,8 +19,6 @@ pub struct Status {
     pub host_ipv6: Option<Ipv6Address>,
     /// The BMC's IPv6 address, once known.
     pub bmc_ipv6: Option<Ipv6Address>,
-    /// Features available over the current session (P10).
-    pub features: Features,
     /// The family of the session, while one is up.
     pub family: Option<Family>,
     /// The channel of the session, while one is up.
@@ -43,6 +41,13 @@ impl Status {
     /// Whether a session is up.
     pub fn is_up(&self) -> bool {
         self.family.is_some()
+    }
+
+    /// P10: the features available over the current session, from the
+    /// session's family ([`Features::of_session`], the function the policy
+    /// uses too), so the status cannot disagree with its own family.
+    pub fn features(&self) -> Features {
+        Features::of_session(self.family)
     }
 
     pub(crate) fn session_up(

@@ -58,10 +58,10 @@ audit_events! {
         Ipv4ClaimFailed { preferred: Ipv4Address }
             = (3011, Warning, "could not claim an IPv4 link-local address on the USBNIC; will retry")
             => ("could not claim an IPv4 link-local address on the USBNIC (preferred {preferred}); will retry"),
-        /// P10: an IPv6 session without IPv4 on the USBNIC.
+        /// P10: a session over IPv6 (the BMC was not reached over IPv4).
         Ipv6OnlySession {}
-            = (3012, Warning, "IPv6-only session: in-band BMC access, in-band SNMP get, idrac.local/drac.local and auto-update are unavailable (need IPv4 on the USBNIC)")
-            => ("session over IPv6 without IPv4 on the USBNIC: in-band BMC access, in-band SNMP get, idrac.local/drac.local and auto-update are unavailable, monitoring only; enable IPv4 (or run `bmclink link reset`) to get them back"),
+            = (3012, Warning, "IPv6 session: in-band BMC access, in-band SNMP get, idrac.local/drac.local and auto-update are unavailable (they need a session over IPv4)")
+            => ("session over IPv6: in-band BMC access, in-band SNMP get, idrac.local/drac.local and auto-update are unavailable, monitoring only; they come back when the BMC is reached over IPv4 (check the BMC's IPv4 link-local setting, or run `bmclink link reset`)"),
         /// The agent gave no result for a step within its watchdog.
         StepTimedOut { family: Family }
             = (3013, Warning, "the agent reported no result for an address or connection step within its watchdog; the step was abandoned and will be retried")

@@ -2,11 +2,14 @@
 
 use core::fmt;
 
+use crate::types::Family;
+
 /// A set of host features, each with a stable name (P10).
 ///
-/// A session over IPv4, or over IPv6 while the USBNIC also carries an IPv4
-/// configuration, has them all; an IPv6-only session (IPv6, no IPv4 on the
-/// USBNIC) has only [`Features::MONITORING`]; no session has none.
+/// A session over IPv4 has them all; a session over IPv6 has only
+/// [`Features::MONITORING`], whatever IPv4 the USBNIC carries (the agent
+/// only gets there when IPv4 did not reach the BMC); no session has none
+/// ([`Features::of_session`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Features(u8);
@@ -35,6 +38,17 @@ impl Features {
         (Features::AUTO_UPDATE, "auto-update"),
         (Features::MONITORING, "monitoring"),
     ];
+
+    /// P10: the features of a session over `family` (`None`: no session).
+    /// The policy, the status, the audit event BL3012 and the shim's hosts
+    /// block all derive from this one function.
+    pub const fn of_session(family: Option<Family>) -> Features {
+        match family {
+            None => Features::NONE,
+            Some(Family::V4) => Features::ALL,
+            Some(Family::V6) => Features::MONITORING,
+        }
+    }
 
     /// The raw bits (bit order of [`Features::NAMED`]).
     pub const fn bits(self) -> u8 {

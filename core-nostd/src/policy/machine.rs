@@ -288,25 +288,16 @@ impl Policy {
             .map(|s| s.family)
     }
 
-    /// P10: the features the current session makes available; none without
-    /// a session, only monitoring on an IPv6-only session.
+    /// P10: the features the current session makes available. This is the
+    /// one source of truth: the status, the audit event (BL3012) and the
+    /// shim's hosts block all follow it.
     pub fn features(&self) -> Features {
-        match self.session_family() {
-            None => Features::NONE,
-            Some(Family::V4) => Features::ALL,
-            Some(Family::V6) if self.ipv4_configured() => Features::ALL,
-            Some(Family::V6) => Features::MONITORING,
-        }
+        Features::of_session(self.session_family())
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &PolicyConfig {
         &self.cfg
-    }
-
-    /// Whether the USBNIC carries an IPv4 configuration (P10).
-    pub(super) fn ipv4_configured(&self) -> bool {
-        self.facts.ipv4_present || self.v4_bound.is_some()
     }
 
     fn tick(&mut self, now: Instant) -> Instant {

@@ -52,8 +52,9 @@
 //!   answer (`BmcIpv6NotFound`) skips IPv6 while IPv4 is usable, until the
 //!   link goes down and up; it is not persisted (it may be a booting BMC).
 //! - **P8** the agent emits the session-start event; [`Policy::session_family`].
-//! - **P10** [`Policy::features`]: an IPv6 session with no IPv4 on the
-//!   USBNIC (host IPv4 or a bound address) has monitoring only (BL3012).
+//! - **P10** [`Policy::features`] ([`Features::of_session`]): every
+//!   session over IPv6 has monitoring only, audited as BL3012 at each
+//!   IPv6 WELCOME; status and the shim's hosts block follow the same value.
 //! - **B2** race mode: the round's IPv6 attempt starts `race_delay` after
 //!   the round started (or at once when IPv4 failed first); an IPv4
 //!   connection wins and drops IPv6; under an IPv6 session IPv4 keeps being

@@ -245,7 +245,7 @@ impl Policy {
         if !authenticated {
             // Anyone answering the plain port can say anything: nothing it
             // says switches IPv6 off, for this session or across restarts.
-            if family == Family::V6 && !self.ipv4_configured() {
+            if family == Family::V6 {
                 self.audit(PolicyEvent::Ipv6OnlySession {});
             }
             return;
@@ -264,7 +264,7 @@ impl Policy {
             self.caps = Some(record);
             self.push(Action::SaveBmcCaps { record });
         }
-        if family == Family::V6 && !self.ipv4_configured() {
+        if family == Family::V6 {
             self.audit(PolicyEvent::Ipv6OnlySession {});
         }
     }

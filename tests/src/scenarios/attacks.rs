@@ -447,7 +447,9 @@ pub(super) fn dad_answered_check(o: &Outcome) -> Result<(), String> {
     // (BL1102) and the failure that names the restart (BL1103), with the
     // policy's backoff (BL3009) until its ceiling; the last cycle may be
     // cut short when the rogue stops; then the address (BL1101), the IPv6
-    // session (BL2001) and the BYE at the end of the run (BL2002).
+    // session (BL2001) with its P10 limits (BL3012: the session runs over
+    // IPv6 although the host holds an IPv4 address) and the BYE at the end
+    // of the run (BL2002).
     let (min, max) = dad_cycles();
     audit_lines(
         o,
@@ -464,6 +466,7 @@ pub(super) fn dad_answered_check(o: &Outcome) -> Result<(), String> {
             Line::Id("BL1102", 0, 3),
             Line::Id("BL1101", 1, 1),
             Line::Id("BL2001", 1, 1),
+            Line::Id("BL3012", 1, 1),
             Line::Id("BL2002", 1, 1),
         ],
     )

@@ -66,7 +66,7 @@ impl Outcome {
             .iter()
             .rev()
             .find(|s| s.is_up())
-            .map(|s| s.features)
+            .map(|s| s.features())
     }
 
     /// The frames the agent put on the wire.

@@ -195,7 +195,21 @@ pub(super) fn p4_check(o: &Outcome) -> Result<(), String> {
     })?;
     let v4_first = o.agent_ipv4_attempts()[0];
     let v6_session = o.sessions()[0].0;
-    ensure(v4_first < v6_session, || "IPv6 before IPv4".into())
+    ensure(v4_first < v6_session, || "IPv6 before IPv4".into())?;
+    // P10: the agent claimed its IPv4 address, but the session runs over
+    // IPv6, so it offers monitoring only, and says so.
+    ensure(!o.agent_announces().is_empty(), || {
+        "the IPv4 address was not claimed".into()
+    })?;
+    ensure(o.session_features() == Some(Features::MONITORING), || {
+        format!(
+            "IPv6 session: monitoring only, got {:?}",
+            o.session_features()
+        )
+    })?;
+    ensure(o.has("BL3012"), || {
+        format!("BL3012 expected: {:?}", o.ids())
+    })
 }
 
 pub(super) fn p10_run() -> Outcome {

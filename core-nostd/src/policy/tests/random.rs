@@ -296,15 +296,7 @@ fn random_input_sequences_hold_the_policy_invariants() {
             match st.session {
                 None => assert_eq!(p.features(), Features::NONE),
                 Some(Family::V4) => assert_eq!(p.features(), Features::ALL),
-                Some(Family::V6) => {
-                    let v4_here = model.facts.ipv4_present || st.ipv4_addr.is_some();
-                    let want = if v4_here {
-                        Features::ALL
-                    } else {
-                        Features::MONITORING
-                    };
-                    assert_eq!(p.features(), want, "{}", ctx());
-                }
+                Some(Family::V6) => assert_eq!(p.features(), Features::MONITORING, "{}", ctx()),
             }
             if st.session.is_some() {
                 sessions += 1;

@@ -238,8 +238,10 @@ fn ipv4_connection_failure_falls_back_to_ipv6() {
             caps: CAPS_ALL,
         });
         assert_eq!(s.p.session_family(), Some(Family::V6));
-        // IPv4 is configured on the USBNIC: not an IPv6-only session.
-        assert_eq!(s.p.features(), Features::ALL);
+        // P10: IPv4 is configured on the USBNIC, but the session runs over
+        // IPv6: monitoring only, audited.
+        assert_eq!(s.p.features(), Features::MONITORING);
+        assert_eq!(s.ids, [3012]);
     }
 }
 
@@ -443,7 +445,7 @@ fn ipv6_only_usbnic_still_claims_ipv4() {
 }
 
 #[test]
-fn ipv6_only_session_offers_monitoring_only() {
+fn an_ipv6_session_offers_monitoring_only() {
     let mut s = Sim::with(|c| c.ipv4 = false, startup(bare(), None));
     assert_eq!(s.p.features(), Features::NONE);
     s.v6_to_connect();
@@ -457,12 +459,13 @@ fn ipv6_only_session_offers_monitoring_only() {
     assert_eq!(s.ids, [3012]);
     assert_eq!(s.p.features(), Features::MONITORING);
     assert_eq!(s.p.features().to_string(), "monitoring");
-    // The same IPv6 session with IPv4 on the host's USBNIC has everything.
+    // IPv4 appearing on the host's USBNIC does not change what this IPv6
+    // session offers (P10 follows the session's family).
     s.input(Input::HostFacts(HostFacts {
         ipv4_present: true,
         ..bare()
     }));
-    assert_eq!(s.p.features(), Features::ALL);
+    assert_eq!(s.p.features(), Features::MONITORING);
     // An IPv4 session has everything.
     let mut s = Sim::new(PolicyConfig::default(), startup(bare(), None));
     s.v4_session(PREFERRED, CAPS_ALL);
