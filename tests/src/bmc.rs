@@ -74,6 +74,9 @@ pub struct BmcConfig {
     /// ServerHello record every this often, forever (a peer holding the
     /// agent's handshake open).
     pub tls_trickle: Option<smoltcp::time::Duration>,
+    /// Never answers HELLO (or ENROLL) with WELCOME: the agent waits with
+    /// the handshake done and no session.
+    pub withhold_welcome: bool,
 }
 
 impl BmcConfig {
@@ -116,6 +119,7 @@ impl Default for BmcConfig {
             impostor_cert: false,
             tls_tamper: None,
             tls_trickle: None,
+            withhold_welcome: false,
         }
     }
 }

@@ -294,6 +294,7 @@ impl TlsSession {
             match self.conn.reader().read(&mut buf) {
                 Ok(0) => {
                     // close_notify from the client.
+                    timeline::emit("bmc", "<- close_notify");
                     next = Next::Close;
                     break;
                 }

@@ -130,6 +130,10 @@ fn reject(code: RejectCode, reason: &str, out: &mut Vec<u8>) {
 
 /// Establishes the session: WELCOME with this firmware's facts.
 fn welcome(how: String, cfg: &BmcConfig, state: &mut BmcState, out: &mut Vec<u8>) {
+    if cfg.withhold_welcome {
+        timeline::emit("bmc", format!("withholding WELCOME ({how})"));
+        return;
+    }
     state.session = state.session.wrapping_add(1);
     let caps = cfg.caps();
     let fw = cfg.firmware;

@@ -4,6 +4,7 @@
 //! `cargo xtask run --scenario NAME` share them.
 
 mod attacks;
+mod audit;
 mod outcome;
 mod rows;
 
@@ -17,6 +18,7 @@ use crate::world::World;
 
 use attacks::*;
 pub use attacks::{squat_recovery_bound, ATTACK_FROM, ATTACK_UNTIL};
+use audit::*;
 pub use outcome::Outcome;
 pub use rows::claim_after_binding;
 use rows::*;
@@ -234,6 +236,34 @@ pub static ALL: &[Scenario] = &[
         about: "race mode, a host answers every DAD probe for an hour: the IPv4 session is never ended, DAD passes within a minute after it stops",
         run: dad_spares_ipv4_run,
         check: dad_spares_ipv4_check,
+    },
+    Scenario {
+        name: "audit-pin-mismatch",
+        row: "T1",
+        about: "a pinned BMC reboots with another certificate: the lost session names its port, each refusal is BL4002 alone (no BL2006 beside it)",
+        run: pin_mismatch_run,
+        check: pin_mismatch_check,
+    },
+    Scenario {
+        name: "audit-stop-before-welcome",
+        row: "§5",
+        about: "stopped after the TLS handshake, before WELCOME: BYE and close_notify go out, no BL2002 for a session that never started",
+        run: stop_before_welcome_run,
+        check: stop_before_welcome_check,
+    },
+    Scenario {
+        name: "audit-tls-port-refused",
+        row: "T6",
+        about: "the BMC's TLS port refuses while TLS is expected: BL2007 once per outage, no plain fallback, no BL2002 at the stop",
+        run: tls_port_refused_run,
+        check: tls_port_refused_check,
+    },
+    Scenario {
+        name: "audit-p3-blocked-claim-stops",
+        row: "P3",
+        about: "the host's IPv4 vanishes (BL3002) while a squatter keeps the recorded address's claim backing off: the claim stops, no BL1002 or ARP probe after BL3002",
+        run: blocked_claim_run,
+        check: blocked_claim_check,
     },
 ];
 

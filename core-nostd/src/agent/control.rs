@@ -14,7 +14,7 @@ use super::link::{Ipv4Mode, Link, LinkReport};
 use super::net::{earliest, Net};
 use super::per_family::PerFamily;
 use super::status::Status;
-use crate::audit::{AuditEvent, StoreEvent, TlsEvent};
+use crate::audit::{AuditEvent, SessionEvent, StoreEvent, TlsEvent};
 use crate::cert::Expiry;
 use crate::config::Config;
 use crate::link::discover::{Discovery, DiscoveryEvent};
@@ -45,6 +45,13 @@ pub struct Control {
     pub(crate) connected: PerFamily<bool>,
     /// Per family: the policy asked to drop it while a session runs on it.
     pub(crate) disconnect: PerFamily<bool>,
+    /// P3 blocked IPv4 while a session ran on it: release the claim when
+    /// that session has ended ([`Action::ReleaseIpv4`]).
+    pub(crate) release_v4: bool,
+    /// Per family: the BMC port of the connection being made (or running),
+    /// kept from the connect for the audit log (a closed socket has no
+    /// remote endpoint any more).
+    pub(crate) ports: PerFamily<u16>,
     /// The status pushed to the platform.
     pub(crate) status: Status,
     /// Per family: how the connection being made (or running) on it
@@ -123,6 +130,8 @@ impl Control {
             attempts: PerFamily::both(None),
             connected: PerFamily::both(false),
             disconnect: PerFamily::both(false),
+            ports: PerFamily::both(0),
+            release_v4: false,
             status: Status::default(),
             trust: PerFamily::both(None),
             identity: None,
@@ -201,7 +210,7 @@ impl Control {
                 self.input(Input::TcpConnected { family: f });
             } else if state == tcp::State::Closed {
                 self.attempts[f] = None;
-                self.refused_with_pin(now, f, net.p);
+                self.refused(now, f, net.p);
                 self.trust[f] = None;
                 self.input(Input::TcpRefused { family: f });
             } else if now >= deadline {
@@ -350,6 +359,15 @@ impl Control {
                         .claim_ipv4(self.mac, addr, Ipv4Mode::Recorded(addr), seed, now);
                 }
             }
+            Action::ReleaseIpv4 => {
+                if self.status.family == Some(Family::V4) {
+                    // The session's BYE still needs the address: released
+                    // when the session has ended.
+                    self.release_v4 = true;
+                } else {
+                    self.release_ipv4(net);
+                }
+            }
             Action::UseHostIpv4 => {
                 // The host OS has its own IPv4 on the USBNIC; the agent's own
                 // stack still needs an address of its own, claimed with ACD
@@ -433,6 +451,7 @@ impl Control {
                     }
                     None => false,
                 };
+                self.ports[family] = port;
                 if ok {
                     self.attempts[family] = Some(now.saturating_add(cfg.connect_timeout));
                     self.trust[family] = Some(trust);
@@ -471,6 +490,16 @@ impl Control {
 }
 
 impl Control {
+    /// Stops the IPv4 claim and drops its address (P3 blocked IPv4).
+    pub(crate) fn release_ipv4<P: Platform>(&mut self, net: &mut Net<'_, '_, P, Link>) {
+        self.release_v4 = false;
+        if let Some(addr) = net.link.ipv4() {
+            remove_address(net.iface, IpAddress::Ipv4(addr));
+        }
+        net.link.v4 = None;
+        self.status.host_ipv4 = None;
+    }
+
     /// A session came up: events said once per outage may be said again.
     pub(crate) fn session_started(&mut self) {
         self.said.clear();
@@ -487,14 +516,19 @@ impl Control {
         p.record(now, event);
     }
 
-    /// B1: the TLS port of a pinned BMC refused us and its bootstrap says it
-    /// has no TLS any more: a downgrade, refused (said once per outage).
-    fn refused_with_pin<P: Platform>(&mut self, now: Instant, family: Family, p: &mut P) {
-        if !matches!(self.trust[family], Some(Trust::Pinned { .. })) {
+    /// The BMC's TLS port refused us (said once per outage). B1: a pinned
+    /// BMC whose bootstrap says it has no TLS any more is a downgrade,
+    /// refused; otherwise TLS is expected and the refused port is named.
+    fn refused<P: Platform>(&mut self, now: Instant, family: Family, p: &mut P) {
+        let Some(trust) = self.trust[family] else {
             return;
-        }
-        if p.bmc_facts().is_some_and(|f| !f.tls) {
+        };
+        if matches!(trust, Trust::Pinned { .. }) && p.bmc_facts().is_some_and(|f| !f.tls) {
             self.say_once(now, p, &AuditEvent::Tls(TlsEvent::DowngradeRefused {}));
+        } else if trust.tls() {
+            let port = self.ports[family];
+            let event = AuditEvent::Session(SessionEvent::TlsPortRefused { family, port });
+            self.say_once(now, p, &event);
         }
     }
 

@@ -435,7 +435,7 @@ fn run_plain_session<P: Platform>(
     let hello = session::hello(cfg, family, false, false);
     let est = match session::greet(net, &mut ch, reader, cfg, ctl, family, &hello) {
         Ok(est) => est,
-        Err(end) => return end,
+        Err(end) => return session::leave_unwelcomed(&mut ch, end),
     };
     started(net, cfg, ctl, family, Channel::Plain, &est);
     if Caps::from_bits(est.caps).tls() {
@@ -568,7 +568,8 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
                 TlsEvent::handshake_failed(e)
             };
             audit(net, AuditEvent::Tls(event));
-            return SessionEnd::Channel(ChannelError::Tls);
+            // Audited with its cause: no "connection failed" beside it.
+            return SessionEnd::Untrusted;
         }
     };
     let bmc_fp = tls.server_fingerprint();
@@ -601,7 +602,7 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
         if let Err(end) = enroll(
             net, &mut ch, reader, cfg, ctl, family, deadline, bmc_fp, client_fp,
         ) {
-            return end;
+            return leave_tls_unwelcomed(ch, end);
         }
     }
     let est = match session::await_reply(net, &mut ch, reader, cfg, ctl, family, deadline) {
@@ -612,8 +613,8 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
             )))
         }
         Err(end) => {
-            tls_failure(net, &ch, end, trust, client);
-            return end;
+            let end = tls_failure(net, &ch, end, trust, client);
+            return leave_tls_unwelcomed(ch, end);
         }
     };
     if let Trust::Expected { fingerprint } = trust {
@@ -625,7 +626,7 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
     }
     started(net, cfg, ctl, family, Channel::Tls13, &est);
     let end = session::serve(net, &mut ch, reader, cfg, ctl, family, hb);
-    tls_failure(net, &ch, end, Trust::Pinned { pin: bmc_fp }, client);
+    let end = tls_failure(net, &ch, end, Trust::Pinned { pin: bmc_fp }, client);
     if matches!(end, SessionEnd::Stopped | SessionEnd::Moving) {
         ch.close();
     }
@@ -717,14 +718,30 @@ fn enroll<P: Platform>(
     }
 }
 
-/// Audits why a TLS session failed, when TLS is the reason.
+/// [`session::leave_unwelcomed`] over TLS: after the BYE of a stop or a
+/// move, close_notify.
+fn leave_tls_unwelcomed<P: Platform>(
+    mut ch: TlsChannel<'_, '_, '_, P>,
+    end: SessionEnd,
+) -> SessionEnd {
+    let end = session::leave_unwelcomed(&mut ch, end);
+    if matches!(end, SessionEnd::Stopped | SessionEnd::Moving) {
+        ch.close();
+    }
+    end
+}
+
+/// Audits why a TLS session failed, when TLS is the reason. A TLS failure
+/// so audited (BL40xx) comes back as [`SessionEnd::Untrusted`]: the
+/// connection did not fail, the agent refused it, and a BL2006 beside the
+/// reason would say otherwise.
 fn tls_failure<P: Platform>(
     net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &TlsChannel<'_, '_, '_, P>,
     end: SessionEnd,
     trust: Trust,
     client: ShortFingerprint,
-) {
+) -> SessionEnd {
     let not_enrolled = u8::from(RejectCode::NotEnrolled);
     let event = match (end, ch.error) {
         (SessionEnd::Rejected(code), _) if code == not_enrolled => match trust {
@@ -741,12 +758,16 @@ fn tls_failure<P: Platform>(
         // A reset or close mid-session is a lost connection (BL2006, by
         // the caller), not a TLS failure.
         (SessionEnd::Channel(ChannelError::Tls), Some(TlsError::Io(_) | TlsError::Closed)) => {
-            return
+            return end
         }
-        (SessionEnd::Channel(ChannelError::Tls), Some(e)) => TlsEvent::HandshakeFailed { error: e },
-        _ => return,
+        (SessionEnd::Channel(ChannelError::Tls), Some(e)) => TlsEvent::handshake_failed(e),
+        _ => return end,
     };
     audit(net, AuditEvent::Tls(event));
+    match end {
+        SessionEnd::Channel(_) => SessionEnd::Untrusted,
+        other => other,
+    }
 }
 
 fn audit<P: Platform>(net: &RefCell<Net<'_, '_, P, Link>>, event: AuditEvent) {
@@ -763,11 +784,7 @@ fn end_session<P: Platform>(
     end: SessionEnd,
 ) {
     let now = net.now();
-    let port = net
-        .tcp(family)
-        .remote_endpoint()
-        .map(|e| e.port)
-        .unwrap_or(0);
+    let port = ctl.ports[family];
     let (event, cause) = match end {
         SessionEnd::Stopped => (
             SessionEvent::Ended {
@@ -814,9 +831,12 @@ fn end_session<P: Platform>(
         SessionEnd::Protocol(e) => error!("closing the connection: protocol error: {}", e),
         other => info!("session ended: {:?}", other),
     }
-    // An untrusted peer was audited with the reason already (BL40xx); a
-    // "connection failed" beside it would blur it.
-    if end != SessionEnd::Untrusted {
+    // An untrusted peer, or a TLS failure, was audited with the reason
+    // already (BL40xx); a "connection failed" beside it would blur it.
+    // A stop or a move before WELCOME ends no session: no BL2002.
+    let no_session = ctl.status.family != Some(family)
+        && matches!(end, SessionEnd::Stopped | SessionEnd::Moving);
+    if end != SessionEnd::Untrusted && !no_session {
         net.p.record(now, &AuditEvent::Session(event));
     }
     if end != SessionEnd::Stopped {
@@ -829,5 +849,8 @@ fn end_session<P: Platform>(
         ctl.report(Input::SessionEnded { family, cause });
     }
     ctl.status.session_down();
+    if family == Family::V4 && ctl.release_v4 {
+        ctl.release_ipv4(net);
+    }
     net.p.status(&ctl.status);
 }

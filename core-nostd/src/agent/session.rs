@@ -136,6 +136,19 @@ fn send_events(
 /// Bytes buffered from the channel, reassembled into frames.
 pub type Reader = crate::proto::FrameReader<{ 2 * MAX_FRAME_LEN }>;
 
+/// Leaves a connection that said HELLO but has no session yet (no
+/// WELCOME): a stop or a move still says BYE with its reason (DESIGN §5),
+/// so the BMC is not left waiting; other ends send nothing more.
+pub fn leave_unwelcomed(ch: &mut impl ChannelIo, end: SessionEnd) -> SessionEnd {
+    let reason = match end {
+        SessionEnd::Stopped => bye::SHUTDOWN,
+        SessionEnd::Moving => bye::MOVING,
+        _ => return end,
+    };
+    let _ = send_message(ch, &Message::Bye(reason));
+    end
+}
+
 /// Sends one message.
 pub fn send_message(ch: &mut impl ChannelIo, msg: &Message<'_>) -> Result<(), SessionEnd> {
     let mut buf = [0u8; MAX_FRAME_LEN];

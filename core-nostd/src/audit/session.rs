@@ -31,6 +31,11 @@ audit_events! {
         ConnectFailed { family: Family, port: u16 }
             = (2006, Warning, "TCP connection to the BMC failed or was reset; will retry with backoff")
             => ("TCP connection to the BMC over {family} port {port} failed; will retry"),
+        /// The BMC refused TCP on its TLS port while TLS is expected (the
+        /// bootstrap facts, a pin, or TLS by default): said once per outage.
+        TlsPortRefused { family: Family, port: u16 }
+            = (2007, Warning, "the BMC refused connections on its TLS port while TLS is expected; bmclink does not fall back to the plain channel by itself; fix: enable TLS for the host link on the BMC, or correct `tls_port` in the config")
+            => ("the BMC refused the connection to its TLS port {port} over {family}; TLS is expected, so no plain fallback (enable TLS for the host link on the BMC, or correct `tls_port` in the config)"),
         /// The queue of OS events for the BMC overflowed (the same ID as the
         /// drop report sent to the BMC, `agent::events::DROPPED_ID`).
         OsEventsDropped { dropped: u32, total: u32 }

@@ -27,6 +27,12 @@ pub enum Action {
         /// The recorded address.
         addr: Ipv4Address,
     },
+    /// P3: the recorded configuration became unusable and IPv4 stays
+    /// disconnected (BL3002): stop the IPv4 claim and drop its address, so
+    /// that nothing on the wire or in the audit log goes on claiming it (no
+    /// probes, no "probing again"). Emitted with BL3002; a later
+    /// `UseRecordedIpv4` starts over when the configuration is back.
+    ReleaseIpv4,
     /// The host OS already carries IPv4 on the USBNIC and there is no link
     /// record: nothing to configure, use what is there. Answer with
     /// `Ipv4Claimed` or `Ipv4ClaimFailed`.

@@ -103,6 +103,7 @@ impl Policy {
         self.record_problem = Some(problem);
         self.v4_bound = None;
         self.audit(PolicyEvent::RecordUnusable { addr, problem });
+        self.push(Action::ReleaseIpv4);
     }
 
     pub(super) fn ipv4_claimed(&mut self, now: Instant, addr: Ipv4Address) {

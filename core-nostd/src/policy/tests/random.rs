@@ -196,6 +196,13 @@ impl Model {
                 assert_ne!(reason.ipv4, Ipv4Unavailable::Usable, "{}", ctx());
                 assert_ne!(reason.ipv6, Ipv6Unavailable::Usable, "{}", ctx());
             }
+            Action::ReleaseIpv4 => {
+                assert!(
+                    self.record,
+                    "IPv4 released without a link record: {}",
+                    ctx()
+                )
+            }
             Action::Disconnect { .. } => {}
         }
     }

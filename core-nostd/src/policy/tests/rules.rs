@@ -204,9 +204,12 @@ fn host_ipv4_vanishing_with_a_record_is_incomplete_until_it_returns() {
         ipv4: Ipv4Unavailable::RecordUnusable(RecordProblem::HostIpv4Vanished),
         ipv6: Ipv6Unavailable::HostDisabled,
     };
+    // IPv4 stays off: the claim is released too (nothing goes on probing
+    // the recorded address while BL3002 says IPv4 stays disconnected).
     assert_eq!(
         s.acts,
         [
+            Action::ReleaseIpv4,
             Action::Disconnect { family: Family::V4 },
             Action::StayDisconnected { reason }
         ]
