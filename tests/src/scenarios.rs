@@ -265,6 +265,20 @@ pub static ALL: &[Scenario] = &[
         run: blocked_claim_run,
         check: blocked_claim_check,
     },
+    Scenario {
+        name: "deadline-welcome",
+        row: "§5a",
+        about: "a BMC that never sends WELCOME: each connection ends at the WELCOME deadline (BL2008), IPv6 tried, backoff",
+        run: welcome_deadline_run,
+        check: welcome_deadline_check,
+    },
+    Scenario {
+        name: "deadline-defence-during-handshake",
+        row: "B5",
+        about: "a host claims our address while a trickling TLS handshake waits: defended at once (BL1003), before the handshake deadline (BL4016)",
+        run: defence_during_handshake_run,
+        check: defence_during_handshake_check,
+    },
 ];
 
 /// The scenario called `name`.

@@ -30,6 +30,16 @@ fn ipv4_blocked_by_p3_stops_its_claim_and_says_nothing_more_about_it() {
 }
 
 #[test]
+fn a_bmc_that_never_welcomes_meets_the_welcome_deadline_each_time() {
+    holds("deadline-welcome");
+}
+
+#[test]
+fn acd_defence_runs_while_a_handshake_waits() {
+    holds("deadline-defence-during-handshake");
+}
+
+#[test]
 fn a_refused_tls_port_is_audited_once_per_outage() {
     holds("audit-tls-port-refused");
 }

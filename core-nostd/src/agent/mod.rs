@@ -819,7 +819,7 @@ fn end_session<P: Platform>(
         ),
         SessionEnd::Rejected(code) => (SessionEvent::Rejected { code }, Some(PolicyEnd::Rejected)),
         SessionEnd::NoWelcome => (
-            SessionEvent::ConnectFailed { family, port },
+            SessionEvent::WelcomeTimedOut { family, port },
             Some(PolicyEnd::PeerDead),
         ),
         SessionEnd::Channel(_) | SessionEnd::Untrusted => (

@@ -31,6 +31,10 @@ audit_events! {
         ConnectFailed { family: Family, port: u16 }
             = (2006, Warning, "TCP connection to the BMC failed or was reset; will retry with backoff")
             => ("TCP connection to the BMC over {family} port {port} failed; will retry"),
+        /// No WELCOME (or ENROLLED) within the deadline after HELLO.
+        WelcomeTimedOut { family: Family, port: u16 }
+            = (2008, Warning, "the BMC did not answer HELLO with WELCOME within `welcome_timeout_secs`; the connection was closed and is retried with backoff")
+            => ("no WELCOME from the BMC over {family} port {port} within the deadline after HELLO; closed, will retry (a BMC that is still starting, or one that does not speak this protocol)"),
         /// The BMC refused TCP on its TLS port while TLS is expected (the
         /// bootstrap facts, a pin, or TLS by default): said once per outage.
         TlsPortRefused { family: Family, port: u16 }

@@ -271,3 +271,104 @@ pub(super) fn blocked_claim_check(o: &Outcome) -> Result<(), String> {
         format!("ARP probes after BL3002 (IPv4 stays off): {probes:?}")
     })
 }
+
+// ---- deadlines: WELCOME, and ACD defence while a handshake waits ----------
+
+pub(super) fn welcome_deadline_run() -> Outcome {
+    let world = World::new(
+        BmcConfig {
+            withhold_welcome: true,
+            ..BmcConfig::default()
+        },
+        22,
+    );
+    run_world(world, config(), 40)
+}
+
+pub(super) fn welcome_deadline_check(o: &Outcome) -> Result<(), String> {
+    // The claim (BL1001, BL3003) and the enrollment (BL4006: ENROLLED came,
+    // WELCOME never does); each connection then ends at the WELCOME
+    // deadline (BL2008), never as a failed TCP connection (BL2006): IPv4
+    // first, then IPv6 (BL3004, BL1101), rounds with backoff (BL3009).
+    audit_lines(
+        o,
+        &[
+            Line::Id("BL1001", 1, 1),
+            Line::Id("BL3003", 1, 1),
+            Line::Id("BL4006", 1, 1),
+            Line::Id("BL2008", 1, 1),
+            Line::Id("BL3004", 1, 1),
+            Line::Id("BL1101", 1, 1),
+            Line::Repeat(&[("BL2008", 1, 2), ("BL3009", 0, 1)], 2, 10),
+        ],
+    )?;
+    // Each deadline is the configured one after its HELLO.
+    let hellos: Vec<Instant> = o
+        .lines
+        .iter()
+        .filter(|l| l.who == "bmc" && l.text.contains("withholding WELCOME"))
+        .map(|l| l.at)
+        .collect();
+    let timeouts: Vec<Instant> = o
+        .world
+        .audit
+        .iter()
+        .filter(|(_, e)| e.id().to_string() == "BL2008")
+        .map(|(at, _)| *at)
+        .collect();
+    let limit = config().welcome_timeout;
+    for (h, t) in hellos.iter().zip(&timeouts) {
+        ensure(
+            *t >= *h && *t - *h <= limit + Duration::from_millis(50),
+            || format!("HELLO answered by nothing at {h}, deadline audited at {t} (limit {limit})"),
+        )?;
+    }
+    Ok(())
+}
+
+/// When the rogue announces the host's address, during the first handshake.
+const CLAIM_DURING_HANDSHAKE: i64 = 9;
+
+pub(super) fn defence_during_handshake_run() -> Outcome {
+    let mut world = World::new(
+        BmcConfig {
+            // The TLS port holds the handshake open, a byte every 9 s.
+            tls_trickle: Some(Duration::from_secs(9)),
+            ..BmcConfig::default()
+        },
+        23,
+    );
+    world.add_rogue(RogueConfig {
+        squats_ipv4: Some(Squat {
+            addr: preferred(),
+            from: Instant::from_secs(CLAIM_DURING_HANDSHAKE),
+            until: Instant::from_secs(CLAIM_DURING_HANDSHAKE + 1),
+            every: Duration::from_secs(2),
+        }),
+        ..RogueConfig::default()
+    });
+    run_world(world, config(), 30)
+}
+
+pub(super) fn defence_during_handshake_check(o: &Outcome) -> Result<(), String> {
+    let claimed = Instant::from_secs(CLAIM_DURING_HANDSHAKE);
+    // RFC 5227 §2.4 (b): a conflicting ARP is defended with one
+    // announcement (the squatter answering it makes the second conflict,
+    // BL1004, and the claim moves on); it happens while the handshake
+    // waits, not after it.
+    let defended = o
+        .first_at("BL1003")
+        .ok_or_else(|| format!("no defence (BL1003): {:?}", o.ids()))?;
+    let timed_out = o
+        .first_at("BL4016")
+        .ok_or_else(|| format!("the handshake never timed out: {:?}", o.ids()))?;
+    ensure(defended >= claimed && defended < timed_out, || {
+        format!("defended at {defended}, the handshake ended at {timed_out}")
+    })?;
+    let announced = o.agent_announces().into_iter().any(|(at, a)| {
+        at >= claimed && at <= defended + Duration::from_millis(10) && a == preferred()
+    });
+    ensure(announced, || {
+        format!("no defending announcement on the wire by {defended}")
+    })
+}
