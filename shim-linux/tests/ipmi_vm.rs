@@ -295,7 +295,9 @@ fn bootstrap_over_the_kernels_kcs_driver_reads_disables_and_fails_cleanly() {
     assert_eq!(seen.issued, 2);
 }
 
-/// The VM's side of the end-to-end run: the agent on `eth0` until it has
+/// The VM's side of the end-to-end run: `install` with no bootstrap
+/// setting and no bootstrap file (the IPMI device makes IPMI the trust
+/// source), then the agent on `eth0` until it has
 /// disabled bootstrapping (BL4017) or 60 s passed, a few heartbeats more,
 /// then its status, audit log and stderr.
 const E2E_SCRIPT: &str = r#"
@@ -308,13 +310,14 @@ cat > /etc/bmclink.toml <<'CFG'
 state_dir = "/state"
 hosts_file = "/etc/hosts"
 interface = "eth0"
-bootstrap = "ipmi"
 heartbeat_secs = 1
 connect_timeout_secs = 3
 backoff_min_secs = 1
 backoff_max_secs = 2
 hostname = "vm-host"
 CFG
+echo "@@begin install"; /bin/bmclink --config /etc/bmclink.toml install 2>&1; echo "@@end install rc=$?"
+echo "@@begin state-after-install"; ls /state; echo "@@end state-after-install rc=0"
 ip link set eth0 up
 /bin/bmclink -v --config /etc/bmclink.toml run --iface eth0 --audit-log /state/audit.jsonl > /tmp/agent.log 2>&1 &
 agent=$!
@@ -424,6 +427,24 @@ fn the_agent_in_the_vm_enrolls_with_the_ipmi_account_then_disables_bootstrapping
     assert!(run.exited, "the VM did not power off; {}", story());
     assert!(!console.contains("@@insmod-failed"), "{}", story());
     assert!(!console.contains("@@no-ipmi-device"), "{}", story());
+
+    // `install` on a host with an IPMI device, given no bootstrap setting
+    // and no bootstrap file, names IPMI as the trust source and writes no
+    // facts or account file.
+    let install = step(&console, "install");
+    assert_eq!(install.rc, 0, "{}", install.output);
+    assert!(
+        install
+            .output
+            .contains("bootstrap (trust source): IPMI (DSP0270"),
+        "{}",
+        install.output
+    );
+    let state = step(&console, "state-after-install").output;
+    assert!(
+        !state.contains("bootstrap") && !state.contains(".credential"),
+        "install wrote a bootstrap file: {state}"
+    );
 
     // The agent enrolled with the IPMI account, then disabled bootstrapping.
     let audit = step(&console, "audit").output;
