@@ -137,6 +137,11 @@ pub enum EnrollFault {
     ForgeEnrolled,
     /// Sends WELCOME without ENROLLED.
     SkipEnrolled,
+    /// Takes a repeated ENROLL as idempotent when its proof equals one
+    /// already bound, whatever client certificate now sends it (the
+    /// idempotency keyed on the proof instead of the certificates): a
+    /// replayed ENROLL enrolls the replayer.
+    AcceptReplayedProof,
 }
 
 /// Bad proofs after which the BMC retires an account (§5a allows it).

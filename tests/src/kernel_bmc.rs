@@ -76,6 +76,18 @@ pub enum Mutation {
     /// Robustness: more than [`FLOOD_LIMIT`] connections open at once
     /// crash the BMC.
     FallOverOnFlood,
+    /// §5 error policy: a frame that does not parse (bad length, unknown
+    /// type, a body too short or too long, bad UTF-8) is dropped silently
+    /// and the connection stays open, neither closed nor REJECTed.
+    SkipMalformed,
+    /// §5a: a replayed ENROLL (a proof already bound, sent from another
+    /// client certificate) is taken as an idempotent retry and enrolls the
+    /// replayer.
+    AcceptReplay,
+    /// §5a trust: the TLS port presents another certificate than the one
+    /// published (the facts file's fingerprint), consistently: its proofs
+    /// bind the certificate it presents (use [`mutant_server_config`]).
+    PresentOtherCert,
 }
 
 /// Open connections at which [`Mutation::FallOverOnFlood`] falls over.
@@ -101,6 +113,9 @@ impl Mutation {
         Mutation::CrashOnZeroLength,
         Mutation::Serial,
         Mutation::FallOverOnFlood,
+        Mutation::SkipMalformed,
+        Mutation::AcceptReplay,
+        Mutation::PresentOtherCert,
     ];
 
     /// Whether the fault sits between the plaintext and the responder
@@ -116,6 +131,7 @@ impl Mutation {
                 | Mutation::IgnoreBye
                 | Mutation::AnswerUnknownVersion
                 | Mutation::CrashOnZeroLength
+                | Mutation::SkipMalformed
         )
     }
 
@@ -126,6 +142,7 @@ impl Mutation {
             Mutation::PlainHelloAccepted if !tls => cfg.tls = false,
             Mutation::SkipEnrolled => cfg.enroll_fault = Some(EnrollFault::SkipEnrolled),
             Mutation::ForgeEnrolled => cfg.enroll_fault = Some(EnrollFault::ForgeEnrolled),
+            Mutation::AcceptReplay => cfg.enroll_fault = Some(EnrollFault::AcceptReplayedProof),
             Mutation::IgnorePing => cfg.answer_ping = false,
             _ => {}
         }
@@ -172,8 +189,15 @@ pub fn mutant_server_config(
                 .with_single_cert(identity.chain(), identity.private_key())?;
             Ok(Arc::new(config))
         }
+        Some(Mutation::PresentOtherCert) => crate::bmc_tls::server_config(&other_identity(), false),
         _ => crate::bmc_tls::server_config(identity, false),
     }
+}
+
+/// The certificate [`Mutation::PresentOtherCert`] presents: always the
+/// same (fixed seed and validity, 2023-11-14 for ten years).
+fn other_identity() -> TlsIdentity {
+    TlsIdentity::generate(0x0bad_ce27, "idrac", 1_700_000_000, true)
 }
 
 /// [`SelfSignedClientVerifier`] with the certificate optional.
@@ -265,6 +289,12 @@ impl KernelBmc {
         let cfg = match mutation {
             Some(m) => m.config(cfg, tls.is_some()),
             None => cfg,
+        };
+        let tls = match (tls, mutation) {
+            (Some((server, _)), Some(Mutation::PresentOtherCert)) => {
+                Some((server, other_identity().fingerprint()))
+            }
+            (tls, _) => tls,
         };
         let seen = Arc::new(Mutex::new(Seen::default()));
         let shared = Arc::clone(&seen);
@@ -462,6 +492,16 @@ impl Filter {
             if len == 0 && self.m == Mutation::CrashOnZeroLength {
                 return Err(Crash);
             }
+            if len == 0 && self.m == Mutation::SkipMalformed {
+                timeline::emit("bmc", "(a frame of length 0: dropped)");
+                self.inbuf.drain(..2);
+                continue;
+            }
+            if len > usize::from(MAX_LEN) && self.m == Mutation::SkipMalformed {
+                timeline::emit("bmc", format!("(a frame of length {len}: dropped)"));
+                self.inbuf.clear();
+                break;
+            }
             if len == 0 || len > usize::from(MAX_LEN) {
                 // The responder's own framing error; pass it all on.
                 fed.append(&mut self.inbuf);
@@ -471,6 +511,12 @@ impl Filter {
                 break;
             }
             let mut frame: Vec<u8> = self.inbuf.drain(..2 + len).collect();
+            if self.m == Mutation::SkipMalformed {
+                if let Err(e) = Message::parse_frame(&frame) {
+                    timeline::emit("bmc", format!("(a malformed frame, {e}: dropped)"));
+                    continue;
+                }
+            }
             match (self.m, frame[2]) {
                 (Mutation::AnswerUnknownVersion, 0x01) if frame.len() > 3 => {
                     frame[3] = PROTO_VERSION
