@@ -6,7 +6,6 @@
 
 use std::fs;
 
-use bmclink_core::audit::{AuditEvent, SessionEvent};
 use bmclink_core::policy::Features;
 use bmclink_core::Family;
 use bmclink_linux::hosts::HostsFile;
@@ -46,22 +45,8 @@ fn status_audit_and_hosts_block_agree_on_the_features_in_every_scenario() {
 
 fn agree(o: &Outcome, seen: &mut Seen) -> Result<(), String> {
     // The audit log: one BL3012 at each IPv6 session start, none otherwise.
-    let starts: Vec<_> = o
-        .world
-        .audit
-        .iter()
-        .filter_map(|(at, e)| match e {
-            AuditEvent::Session(SessionEvent::Started { family, .. }) => Some((*at, *family)),
-            _ => None,
-        })
-        .collect();
-    let limited: Vec<_> = o
-        .world
-        .audit
-        .iter()
-        .filter(|(_, e)| e.id().to_string() == "BL3012")
-        .map(|(at, _)| *at)
-        .collect();
+    let starts = o.sessions();
+    let limited = o.times("BL3012");
     let v6_starts: Vec<_> = starts
         .iter()
         .filter(|(_, f)| *f == Family::V6)

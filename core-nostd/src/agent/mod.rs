@@ -627,10 +627,7 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
     started(net, cfg, ctl, family, Channel::Tls13, &est);
     let end = session::serve(net, &mut ch, reader, cfg, ctl, family, hb);
     let end = tls_failure(net, &ch, end, Trust::Pinned { pin: bmc_fp }, client);
-    if matches!(end, SessionEnd::Stopped | SessionEnd::Moving) {
-        ch.close();
-    }
-    end
+    close_if_leaving(ch, end)
 }
 
 /// DESIGN §5a, the agent's side after HELLO(enrolling): ENROLL with the
@@ -718,13 +715,19 @@ fn enroll<P: Platform>(
     }
 }
 
-/// [`session::leave_unwelcomed`] over TLS: after the BYE of a stop or a
-/// move, close_notify.
+/// [`session::leave_unwelcomed`] over TLS: the BYE of a stop or a move,
+/// then close_notify.
 fn leave_tls_unwelcomed<P: Platform>(
     mut ch: TlsChannel<'_, '_, '_, P>,
     end: SessionEnd,
 ) -> SessionEnd {
     let end = session::leave_unwelcomed(&mut ch, end);
+    close_if_leaving(ch, end)
+}
+
+/// close_notify after the BYE of a stop or a move (the peer's ends and
+/// failures leave nothing to close politely).
+fn close_if_leaving<P: Platform>(ch: TlsChannel<'_, '_, '_, P>, end: SessionEnd) -> SessionEnd {
     if matches!(end, SessionEnd::Stopped | SessionEnd::Moving) {
         ch.close();
     }

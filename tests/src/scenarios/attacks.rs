@@ -19,7 +19,7 @@ use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Address, Ipv6Packet, NdiscRepr};
 
-use super::rows::{preferred, with_record};
+use super::rows::{ensure, preferred, with_record};
 use super::{config, plain_bmc, run_world, Outcome};
 use crate::bmc::BmcConfig;
 use crate::rogue::{RogueConfig, Squat};
@@ -34,14 +34,6 @@ const AFTER: i64 = 150;
 /// The rogue's announcements of the squatted address, 2 s apart: two within
 /// DEFEND_INTERVAL, the frames that used to switch IPv4 off for good.
 const SQUAT_EVERY: Duration = Duration::from_secs(2);
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what())
-    }
-}
 
 /// The audit IDs with runs of the same ID folded into `ID×n`, for messages.
 fn folded(ids: &[String]) -> String {

@@ -19,21 +19,13 @@ use bmclink_core::audit::{AuditEvent, SessionEvent};
 use smoltcp::time::{Duration, Instant};
 
 use super::attacks::{audit_lines, Line, ATTACK_FROM};
-use super::rows::{preferred, with_record};
+use super::rows::{ensure, preferred, with_record};
 use super::{config, run_world, Outcome};
 use crate::bmc::BmcConfig;
 use crate::rogue::{RogueConfig, Squat};
 use crate::run_agent;
 use crate::timeline;
 use crate::world::World;
-
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if cond {
-        Ok(())
-    } else {
-        Err(what())
-    }
-}
 
 /// The BMC's timeline lines that contain `text`.
 fn bmc_said(o: &Outcome, text: &str) -> usize {
@@ -109,8 +101,7 @@ pub(super) fn pin_mismatch_check(o: &Outcome) -> Result<(), String> {
 // ---- stopped after the handshake, before WELCOME -----------------------
 
 pub(super) fn stop_before_welcome_run() -> Outcome {
-    timeline::take();
-    let mut world = World::new(
+    let world = World::new(
         BmcConfig {
             withhold_welcome: true,
             ..BmcConfig::default()
@@ -120,14 +111,7 @@ pub(super) fn stop_before_welcome_run() -> Outcome {
     let mut cfg = config();
     // The stop at 20 s falls while the agent still waits for WELCOME.
     cfg.welcome_timeout = Duration::from_secs(60);
-    if let Err(e) = run_agent(&mut world, cfg, Instant::from_secs(20)) {
-        timeline::emit("sim", format!("the agent could not start: {e:?}"));
-    }
-    Outcome {
-        world,
-        lines: timeline::take(),
-        first: None,
-    }
+    run_world(world, cfg, 20)
 }
 
 pub(super) fn stop_before_welcome_check(o: &Outcome) -> Result<(), String> {
@@ -161,8 +145,7 @@ pub(super) fn stop_before_welcome_check(o: &Outcome) -> Result<(), String> {
 // ---- the TLS port refuses while TLS is expected -------------------------
 
 pub(super) fn tls_port_refused_run() -> Outcome {
-    timeline::take();
-    let mut world = World::new(
+    let world = World::new(
         BmcConfig {
             // Listens elsewhere: the agent's TLS port answers with RST.
             tls_port: 5999,
@@ -170,14 +153,7 @@ pub(super) fn tls_port_refused_run() -> Outcome {
         },
         14,
     );
-    if let Err(e) = run_agent(&mut world, config(), Instant::from_secs(90)) {
-        timeline::emit("sim", format!("the agent could not start: {e:?}"));
-    }
-    Outcome {
-        world,
-        lines: timeline::take(),
-        first: None,
-    }
+    run_world(world, config(), 90)
 }
 
 pub(super) fn tls_port_refused_check(o: &Outcome) -> Result<(), String> {
@@ -309,13 +285,7 @@ pub(super) fn welcome_deadline_check(o: &Outcome) -> Result<(), String> {
         .filter(|l| l.who == "bmc" && l.text.contains("withholding WELCOME"))
         .map(|l| l.at)
         .collect();
-    let timeouts: Vec<Instant> = o
-        .world
-        .audit
-        .iter()
-        .filter(|(_, e)| e.id().to_string() == "BL2008")
-        .map(|(at, _)| *at)
-        .collect();
+    let timeouts = o.times("BL2008");
     let limit = config().welcome_timeout;
     for (h, t) in hellos.iter().zip(&timeouts) {
         ensure(

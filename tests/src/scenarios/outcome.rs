@@ -42,6 +42,16 @@ impl Outcome {
             .map(|(at, _)| *at)
     }
 
+    /// When audit event `id` was recorded, every time.
+    pub fn times(&self, id: &str) -> Vec<Instant> {
+        self.world
+            .audit
+            .iter()
+            .filter(|(_, e)| e.id().to_string() == id)
+            .map(|(at, _)| *at)
+            .collect()
+    }
+
     /// Every session start: when and over which family.
     pub fn sessions(&self) -> Vec<(Instant, Family)> {
         self.world

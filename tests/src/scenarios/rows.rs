@@ -12,7 +12,8 @@ use crate::bmc::BmcConfig;
 use crate::rogue::{ClaimBound, RogueConfig};
 use crate::world::World;
 
-fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+/// `Ok` when `cond` holds, else the error `what` says.
+pub(super) fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond {
         Ok(())
     } else {
