@@ -58,3 +58,38 @@ pub mod types;
 
 pub use config::Config;
 pub use types::{Channel, Family};
+
+use platform::{Audit, Bootstrap, Clock, Frames, HostNet, OsEvents, StatusSink, Store};
+
+/// Everything a platform provides, in one bound: the traits of
+/// [`platform`] (the one file a port reads), with the audit sink and the
+/// status sink given the core's [`audit::AuditEvent`] and
+/// [`agent::Status`]. The RNG must be a CSPRNG: it seeds keys, TLS randoms,
+/// RFC 3927 picks and backoff jitter.
+pub trait Platform:
+    Frames
+    + Clock
+    + Store
+    + HostNet
+    + Bootstrap
+    + Audit<audit::AuditEvent>
+    + StatusSink<agent::Status>
+    + OsEvents
+    + rand_core::RngCore
+    + rand_core::CryptoRng
+{
+}
+
+impl<T> Platform for T where
+    T: Frames
+        + Clock
+        + Store
+        + HostNet
+        + Bootstrap
+        + Audit<audit::AuditEvent>
+        + StatusSink<agent::Status>
+        + OsEvents
+        + rand_core::RngCore
+        + rand_core::CryptoRng
+{
+}

@@ -8,12 +8,15 @@
 //!
 //! All traits are object-safe-ish, blocking-free except [`Frames::wait`], and
 //! never called re-entrantly by the core.
+//!
+//! This file imports nothing from the rest of the crate (`cargo xtask
+//! modules` checks it): what the core reports, its audit events and its
+//! status, reach the platform as the type parameters of [`Audit`] and
+//! [`StatusSink`]; the crate root names them in its `Platform` bound
+//! (`Audit<AuditEvent> + StatusSink<Status>`).
 
+use heapless::String;
 use smoltcp::time::Instant;
-
-use crate::agent::events::OsEvent;
-use crate::agent::Status;
-use crate::audit::AuditEvent;
 
 /// Largest Ethernet frame the core sends or accepts, without FCS:
 /// 1500 bytes of IP MTU + 14 bytes of Ethernet header.
@@ -224,44 +227,72 @@ pub enum Retired {
     BootstrapNotDisabled,
 }
 
-/// The sink for audit events (syslog/journald on Linux, a list in tests).
-pub trait Audit {
-    /// Records one event. `event` formats itself (`Display`) as the one-line
-    /// text; its id and severity are [`AuditEvent::id`] and
-    /// [`AuditEvent::severity`].
-    fn record(&mut self, now: Instant, event: &AuditEvent);
+/// The sink for the core's audit events (syslog/journald on Linux, a list
+/// in tests). `E` is the core's event type, `audit::AuditEvent`: it formats
+/// itself (`Display`) as the one-line text and gives its stable id and
+/// severity (`AuditEvent::id`, `AuditEvent::severity`).
+pub trait Audit<E: ?Sized> {
+    /// Records one event.
+    fn record(&mut self, now: Instant, event: &E);
+}
 
-    /// The agent's status changed (a session came up or went down). The
-    /// Linux shim writes it where `bmclink status` reads it; the default
-    /// ignores it.
-    fn status(&mut self, status: &Status) {
+/// Where the agent's status goes whenever it changes (a session came up or
+/// went down). `S` is the core's `agent::Status`, plain data. The Linux
+/// shim writes it where `bmclink status` reads it; the default ignores it.
+pub trait StatusSink<S: ?Sized> {
+    /// The status changed to `status`.
+    fn status(&mut self, status: &S) {
         let _ = status;
     }
+}
 
-    /// The next OS event for the BMC's log (DESIGN §5), if one is waiting.
-    /// The agent takes events while a session is up, queues them (bounded,
-    /// the oldest dropped and counted on overflow) and delivers them in
-    /// order, at least once. The default has none.
+/// Longest OS event ID kept, in bytes (`"BL2001"`, `"kernel"`).
+pub const OS_EVENT_ID_LEN: usize = 16;
+/// Longest OS event text kept, in bytes; longer texts are cut at a
+/// character boundary.
+pub const OS_EVENT_TEXT_LEN: usize = 160;
+
+/// One OS event for the BMC's log, as the platform hands it over.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OsEvent {
+    /// Severity code (the audit severity code: 0 error, 1 warning, 2 notice,
+    /// 3 info).
+    pub severity: u8,
+    /// Stable ID.
+    pub id: String<OS_EVENT_ID_LEN>,
+    /// One-line text.
+    pub text: String<OS_EVENT_TEXT_LEN>,
+}
+
+impl OsEvent {
+    /// An event from borrowed strings, each cut to its limit at a character
+    /// boundary.
+    pub fn new(severity: u8, id: &str, text: &str) -> Self {
+        OsEvent {
+            severity,
+            id: truncated(id),
+            text: truncated(text),
+        }
+    }
+}
+
+fn truncated<const N: usize>(s: &str) -> String<N> {
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.push(c).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// The source of OS events for the BMC's log (DESIGN §5).
+pub trait OsEvents {
+    /// The next OS event, if one is waiting. The agent takes events
+    /// whenever it runs, queues them (bounded, the oldest dropped and
+    /// counted on overflow) and delivers them in order, at least once,
+    /// while a session is up. The default has none.
     fn next_os_event(&mut self) -> Option<OsEvent> {
         None
     }
-}
-
-/// Everything a platform provides, in one bound. The RNG must be a CSPRNG:
-/// it seeds keys, TLS randoms, RFC 3927 picks and backoff jitter.
-pub trait Platform:
-    Frames + Clock + Store + HostNet + Bootstrap + Audit + rand_core::RngCore + rand_core::CryptoRng
-{
-}
-
-impl<T> Platform for T where
-    T: Frames
-        + Clock
-        + Store
-        + HostNet
-        + Bootstrap
-        + Audit
-        + rand_core::RngCore
-        + rand_core::CryptoRng
-{
 }

@@ -204,7 +204,7 @@ impl LinuxAudit {
     }
 }
 
-impl Audit for LinuxAudit {
+impl Audit<AuditEvent> for LinuxAudit {
     fn record(&mut self, _now: Instant, event: &AuditEvent) {
         let line = AuditLine::new(event);
         if self.journal.is_some() {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::{AuditEvent, StoreEvent};
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
-    StoreError, Wake,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, OsEvents, Record, Retire,
+    Retired, Store, StoreError, Wake,
 };
 use rand_core::{CryptoRng, OsRng, RngCore};
 use smoltcp::time::Instant;
@@ -395,10 +395,16 @@ impl Bootstrap for LinuxPlatform {
     }
 }
 
-impl Audit for LinuxPlatform {
+impl Audit<AuditEvent> for LinuxPlatform {
     fn record(&mut self, now: Instant, event: &AuditEvent) {
         self.audit.record(now, event)
     }
+}
+
+/// The shim forwards no OS events to the BMC (yet): the default, none.
+impl OsEvents for LinuxPlatform {}
+
+impl bmclink_core::platform::StatusSink<Status> for LinuxPlatform {
     fn status(&mut self, status: &Status) {
         if let Some(sink) = &mut self.status {
             let r = sink.publish(status);
@@ -431,7 +437,7 @@ impl CryptoRng for LinuxPlatform {}
 mod tests {
     use super::*;
 
-    fn assert_platform<P: bmclink_core::platform::Platform>(_: &P) {}
+    fn assert_platform<P: bmclink_core::Platform>(_: &P) {}
 
     #[test]
     fn linux_platform_implements_every_platform_trait() {

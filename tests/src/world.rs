@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use bmclink_core::agent::events::OsEvent;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::AuditEvent;
+use bmclink_core::platform::OsEvent;
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
-    StoreError, Wake,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, OsEvents, Record, Retire,
+    Retired, StatusSink, Store, StoreError, Wake,
 };
 use rand_chacha::rand_core::{CryptoRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -339,7 +339,7 @@ impl Bootstrap for World {
     }
 }
 
-impl Audit for World {
+impl Audit<AuditEvent> for World {
     fn record(&mut self, now: Instant, event: &AuditEvent) {
         timeline::emit(
             "audit",
@@ -347,11 +347,15 @@ impl Audit for World {
         );
         self.audit.push((now, event.clone()));
     }
+}
 
+impl StatusSink<Status> for World {
     fn status(&mut self, status: &Status) {
         self.statuses.push(*status);
     }
+}
 
+impl OsEvents for World {
     fn next_os_event(&mut self) -> Option<OsEvent> {
         self.os_events.pop_front()
     }

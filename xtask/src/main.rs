@@ -27,12 +27,16 @@
 //!   modes, its maintainer scripts against a scratch root, and lintian.
 //! - `shipped-deps`: `cargo tree -p bmclink-linux -e normal` shows no
 //!   bmclink-tests, rustls, ring or anyhow (issue 14).
+//! - `modules`: the core's module graph has no cycle and `platform.rs`
+//!   imports nothing from the crate (issue 14; `modgraph.rs` says how the
+//!   graph is read).
 
 use std::process::{Command, ExitCode};
 
 mod bench;
 mod deb;
 mod fuzz;
+mod modgraph;
 mod plain;
 mod qemu;
 mod run;
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         "bench" => bench::main(rest),
         "qemu" => qemu::main(rest),
         "deb" => deb::main(rest),
+        "modules" => modules(),
         "shipped-deps" => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             if shipped_deps(&cargo) {
@@ -64,13 +69,28 @@ fn main() -> ExitCode {
         }
         "help" | "--help" | "-h" => {
             println!(
-                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N] | deb [--no-check] | shipped-deps>"
+                "usage: cargo xtask <run [--seconds N] [--scenario NAME | --list | --plain [--config FILE]] | ci | audit-table [--write] | size [--write] | bench | qemu [--bench] [--backend rustcrypto|cm4|both] [--scenario ipv4|ipv6-fallback|impostor] | fuzz [TARGET] [--seconds N] | deb [--no-check] | shipped-deps | modules>"
             );
             ExitCode::SUCCESS
         }
         other => {
             eprintln!("xtask: unknown command `{other}` (try `cargo xtask help`)");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `cargo xtask modules`.
+fn modules() -> ExitCode {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match modgraph::check(&root) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            eprintln!("{problems}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -102,6 +122,10 @@ fn ci() -> ExitCode {
         (
             "the shipped binary links no test kit, rustls or ring",
             &["xtask", "shipped-deps"],
+        ),
+        (
+            "the core's modules form no cycle, platform.rs is a leaf",
+            &["xtask", "modules"],
         ),
         ("format", &["fmt", "--all", "--check"]),
         (

@@ -9,9 +9,10 @@ use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 
 use super::net::{LinkLayer, Net};
-use crate::platform::{Platform, Wake};
+use crate::platform::Wake;
 use crate::time::SaturatingAdd;
 use crate::types::Family;
+use crate::Platform;
 
 /// Why a channel stopped moving bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

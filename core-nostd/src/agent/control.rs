@@ -20,12 +20,13 @@ use crate::config::Config;
 use crate::link::discover::{Discovery, DiscoveryEvent};
 use crate::link::ipv4ll::{Ipv4ClaimEvent, Ipv4ClaimState};
 use crate::link::ipv6ll::{IidMode, Ipv6ClaimEvent};
-use crate::platform::{HostFacts, Platform, Record};
+use crate::platform::{HostFacts, Record};
 use crate::policy::trust::{self, ClientCert, Trust, TrustFacts};
 use crate::policy::{Action, Input, Policy, PolicyConfig, Startup};
 use crate::records::{BmcCapsRecord, LinkRecord};
 use crate::time::SaturatingAdd;
 use crate::types::Family;
+use crate::Platform;
 
 /// How often the host's facts about the USBNIC are read again.
 pub const FACTS_INTERVAL: Duration = Duration::from_secs(1);

@@ -7,13 +7,12 @@
 //! and counted, and the count travels as an event of its own
 //! ([`DROPPED_ID`]) at the head of the queue: nothing is lost silently.
 
-use heapless::{Deque, String};
+use heapless::Deque;
 
-/// Longest event ID kept, in bytes (`"BL2001"`, `"kernel"`).
-pub const OS_EVENT_ID_LEN: usize = 16;
-/// Longest event text kept, in bytes; longer texts are cut at a character
-/// boundary.
-pub const OS_EVENT_TEXT_LEN: usize = 160;
+// The platform hands OS events over (`platform::OsEvents`): the type is
+// the platform's, re-exported here where the queue keeps them.
+pub use crate::platform::{OsEvent, OS_EVENT_ID_LEN, OS_EVENT_TEXT_LEN};
+
 /// Events the agent queues for the BMC.
 pub const EVENT_QUEUE: usize = 16;
 /// Events sent and not yet ACKed at once on one session.
@@ -22,40 +21,6 @@ pub const EVENT_WINDOW: usize = 4;
 pub const DROPPED_ID: &str = "BL2090";
 /// The severity of [`DROPPED_ID`] (the audit severity code for warnings).
 pub const DROPPED_SEVERITY: u8 = 1;
-
-/// One OS event for the BMC's log, as the platform hands it over.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct OsEvent {
-    /// Severity code (the audit severity code: 0 error, 1 warning, 2 notice,
-    /// 3 info).
-    pub severity: u8,
-    /// Stable ID.
-    pub id: String<OS_EVENT_ID_LEN>,
-    /// One-line text.
-    pub text: String<OS_EVENT_TEXT_LEN>,
-}
-
-impl OsEvent {
-    /// An event from borrowed strings, each cut to its limit at a character
-    /// boundary.
-    pub fn new(severity: u8, id: &str, text: &str) -> Self {
-        OsEvent {
-            severity,
-            id: truncated(id),
-            text: truncated(text),
-        }
-    }
-}
-
-fn truncated<const N: usize>(s: &str) -> String<N> {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.push(c).is_err() {
-            break;
-        }
-    }
-    out
-}
 
 /// What a queue slot holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,13 +191,7 @@ mod tests {
     use super::*;
 
     fn ev(i: u32) -> OsEvent {
-        let mut text: String<OS_EVENT_TEXT_LEN> = String::new();
-        let _ = core::fmt::write(&mut text, format_args!("event {i}"));
-        OsEvent {
-            severity: 3,
-            id: truncated("OS1"),
-            text,
-        }
+        OsEvent::new(3, "OS1", &std::format!("event {i}"))
     }
 
     fn contents<const N: usize>(q: &EventQueue<N>) -> Vec<Entry> {

@@ -6,10 +6,11 @@ use p256::ecdsa::SigningKey;
 
 use crate::audit::{AuditEvent, StoreEvent, TlsEvent};
 use crate::cert::{self, identity, CertError, CertParams, Expiry, MAX_CERT_LEN};
-use crate::platform::{Platform, Record, StoreError};
+use crate::platform::{Record, StoreError};
 use crate::policy::PinState;
 use crate::records::PinRecord;
 use crate::tls::Identity;
+use crate::Platform;
 
 /// The client's key and certificate, loaded from the store.
 pub struct ClientIdentity {

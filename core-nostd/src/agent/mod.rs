@@ -1,5 +1,5 @@
 //! The agent: drives smoltcp, the address claims, the policy and the session
-//! over a [`Platform`].
+//! over a [`Platform`](crate::Platform).
 //!
 //! The agent is the one place where the sans-I/O pieces meet the platform.
 //! [`Agent::run`] is a loop: poll the stack, advance the connection, then
@@ -33,10 +33,11 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
 use crate::link::device::{Device, FrameBuf};
-use crate::platform::{Platform, Wake};
+use crate::platform::Wake;
 use crate::policy::{Input, SessionEnd as PolicyEnd};
 use crate::time::SaturatingAdd;
 use crate::types::{Channel, Family};
+use crate::Platform;
 
 use self::channel::{ChannelError, Plain};
 use self::control::Control;

@@ -12,8 +12,9 @@ use smoltcp::wire::IpEndpoint;
 
 use super::per_family::PerFamily;
 use crate::link::device::{Device, FrameBuf, FrameHook};
-use crate::platform::{Platform, Wake};
+use crate::platform::Wake;
 use crate::types::Family;
+use crate::Platform;
 
 /// Anything with timers the agent must wake for (the address claims).
 pub trait Timers {

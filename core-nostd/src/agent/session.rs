@@ -14,12 +14,14 @@ use super::channel::{borrow, ChannelError, ChannelIo};
 use super::control::Control;
 use super::link::Link;
 use super::net::{earliest, Net};
+pub use super::status::Established;
 use crate::audit::{AuditEvent, SessionEvent};
 use crate::config::Config;
-use crate::platform::{Audit, Platform, Wake};
+use crate::platform::{Audit, OsEvents, Wake};
 use crate::proto::{Hello, Message, ProtoError, Welcome, MAX_FRAME_LEN, PROOF_LEN, PROTO_VERSION};
 use crate::time::SaturatingAdd;
 use crate::types::Family;
+use crate::Platform;
 
 use super::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
 
@@ -63,18 +65,6 @@ pub enum SessionEnd {
     Untrusted,
 }
 
-/// What a session learned from WELCOME.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Established {
-    /// The BMC's firmware version.
-    pub firmware: [u8; 4],
-    /// WELCOME's capability bits.
-    pub caps: u8,
-    /// The BMC's session number.
-    pub session: u32,
-}
-
 /// Heartbeat bookkeeping that outlives one session (sequence numbers keep
 /// counting so a trace never shows the same PING twice), and the OS events
 /// on their way to the BMC, kept across sessions until ACKed.
@@ -92,7 +82,11 @@ pub struct Heartbeat {
 /// dropped and counted on overflow, by the agent). When the queue overflowed
 /// it records [`SessionEvent::OsEventsDropped`] once, with how many were
 /// dropped by this call.
-pub fn pull_events(now: Instant, p: &mut impl Audit, events: &mut EventQueue<EVENT_QUEUE>) {
+pub fn pull_events(
+    now: Instant,
+    p: &mut (impl Audit<AuditEvent> + OsEvents),
+    events: &mut EventQueue<EVENT_QUEUE>,
+) {
     let before = events.dropped();
     while let Some(e) = p.next_os_event() {
         events.push(e);

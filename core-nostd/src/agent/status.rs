@@ -5,11 +5,10 @@ use smoltcp::wire::{Ipv4Address, Ipv6Address};
 
 use crate::policy::{Features, TrustSource};
 
-use super::session::Established;
 use crate::types::{Channel, Family};
 
 /// The agent's view of its link and session, pushed to the platform through
-/// [`crate::platform::Audit::status`] whenever it changes.
+/// [`crate::platform::StatusSink`] whenever it changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Status {
@@ -74,4 +73,16 @@ impl Status {
         self.session = 0;
         self.since = None;
     }
+}
+
+/// What a session learned from WELCOME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Established {
+    /// The BMC's firmware version.
+    pub firmware: [u8; 4],
+    /// WELCOME's capability bits.
+    pub caps: u8,
+    /// The BMC's session number.
+    pub session: u32,
 }

@@ -23,10 +23,11 @@ use smoltcp::time::{Duration, Instant};
 use super::channel::{ChannelError, ChannelIo};
 use super::link::Link;
 use super::net::Net;
-use crate::platform::{Platform, Wake};
+use crate::platform::Wake;
 use crate::time::SaturatingAdd;
 use crate::tls::{PinnedTls, TlsError};
 use crate::types::Family;
+use crate::Platform;
 
 /// How long a blocking transport read or write may wait.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);

@@ -20,7 +20,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use bmclink_core::agent::Status;
 use bmclink_core::audit::{AuditEvent, SessionEvent, TlsEvent};
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Record, Retire, Retired, Store,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, OsEvents, Record, Retire, Retired,
+    StatusSink, Store,
     StoreError, Wake,
 };
 use bmclink_core::types::Channel;
@@ -281,7 +282,7 @@ impl Bootstrap for Board {
     }
 }
 
-impl Audit for Board {
+impl Audit<AuditEvent> for Board {
     fn record(&mut self, _now: Instant, event: &AuditEvent) {
         let id = event.id();
         info!(
@@ -304,7 +305,12 @@ impl Audit for Board {
         }
         crate::bench::on_audit(id.0);
     }
+}
 
+/// The rig has no OS whose events would go to the BMC.
+impl OsEvents for Board {}
+
+impl StatusSink<Status> for Board {
     fn status(&mut self, status: &Status) {
         info!(
             "status: sessions {=u32}, family {}, channel {}",

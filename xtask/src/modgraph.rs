@@ -1,0 +1,498 @@
+//! `cargo xtask modules`: the core's module graph must have no cycle, and
+//! `platform.rs` must import nothing from the crate (issue 14, DESIGN §2).
+//!
+//! The graph is built from the source with `syn`, so it needs no compiler
+//! plugin and runs in a second:
+//! - a node is a module of `core-nostd` (a file or an inline `mod`);
+//!   `#[cfg(test)]` modules and `tests` modules are left out (tests use
+//!   everything by design);
+//! - an edge M → N is a `use` in M, or a `crate::`/`super::`/`self::` path in
+//!   M's code, that names an item *defined* in N. A path through a
+//!   re-export (`pub use`) is followed to the module that defines the item,
+//!   and the re-export itself is an edge of the re-exporting module, as a
+//!   `use` is;
+//! - names from other crates (smoltcp, heapless, ...) are not nodes.
+//!
+//! A cycle is printed with one source line per edge, so it can be mended.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use syn::visit::Visit;
+
+/// A module path inside the crate, `[]` for the crate root.
+type ModPath = Vec<String>;
+
+#[derive(Default)]
+struct Module {
+    file: PathBuf,
+    /// Child modules.
+    children: BTreeSet<String>,
+    /// Items defined here (structs, enums, fns, traits, consts, ...).
+    items: BTreeSet<String>,
+    /// Names brought in by `use` (any visibility), to their absolute paths.
+    uses: BTreeMap<String, ModPath>,
+    /// Glob imports `use a::b::*`, as absolute module paths.
+    globs: Vec<ModPath>,
+    /// Every absolute path this module refers to, with the line.
+    refs: Vec<(ModPath, usize)>,
+}
+
+/// The module graph of a crate.
+pub struct Graph {
+    modules: BTreeMap<ModPath, Module>,
+}
+
+fn is_test_cfg(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("cfg")
+            && a.meta
+                .require_list()
+                .is_ok_and(|l| l.tokens.to_string().replace(' ', "") == "test")
+    })
+}
+
+impl Graph {
+    /// Reads the crate whose root is `lib`.
+    pub fn load(lib: &Path) -> Result<Graph, String> {
+        let mut g = Graph {
+            modules: BTreeMap::new(),
+        };
+        let dir = lib.parent().ok_or("no source dir")?.to_path_buf();
+        g.load_file(Vec::new(), lib, &dir)?;
+        g.absolutize_uses();
+        Ok(g)
+    }
+
+    /// Makes every `use` target absolute; another crate's are dropped.
+    fn absolutize_uses(&mut self) {
+        let keys: Vec<ModPath> = self.modules.keys().cloned().collect();
+        for at in keys {
+            let Some(m) = self.modules.get(&at) else {
+                continue;
+            };
+            let uses: BTreeMap<String, ModPath> = m
+                .uses
+                .iter()
+                .filter_map(|(name, raw)| Some((name.clone(), self.local(&at, raw)?)))
+                .collect();
+            let globs: Vec<ModPath> = m.globs.iter().filter_map(|g| self.local(&at, g)).collect();
+            if let Some(m) = self.modules.get_mut(&at) {
+                m.uses = uses;
+                m.globs = globs;
+            }
+        }
+    }
+
+    /// `raw` as written in a `use` of module `at`, made absolute; `None`
+    /// for another crate's path.
+    fn local(&self, at: &ModPath, raw: &[String]) -> Option<ModPath> {
+        let first = raw.first()?;
+        let mut out = match first.as_str() {
+            "crate" => Vec::new(),
+            "self" => at.clone(),
+            "super" => {
+                let mut b = at.clone();
+                let mut rest = raw;
+                while rest.first().is_some_and(|s| s == "super") {
+                    b.pop();
+                    rest = rest.get(1..).unwrap_or(&[]);
+                }
+                b.extend(rest.iter().cloned());
+                return Some(b);
+            }
+            child if self.modules.get(at)?.children.contains(child) => {
+                let mut b = at.clone();
+                b.extend(raw.iter().cloned());
+                return Some(b);
+            }
+            _ => return None,
+        };
+        out.extend(raw.iter().skip(1).cloned());
+        Some(out)
+    }
+
+    /// Loads the module `path` from `file`; its children live in `dir`.
+    fn load_file(&mut self, path: ModPath, file: &Path, dir: &Path) -> Result<(), String> {
+        let text = fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let ast = syn::parse_file(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        self.load_items(path, file, dir, &ast.items)
+    }
+
+    fn load_items(
+        &mut self,
+        path: ModPath,
+        file: &Path,
+        dir: &Path,
+        items: &[syn::Item],
+    ) -> Result<(), String> {
+        let mut m = Module {
+            file: file.to_path_buf(),
+            ..Module::default()
+        };
+        let mut subs = Vec::new();
+        for item in items {
+            if let syn::Item::Mod(sub) = item {
+                let name = sub.ident.to_string();
+                if is_test_cfg(&sub.attrs) || name == "tests" {
+                    continue;
+                }
+                m.children.insert(name.clone());
+                subs.push(sub);
+                continue;
+            }
+            if let syn::Item::Use(u) = item {
+                if is_test_cfg(&u.attrs) {
+                    continue;
+                }
+                let line = u.use_token.span.start().line;
+                let mut leaves = Vec::new();
+                use_leaves(&u.tree, Vec::new(), &mut leaves);
+                for (full, alias) in leaves {
+                    match alias {
+                        Some(name) => {
+                            m.uses.insert(name, full.clone());
+                        }
+                        None => m.globs.push(full.clone()),
+                    }
+                    m.refs.push((full, line));
+                }
+                continue;
+            }
+            if let Some(name) = item_name(item) {
+                m.items.insert(name);
+            }
+            if is_test_cfg(item_attrs(item)) {
+                continue;
+            }
+            let mut v = PathCollector { refs: &mut m.refs };
+            v.visit_item(item);
+        }
+        self.modules.insert(path.clone(), m);
+        for sub in subs {
+            let name = sub.ident.to_string();
+            let mut child = path.clone();
+            child.push(name.clone());
+            match &sub.content {
+                Some((_, inner)) => {
+                    let sub_dir = dir.join(&name);
+                    self.load_items(child, file, &sub_dir, inner)?;
+                }
+                None => {
+                    let flat = dir.join(format!("{name}.rs"));
+                    let nested = dir.join(&name).join("mod.rs");
+                    let f = if flat.exists() { flat } else { nested };
+                    self.load_file(child, &f, &dir.join(&name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns `raw` (as written in module `at`) into an absolute path, or
+    /// `None` for another crate's path.
+    fn absolute(&self, at: &ModPath, raw: &[String]) -> Option<ModPath> {
+        let first = raw.first()?;
+        let mut base: ModPath = match first.as_str() {
+            "crate" => Vec::new(),
+            "self" => at.clone(),
+            "super" => {
+                let mut b = at.clone();
+                let mut rest = raw;
+                while rest.first().is_some_and(|s| s == "super") {
+                    b.pop();
+                    rest = rest.get(1..).unwrap_or(&[]);
+                }
+                b.extend(rest.iter().cloned());
+                return Some(b);
+            }
+            // 2018 paths: a child module or a name this module imports.
+            name => {
+                let m = self.modules.get(at)?;
+                if m.children.contains(name) {
+                    let mut b = at.clone();
+                    b.extend(raw.iter().cloned());
+                    return Some(b);
+                }
+                let via = m.uses.get(name)?;
+                let mut b = via.clone();
+                b.extend(raw.iter().skip(1).cloned());
+                return Some(b);
+            }
+        };
+        base.extend(raw.iter().skip(1).cloned());
+        Some(base)
+    }
+
+    /// The module that defines what `path` (absolute) names.
+    fn definer(&self, path: &[String], depth: usize) -> Option<ModPath> {
+        if depth > 16 {
+            return None;
+        }
+        let mut at: ModPath = Vec::new();
+        for (i, seg) in path.iter().enumerate() {
+            let m = self.modules.get(&at)?;
+            if m.children.contains(seg) {
+                at.push(seg.clone());
+                continue;
+            }
+            if m.items.contains(seg) {
+                return Some(at);
+            }
+            if let Some(target) = m.uses.get(seg) {
+                let mut t = target.clone();
+                t.extend(path.iter().skip(i + 1).cloned());
+                return self.definer(&t, depth + 1);
+            }
+            for glob in &m.globs {
+                let mut t = glob.clone();
+                t.extend(path.iter().skip(i).cloned());
+                if let Some(d) = self.definer(&t, depth + 1) {
+                    return Some(d);
+                }
+            }
+            // Another crate's name (`core`, `smoltcp`): no node.
+            if i == 0 {
+                return None;
+            }
+            // A name we cannot see (a macro, an enum variant path): the
+            // module reached so far is the definer.
+            return Some(at);
+        }
+        Some(at)
+    }
+
+    /// Every edge, with a source line for each.
+    pub fn edges(&self) -> BTreeMap<(ModPath, ModPath), (PathBuf, usize)> {
+        let mut out = BTreeMap::new();
+        for (from, m) in &self.modules {
+            for (raw, line) in &m.refs {
+                let Some(abs) = self.absolute(from, raw) else {
+                    continue;
+                };
+                let Some(to) = self.definer(&abs, 0) else {
+                    continue;
+                };
+                if &to != from {
+                    out.entry((from.clone(), to))
+                        .or_insert((m.file.clone(), *line));
+                }
+            }
+        }
+        out
+    }
+
+    /// Strongly connected components with more than one module.
+    pub fn cycles(&self) -> Vec<Vec<ModPath>> {
+        let edges = self.edges();
+        let nodes: Vec<&ModPath> = self.modules.keys().collect();
+        let index_of: BTreeMap<&ModPath, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+        let mut adj = vec![Vec::new(); nodes.len()];
+        for (from, to) in edges.keys() {
+            if let (Some(&a), Some(&b)) = (index_of.get(from), index_of.get(to)) {
+                adj[a].push(b);
+            }
+        }
+        tarjan(&adj)
+            .into_iter()
+            .filter(|c| c.len() > 1)
+            .map(|c| c.into_iter().map(|i| nodes[i].clone()).collect())
+            .collect()
+    }
+}
+
+/// Tarjan's strongly connected components (iterative).
+fn tarjan(adj: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = adj.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on = vec![false; n];
+    let mut stack = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(root, 0usize)];
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            if *i == 0 {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on[v] = true;
+            }
+            if let Some(&w) = adj[v].get(*i) {
+                *i += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(u, _)) = work.last() {
+                low[u] = low[u].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut c = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on[w] = false;
+                    c.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn use_leaves(tree: &syn::UseTree, prefix: Vec<String>, out: &mut Vec<(ModPath, Option<String>)>) {
+    match tree {
+        syn::UseTree::Path(p) => {
+            let mut next = prefix;
+            next.push(p.ident.to_string());
+            use_leaves(&p.tree, next, out);
+        }
+        syn::UseTree::Name(n) => {
+            let name = n.ident.to_string();
+            if name == "self" {
+                let alias = prefix.last().cloned();
+                out.push((prefix, alias));
+            } else {
+                let mut full = prefix;
+                full.push(name.clone());
+                out.push((full, Some(name)));
+            }
+        }
+        syn::UseTree::Rename(r) => {
+            let mut full = prefix;
+            if r.ident != "self" {
+                full.push(r.ident.to_string());
+            }
+            out.push((full, Some(r.rename.to_string())));
+        }
+        syn::UseTree::Glob(_) => out.push((prefix, None)),
+        syn::UseTree::Group(g) => {
+            for t in &g.items {
+                use_leaves(t, prefix.clone(), out);
+            }
+        }
+    }
+}
+
+fn item_name(item: &syn::Item) -> Option<String> {
+    Some(match item {
+        syn::Item::Const(i) => i.ident.to_string(),
+        syn::Item::Enum(i) => i.ident.to_string(),
+        syn::Item::Fn(i) => i.sig.ident.to_string(),
+        syn::Item::Macro(i) => i.ident.as_ref()?.to_string(),
+        syn::Item::Static(i) => i.ident.to_string(),
+        syn::Item::Struct(i) => i.ident.to_string(),
+        syn::Item::Trait(i) => i.ident.to_string(),
+        syn::Item::TraitAlias(i) => i.ident.to_string(),
+        syn::Item::Type(i) => i.ident.to_string(),
+        syn::Item::Union(i) => i.ident.to_string(),
+        _ => return None,
+    })
+}
+
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    match item {
+        syn::Item::Const(i) => &i.attrs,
+        syn::Item::Enum(i) => &i.attrs,
+        syn::Item::Fn(i) => &i.attrs,
+        syn::Item::Impl(i) => &i.attrs,
+        syn::Item::Macro(i) => &i.attrs,
+        syn::Item::Static(i) => &i.attrs,
+        syn::Item::Struct(i) => &i.attrs,
+        syn::Item::Trait(i) => &i.attrs,
+        syn::Item::Type(i) => &i.attrs,
+        _ => &[],
+    }
+}
+
+/// Collects every path in code that could name a crate item.
+struct PathCollector<'r> {
+    refs: &'r mut Vec<(ModPath, usize)>,
+}
+
+impl<'ast> Visit<'ast> for PathCollector<'_> {
+    fn visit_path(&mut self, p: &'ast syn::Path) {
+        if p.leading_colon.is_none() && p.segments.len() > 1 {
+            let segs: ModPath = p.segments.iter().map(|s| s.ident.to_string()).collect();
+            let line = p
+                .segments
+                .first()
+                .map_or(0, |s| s.ident.span().start().line);
+            self.refs.push((segs, line));
+        }
+        syn::visit::visit_path(self, p);
+    }
+
+    fn visit_item_mod(&mut self, _: &'ast syn::ItemMod) {
+        // Inline modules are nodes of their own.
+    }
+
+    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
+}
+
+fn show(m: &ModPath) -> String {
+    if m.is_empty() {
+        "crate".into()
+    } else {
+        m.join("::")
+    }
+}
+
+/// The check: no cycle, and `platform` refers to nothing in the crate.
+pub fn check(root: &Path) -> Result<String, String> {
+    let g = Graph::load(&root.join("core-nostd/src/lib.rs"))?;
+    let edges = g.edges();
+    let mut problems = Vec::new();
+    let platform = vec!["platform".to_string()];
+    for ((from, to), (file, line)) in &edges {
+        if *from == platform {
+            problems.push(format!(
+                "platform imports {} ({}:{line}): platform.rs must be a leaf",
+                show(to),
+                file.display()
+            ));
+        }
+    }
+    for cycle in g.cycles() {
+        let set: BTreeSet<&ModPath> = cycle.iter().collect();
+        let mut lines = vec![format!(
+            "cycle of {} modules: {}",
+            cycle.len(),
+            cycle.iter().map(show).collect::<Vec<_>>().join(", ")
+        )];
+        for ((from, to), (file, line)) in &edges {
+            if set.contains(from) && set.contains(to) {
+                lines.push(format!(
+                    "  {} -> {}  ({}:{line})",
+                    show(from),
+                    show(to),
+                    file.display()
+                ));
+            }
+        }
+        problems.push(lines.join("\n"));
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "core-nostd: {} modules, {} edges, no cycle; platform imports nothing",
+            g.modules.len(),
+            edges.len()
+        ))
+    } else {
+        Err(problems.join("\n"))
+    }
+}
