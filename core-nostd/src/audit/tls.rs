@@ -140,4 +140,12 @@ mod tests {
         assert!(format!("{b1}").contains("downgrade protection"));
         assert_eq!(b1.severity(), crate::audit::Severity::Error);
     }
+
+    #[test]
+    fn client_certificate_expiry_events_name_the_renewal() {
+        let expired = TlsEvent::ClientCertExpired { not_after: 1 };
+        assert_eq!(expired.id().0, 4004);
+        assert!(format!("{expired}").contains("bmclink cert renew"));
+        assert_eq!(TlsEvent::ClientCertExpiring { days_left: 3 }.id().0, 4005);
+    }
 }

@@ -46,17 +46,4 @@ impl Expiry {
             }
         }
     }
-
-    /// The audit event for this state, if it deserves one.
-    pub fn event(self) -> Option<crate::audit::TlsEvent> {
-        match self {
-            Expiry::Expired { not_after } => {
-                Some(crate::audit::TlsEvent::ClientCertExpired { not_after })
-            }
-            Expiry::Expiring { days_left } => {
-                Some(crate::audit::TlsEvent::ClientCertExpiring { days_left })
-            }
-            Expiry::Valid | Expiry::NotYetValid => None,
-        }
-    }
 }

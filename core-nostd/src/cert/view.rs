@@ -60,7 +60,7 @@ impl<'a> CertView<'a> {
     /// stays the same when a certificate is renewed for the same key, so a
     /// peer pinning it needs no re-enrollment after `bmclink cert renew`.
     pub fn spki_fingerprint(&self) -> [u8; 32] {
-        super::fingerprint(self.spki)
+        super::fingerprint::fingerprint(self.spki)
     }
 
     /// Checks the signature over [`Self::tbs`] with the certificate's own key

@@ -7,7 +7,7 @@ use aws_lc_rs::signature::{
     self, EcdsaKeyPair, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
 };
 
-use super::{P256Backend, MAX_SIGNATURE_LEN};
+use super::api::{P256Backend, MAX_SIGNATURE_LEN};
 
 /// The aws-lc-rs backend.
 #[derive(Debug, Clone, Copy, Default)]

@@ -14,7 +14,7 @@ use p256::elliptic_curve::Curve;
 use p256::NistP256;
 use sha2::{Digest, Sha256};
 
-use super::{P256Backend, MAX_SIGNATURE_LEN};
+use super::api::{P256Backend, MAX_SIGNATURE_LEN};
 
 /// The p256-cm4 backend.
 #[derive(Debug, Clone, Copy, Default)]
