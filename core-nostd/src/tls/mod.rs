@@ -36,7 +36,7 @@ mod verifier;
 mod tests;
 
 use embedded_io::{ErrorType, Read, Write};
-use embedded_tls::blocking::TlsConnection;
+use embedded_tls::blocking::{HandshakeStep, TlsConnection};
 use embedded_tls::{Aes128GcmSha256, TlsConfig, TlsContext, TLS_RECORD_OVERHEAD};
 use rand_core::CryptoRngCore;
 
@@ -148,25 +148,16 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         rng: &mut R,
         backend: &'static dyn P256Backend,
     ) -> Result<Self, TlsError> {
-        let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
-        let config = TlsConfig::new();
-        let mut provider = PinnedProvider::with(auth, identity, rng, backend);
-        let result = conn.open(TlsContext::new(&config, &mut provider));
-        let verifier = provider.pinned_verifier();
-        if let Progress::Failed(why) = verifier.progress() {
-            return Err(*why);
-        }
-        // The patched embedded-tls itself refuses a Finished before the
-        // server's Certificate and CertificateVerify (unexpected_message).
-        result.map_err(TlsError::from_handshake)?;
-        if !provider.cert_requested() {
-            return Err(TlsError::ClientCertificateNotRequested);
-        }
-        let server = verifier
-            .presented()
-            .ok_or(TlsError::ServerNotAuthenticated)?;
-        debug!("TLS 1.3 channel open, server authenticated");
-        Ok(PinnedTls { conn, server })
+        let mut hs = Handshaking::start(transport, buffers, auth, identity, rng, backend);
+        while !hs.step()? {}
+        hs.finish()
+    }
+
+    /// The transport, to move bytes in and out of it between reads: a
+    /// read that fails because the transport has nothing yet loses nothing
+    /// and can be retried (PATCHES.md #8).
+    pub fn transport_mut(&mut self) -> &mut T {
+        self.conn.transport_mut()
     }
 
     /// SHA-256 of the certificate the server presented (and proved).
@@ -213,6 +204,97 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         self.conn
             .close()
             .map_err(|(transport, e)| (transport, TlsError::from_application(e)))
+    }
+}
+
+/// A handshake in progress, one state per [`Handshaking::step`]: what
+/// [`PinnedTls::open_as`] runs in a loop, for a caller that must not wait
+/// inside the handshake (a sans-I/O agent, a superloop).
+///
+/// A step that reads (`wants_read`) takes one whole record from the
+/// transport; if the transport fails the read (it has nothing yet), the step
+/// fails with [`TlsError::Io`] and nothing is lost: the bytes read so far
+/// are kept, and the caller steps again once more arrived (the in-tree
+/// embedded-tls, PATCHES.md #8). A step that writes needs the transport to
+/// take the whole flight, at most [`TLS_RECORD_WRITE_BUF`] bytes. Every other
+/// failure ends the handshake; the transport is then dropped with it.
+pub struct Handshaking<'a, 'p, T: Read + Write + 'a, R> {
+    conn: TlsConnection<'a, T, Aes128GcmSha256>,
+    config: TlsConfig<'static>,
+    provider: PinnedProvider<'p, R>,
+    step: HandshakeStep<Aes128GcmSha256>,
+}
+
+impl<'a, 'p, T: Read + Write + 'a, R: CryptoRngCore> Handshaking<'a, 'p, T, R> {
+    /// Starts a handshake over `transport`, as [`PinnedTls::open_as`]
+    /// would; nothing is sent before the first [`Self::step`].
+    pub fn start(
+        transport: T,
+        buffers: &'a mut TlsBuffers,
+        auth: ServerAuth,
+        identity: Identity<'p>,
+        rng: &'p mut R,
+        backend: &'static dyn P256Backend,
+    ) -> Self {
+        Handshaking {
+            conn: TlsConnection::new(transport, &mut buffers.read, &mut buffers.write),
+            config: TlsConfig::new(),
+            provider: PinnedProvider::with(auth, identity, rng, backend),
+            step: HandshakeStep::new(),
+        }
+    }
+
+    /// Whether the next step reads a record from the server (otherwise it
+    /// writes a flight, or the handshake is complete).
+    pub fn wants_read(&self) -> bool {
+        self.step.wants_read()
+    }
+
+    /// The transport, to move bytes in and out of it between steps.
+    pub fn transport_mut(&mut self) -> &mut T {
+        self.conn.transport_mut()
+    }
+
+    /// Runs one state of the handshake: `Ok(true)` once it is complete
+    /// (then [`Self::finish`]), `Ok(false)` when more steps are needed.
+    pub fn step(&mut self) -> Result<bool, TlsError> {
+        let context = TlsContext::new(&self.config, &mut self.provider);
+        match self.conn.open_step(&mut self.step, context) {
+            Ok(done) => Ok(done),
+            Err(e) => Err(match self.provider.pinned_verifier().progress() {
+                // The verifier's reason is the precise one.
+                Progress::Failed(why) => *why,
+                _ => TlsError::from_handshake(e),
+            }),
+        }
+    }
+
+    /// The open channel, once [`Self::step`] said the handshake is
+    /// complete: the server proved the certificate `auth` asked for, and
+    /// asked for ours.
+    pub fn finish(self) -> Result<PinnedTls<'a, T>, TlsError> {
+        if !self.step.is_done() {
+            return Err(TlsError::Protocol {
+                what: "handshake not complete",
+            });
+        }
+        let verifier = self.provider.pinned_verifier();
+        if let Progress::Failed(why) = verifier.progress() {
+            return Err(*why);
+        }
+        // The patched embedded-tls itself refuses a Finished before the
+        // server's Certificate and CertificateVerify (unexpected_message).
+        if !self.provider.cert_requested() {
+            return Err(TlsError::ClientCertificateNotRequested);
+        }
+        let server = verifier
+            .presented()
+            .ok_or(TlsError::ServerNotAuthenticated)?;
+        debug!("TLS 1.3 channel open, server authenticated");
+        Ok(PinnedTls {
+            conn: self.conn,
+            server,
+        })
     }
 }
 

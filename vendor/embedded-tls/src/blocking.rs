@@ -34,6 +34,51 @@ where
     flush_policy: FlushPolicy,
 }
 
+/// A handshake in progress, run one state at a time by
+/// [`TlsConnection::open_step`] (bmclink patch 8).
+pub struct HandshakeStep<CipherSuite>
+where
+    CipherSuite: TlsCipherSuite,
+{
+    handshake: Handshake<CipherSuite>,
+    state: State,
+    started: bool,
+}
+
+impl<CipherSuite> HandshakeStep<CipherSuite>
+where
+    CipherSuite: TlsCipherSuite,
+{
+    /// A handshake that has not started (the next step sends ClientHello).
+    pub fn new() -> Self {
+        HandshakeStep {
+            handshake: Handshake::new(),
+            state: State::ClientHello,
+            started: false,
+        }
+    }
+
+    /// Whether the next step reads a record from the server (otherwise it
+    /// writes, or the handshake is done).
+    pub fn wants_read(&self) -> bool {
+        matches!(self.state, State::ServerHello | State::ServerVerify)
+    }
+
+    /// Whether the handshake is complete.
+    pub fn is_done(&self) -> bool {
+        self.state == State::ApplicationData
+    }
+}
+
+impl<CipherSuite> Default for HandshakeStep<CipherSuite>
+where
+    CipherSuite: TlsCipherSuite,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<'a, Socket, CipherSuite> TlsConnection<'a, Socket, CipherSuite>
 where
     Socket: Read + Write + 'a,
@@ -122,6 +167,61 @@ where
         *self.opened.get_mut() = true;
 
         Ok(())
+    }
+
+    /// One step of the handshake (bmclink patch 8): runs the state `step`
+    /// is in and returns `Ok(true)` once the connection is open, `Ok(false)`
+    /// when more steps are needed. [`open`](Self::open) is this in a loop.
+    ///
+    /// A state that reads ([`HandshakeStep::wants_read`]) reads one record;
+    /// when the transport fails the read, the step returns its error and
+    /// leaves `step` and the record read so far untouched, so a caller whose
+    /// transport has nothing yet calls again once bytes arrived: the
+    /// handshake never has to wait inside this call. A state that writes
+    /// needs its transport to take the whole flight (at most the write
+    /// buffer's length) without failing; a transport error there, or any
+    /// other error, ends the handshake.
+    pub fn open_step<Provider>(
+        &mut self,
+        step: &mut HandshakeStep<CipherSuite>,
+        mut context: TlsContext<Provider>,
+    ) -> Result<bool, TlsError>
+    where
+        Provider: CryptoProvider<CipherSuite = CipherSuite>,
+    {
+        if !step.started {
+            if let (Ok(verifier), Some(server_name)) = (
+                context.crypto_provider.verifier(),
+                context.config.server_name,
+            ) {
+                verifier.set_hostname_verification(server_name)?;
+            }
+            step.started = true;
+        }
+        if step.state != State::ApplicationData {
+            let next_state = step.state.process_blocking(
+                &mut self.delegate,
+                &mut step.handshake,
+                &mut self.record_reader,
+                &mut self.record_write_buf,
+                &mut self.key_schedule,
+                context.config,
+                &mut context.crypto_provider,
+            )?;
+            trace!("State {:?} -> {:?}", step.state, next_state);
+            step.state = next_state;
+        }
+        if step.state == State::ApplicationData {
+            *self.opened.get_mut() = true;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// The transport, for a caller that moves bytes in and out of it
+    /// between steps (bmclink patch 8).
+    pub fn transport_mut(&mut self) -> &mut Socket {
+        &mut self.delegate
     }
 
     /// Encrypt and send the provided slice over the connection. The connection

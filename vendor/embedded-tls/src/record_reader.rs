@@ -16,6 +16,16 @@ pub struct RecordReader<'a> {
     decoded: usize,
     /// The number of read but not yet decoded bytes in the buffer
     pending: usize,
+    /// The header of the record being read, kept across a failed transport
+    /// read so that a blocking read can be resumed (bmclink patch 8).
+    header: PartialHeader,
+}
+
+/// The bytes of a record header read so far (bmclink patch 8).
+#[derive(Default)]
+pub(crate) struct PartialHeader {
+    bytes: [u8; RecordHeader::LEN],
+    seen: usize,
 }
 
 pub struct RecordReaderBorrowMut<'a> {
@@ -24,6 +34,8 @@ pub struct RecordReaderBorrowMut<'a> {
     decoded: &'a mut usize,
     /// The number of read but not yet decoded bytes in the buffer
     pending: &'a mut usize,
+    /// See [`RecordReader::header`].
+    header: &'a mut PartialHeader,
 }
 
 impl<'a> RecordReader<'a> {
@@ -35,6 +47,7 @@ impl<'a> RecordReader<'a> {
             buf,
             decoded: 0,
             pending: 0,
+            header: PartialHeader::default(),
         }
     }
 
@@ -43,6 +56,7 @@ impl<'a> RecordReader<'a> {
             buf: self.buf,
             decoded: &mut self.decoded,
             pending: &mut self.pending,
+            header: &mut self.header,
         }
     }
 
@@ -70,6 +84,7 @@ impl<'a> RecordReader<'a> {
             self.buf,
             &mut self.decoded,
             &mut self.pending,
+            &mut self.header,
             transport,
             key_schedule,
         )
@@ -101,6 +116,7 @@ impl RecordReaderBorrowMut<'_> {
             self.buf,
             self.decoded,
             self.pending,
+            self.header,
             transport,
             key_schedule,
         )
@@ -127,17 +143,23 @@ pub async fn read<'m, CipherSuite: TlsCipherSuite>(
     )
 }
 
+/// Reads one record. A transport error leaves the reader where it was: the
+/// header bytes and the body bytes read so far are kept, and the next call
+/// goes on from there (bmclink patch 8), so a transport that has nothing
+/// yet may fail a read and be retried once more bytes arrived.
 pub fn read_blocking<'m, CipherSuite: TlsCipherSuite>(
     buf: &'m mut [u8],
     decoded: &mut usize,
     pending: &mut usize,
+    partial: &mut PartialHeader,
     transport: &mut impl BlockingRead,
     key_schedule: &mut ReadKeySchedule<CipherSuite>,
 ) -> Result<ServerRecord<'m, CipherSuite>, TlsError> {
-    let header: RecordHeader = next_record_header_blocking(transport)?;
+    let header: RecordHeader = next_record_header_blocking(partial, transport)?;
     refuse_unprotected(&header, key_schedule)?;
 
     advance_blocking(buf, decoded, pending, transport, header.content_length())?;
+    *partial = PartialHeader::default();
     consume(
         buf,
         decoded,
@@ -164,20 +186,19 @@ async fn next_record_header(transport: &mut impl AsyncRead) -> Result<RecordHead
 }
 
 fn next_record_header_blocking(
+    partial: &mut PartialHeader,
     transport: &mut impl BlockingRead,
 ) -> Result<RecordHeader, TlsError> {
-    let mut buf: [u8; RecordHeader::LEN] = [0; RecordHeader::LEN];
-    let mut total_read: usize = 0;
-    while total_read != RecordHeader::LEN {
+    while partial.seen != RecordHeader::LEN {
         let read: usize = transport
-            .read(&mut buf[total_read..])
+            .read(&mut partial.bytes[partial.seen..])
             .map_err(|e| TlsError::Io(e.kind()))?;
         if read == 0 {
             return Err(TlsError::IoError);
         }
-        total_read += read;
+        partial.seen += read;
     }
-    RecordHeader::decode(buf)
+    RecordHeader::decode(partial.bytes)
 }
 
 async fn advance(
@@ -214,7 +235,8 @@ fn advance_blocking(
 ) -> Result<(), TlsError> {
     ensure_contiguous(buf, decoded, pending, amount)?;
 
-    let mut remain: usize = amount;
+    // A resumed read has `pending` bytes of this record already.
+    let mut remain: usize = amount.saturating_sub(*pending);
     while *pending < amount {
         let read = transport
             .read(&mut buf[*decoded + *pending..][..remain])

@@ -10,6 +10,7 @@ mod mitm;
 mod openssl;
 mod patches;
 mod scripted;
+mod stepped;
 mod verifier;
 
 use std::sync::Arc;
