@@ -24,6 +24,20 @@
 //! parameter, so a simulation with a virtual clock runs RFC timers (seconds)
 //! in microseconds and every test is reproducible. Nothing in the core
 //! panics on any input: malformed frames, records and messages are errors.
+//!
+//! ## Porting
+//!
+//! Implement the traits of [`platform`] for one type (that file imports
+//! nothing from the rest of the crate, so it is all there is to read); the
+//! audit sink and the status sink take the core's [`audit::AuditEvent`] and
+//! [`agent::Status`] as their type parameters, which the [`Platform`] bound
+//! below names. Then build the agent in place and run it:
+//!
+//! ```ignore
+//! let bufs = AgentBuffers::init(&mut BUFS);            // a static MaybeUninit
+//! let agent = Agent::init(&mut AGENT, Config::default(), bufs, &mut board)?;
+//! agent.run(&mut board);                                // until Frames::wait says Stop
+//! ```
 #![no_std]
 #![deny(missing_docs)]
 #![cfg_attr(
