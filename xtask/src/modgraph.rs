@@ -190,39 +190,17 @@ impl Graph {
         Ok(())
     }
 
-    /// Turns `raw` (as written in module `at`) into an absolute path, or
-    /// `None` for another crate's path.
+    /// Turns `raw` (as written in module `at`'s code) into an absolute
+    /// path, or `None` for another crate's path: a `crate`/`self`/`super`
+    /// or child-module path, else one through a name the module imports.
     fn absolute(&self, at: &ModPath, raw: &[String]) -> Option<ModPath> {
-        let first = raw.first()?;
-        let mut base: ModPath = match first.as_str() {
-            "crate" => Vec::new(),
-            "self" => at.clone(),
-            "super" => {
-                let mut b = at.clone();
-                let mut rest = raw;
-                while rest.first().is_some_and(|s| s == "super") {
-                    b.pop();
-                    rest = rest.get(1..).unwrap_or(&[]);
-                }
-                b.extend(rest.iter().cloned());
-                return Some(b);
-            }
-            // 2018 paths: a child module or a name this module imports.
-            name => {
-                let m = self.modules.get(at)?;
-                if m.children.contains(name) {
-                    let mut b = at.clone();
-                    b.extend(raw.iter().cloned());
-                    return Some(b);
-                }
-                let via = m.uses.get(name)?;
-                let mut b = via.clone();
-                b.extend(raw.iter().skip(1).cloned());
-                return Some(b);
-            }
-        };
-        base.extend(raw.iter().skip(1).cloned());
-        Some(base)
+        if let Some(path) = self.local(at, raw) {
+            return Some(path);
+        }
+        let via = self.modules.get(at)?.uses.get(raw.first()?)?;
+        let mut b = via.clone();
+        b.extend(raw.iter().skip(1).cloned());
+        Some(b)
     }
 
     /// The module that defines what `path` (absolute) names.

@@ -50,11 +50,33 @@ pub fn borrow<'c, 'n, 'a, P: Platform, L: LinkLayer>(
     net.try_borrow_mut().map_err(|_| ChannelError::Busy)
 }
 
-/// Queues `bytes` on the TCP socket, pumping the stack while it is full.
+/// Queues `bytes` on the TCP socket once it has room for all of them
+/// (a channel frame, far smaller than the socket's buffer).
 pub fn tcp_send_all<P: Platform, L: LinkLayer>(
     net: &RefCell<Net<'_, '_, P, L>>,
     family: Family,
-    mut bytes: &[u8],
+    bytes: &[u8],
+) -> Result<(), ChannelError> {
+    wait_for_room(net, family, bytes.len())?;
+    let mut net = borrow(net)?;
+    let n = net
+        .tcp(family)
+        .send_slice(bytes)
+        .map_err(|_| ChannelError::Closed)?;
+    net.poll();
+    if n == bytes.len() {
+        Ok(())
+    } else {
+        Err(ChannelError::Closed)
+    }
+}
+
+/// Pumps the stack until the socket of `family` has room for `len` more
+/// bytes, for at most [`WRITE_TIMEOUT`].
+pub fn wait_for_room<P: Platform, L: LinkLayer>(
+    net: &RefCell<Net<'_, '_, P, L>>,
+    family: Family,
+    len: usize,
 ) -> Result<(), ChannelError> {
     let mut net = borrow(net)?;
     let deadline: Instant = net.now().saturating_add(WRITE_TIMEOUT);
@@ -63,12 +85,11 @@ pub fn tcp_send_all<P: Platform, L: LinkLayer>(
         if !socket.may_send() {
             return Err(ChannelError::Closed);
         }
-        let n = socket.send_slice(bytes).map_err(|_| ChannelError::Closed)?;
-        bytes = bytes.get(n..).unwrap_or(&[]);
-        net.poll();
-        if bytes.is_empty() {
+        let room = socket.send_capacity().saturating_sub(socket.send_queue());
+        if room >= len {
             return Ok(());
         }
+        net.poll();
         if net.now() >= deadline {
             return Err(ChannelError::Timeout);
         }

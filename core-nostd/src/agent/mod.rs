@@ -609,7 +609,7 @@ fn handshake<'c, 'n, 'x, P: Platform, R: rand_core::CryptoRngCore>(
     };
     loop {
         if !hs.wants_read() {
-            match tls_channel::wait_for_room(net, family, TLS_RECORD_WRITE_BUF) {
+            match channel::wait_for_room(net, family, TLS_RECORD_WRITE_BUF) {
                 Ok(()) => {}
                 Err(ChannelError::Stop) => return Err(Handshake::Ended(SessionEnd::Stopped)),
                 Err(_) => {

@@ -9,19 +9,16 @@
 //! own loop (`agent::handshake`) waits between steps, running the control
 //! loop (policy, watchdogs, claims' defence, host facts) as it does between
 //! any two frames. Writes never wait either: a sender first makes room in
-//! the socket ([`wait_for_room`]), so the transport always takes a whole
+//! the socket (`channel::wait_for_room`), so the transport always takes a whole
 //! record.
 
 use core::cell::{Cell, RefCell};
 
 use embedded_io::{ErrorKind, ErrorType, Read, Write};
-use smoltcp::time::Instant;
 
-use super::channel::{borrow, ChannelError, ChannelIo, WRITE_TIMEOUT};
+use super::channel::{borrow, wait_for_room, ChannelError, ChannelIo};
 use super::link::Link;
 use super::net::Net;
-use crate::platform::Wake;
-use crate::time::SaturatingAdd;
 use crate::tls::{PinnedTls, TlsError, TLS_RECORD_WRITE_BUF};
 use crate::types::Family;
 use crate::Platform;
@@ -96,7 +93,7 @@ impl<P: Platform> Read for NetTransport<'_, '_, '_, P> {
 
 impl<P: Platform> Write for NetTransport<'_, '_, '_, P> {
     /// Queues what the socket takes. Senders make room for a whole record
-    /// first ([`wait_for_room`]); a socket that takes nothing is a failure.
+    /// first (`channel::wait_for_room`); a socket that takes nothing is a failure.
     fn write(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
         if buf.is_empty() {
             return Ok(0);
@@ -117,34 +114,6 @@ impl<P: Platform> Write for NetTransport<'_, '_, '_, P> {
         let mut net = borrow(self.net).map_err(|_| TransportError(ErrorKind::Other))?;
         net.poll();
         Ok(())
-    }
-}
-
-/// Pumps the stack until the socket of `family` has room for `len` more
-/// bytes, for at most [`WRITE_TIMEOUT`].
-pub fn wait_for_room<P: Platform>(
-    net: &RefCell<Net<'_, '_, P, Link>>,
-    family: Family,
-    len: usize,
-) -> Result<(), ChannelError> {
-    let mut net = borrow(net)?;
-    let deadline: Instant = net.now().saturating_add(WRITE_TIMEOUT);
-    loop {
-        let socket = net.tcp(family);
-        if !socket.may_send() {
-            return Err(ChannelError::Closed);
-        }
-        let room = socket.send_capacity().saturating_sub(socket.send_queue());
-        if room >= len {
-            return Ok(());
-        }
-        net.poll();
-        if net.now() >= deadline {
-            return Err(ChannelError::Timeout);
-        }
-        if net.wait(Some(deadline)) == Wake::Stop {
-            return Err(ChannelError::Stop);
-        }
     }
 }
 
