@@ -17,6 +17,7 @@ pub mod identity;
 pub mod link;
 pub mod net;
 pub mod per_family;
+pub mod serving;
 pub mod session;
 pub mod status;
 pub mod tls_channel;

@@ -6,7 +6,6 @@
 //! session with [`SessionEnd::Protocol`]; nothing here panics.
 
 use core::cell::RefCell;
-use core::fmt::Write;
 
 use smoltcp::time::Instant;
 
@@ -23,7 +22,8 @@ use crate::time::SaturatingAdd;
 use crate::types::Family;
 use crate::Platform;
 
-use super::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
+use super::events::{EventQueue, EVENT_QUEUE};
+use super::serving::Serving;
 
 // The event queue lives beside the heartbeat it travels with; its file is
 // agent/events.rs (declared here until agent/mod.rs declares it).
@@ -70,9 +70,9 @@ pub enum SessionEnd {
 /// on their way to the BMC, kept across sessions until ACKed.
 #[derive(Debug, Default)]
 pub struct Heartbeat {
-    seq: u32,
-    outstanding: Option<u32>,
-    missed: u8,
+    pub(super) seq: u32,
+    pub(super) outstanding: Option<u32>,
+    pub(super) missed: u8,
     /// OS events not yet ACKed by the BMC.
     pub events: EventQueue<EVENT_QUEUE>,
 }
@@ -99,32 +99,6 @@ pub fn pull_events(
         };
         p.record(now, &AuditEvent::Session(event));
     }
-}
-
-/// Sends the queued events the window allows, in order.
-fn send_events(
-    ch: &mut impl ChannelIo,
-    events: &mut EventQueue<EVENT_QUEUE>,
-) -> Result<(), SessionEnd> {
-    while let Some(q) = events.next_to_send() {
-        let mut text: heapless::String<64> = heapless::String::new();
-        let (severity, id, text) = match &q.entry {
-            Entry::Os(e) => (e.severity, e.id.as_str(), e.text.as_str()),
-            Entry::Dropped(n) => {
-                // Fits: the longest u32 and the words are under 64 bytes.
-                let _ = write!(text, "{n} OS events dropped: the queue was full");
-                (DROPPED_SEVERITY, DROPPED_ID, text.as_str())
-            }
-        };
-        let msg = Message::Event(crate::proto::Event {
-            seq: q.seq,
-            severity,
-            id,
-            text,
-        });
-        send_message(ch, &msg)?;
-    }
-    Ok(())
 }
 
 /// Bytes buffered from the channel, reassembled into frames.
@@ -265,9 +239,11 @@ pub fn greet<P: Platform>(
     }
 }
 
-/// Runs an established session until it ends: answers PING, sends PING every
-/// heartbeat interval, declares the BMC dead after `heartbeat_misses`
-/// unanswered, and says BYE when the platform asks to stop.
+/// Runs an established session until it ends: the session's protocol is
+/// [`Serving`]'s (PONGs, PINGs every heartbeat interval, the BMC dead after
+/// `heartbeat_misses` unanswered, OS events); this loop moves its frames
+/// to and from the channel, runs the control loop between rounds, and says
+/// BYE when the platform asks to stop or the policy moves away.
 pub fn serve<P: Platform>(
     net: &RefCell<Net<'_, '_, P, Link>>,
     ch: &mut impl ChannelIo,
@@ -277,24 +253,23 @@ pub fn serve<P: Platform>(
     family: Family,
     hb: &mut Heartbeat,
 ) -> SessionEnd {
-    let mut next_ping = match borrow(net) {
-        Ok(n) => n.now().saturating_add(cfg.heartbeat),
+    let now = match borrow(net) {
+        Ok(n) => n.now(),
         Err(e) => return SessionEnd::Channel(e),
     };
-    hb.outstanding = None;
-    hb.missed = 0;
-    // Whatever the last session did not see ACKed goes again.
-    hb.events.resend_all();
+    let mut s = Serving::start(now, cfg, hb);
+    let mut buf = [0u8; MAX_FRAME_LEN];
     loop {
         // Run the stack and the policy, then drain what arrived.
-        match borrow(net) {
+        let now = match borrow(net) {
             Ok(mut n) => {
                 ctl.tick(cfg, &mut n);
                 let now = n.now();
-                pull_events(now, n.p, &mut hb.events);
+                pull_events(now, n.p, s.events());
+                now
             }
             Err(e) => return SessionEnd::Channel(e),
-        }
+        };
         if ctl.disconnect[family] {
             let _ = send_message(ch, &Message::Bye(bye::MOVING));
             return SessionEnd::Moving;
@@ -303,58 +278,14 @@ pub fn serve<P: Platform>(
             return end;
         }
         while let Some(msg) = reader.next_message() {
-            let reply = match msg {
-                Err(e) => return SessionEnd::Protocol(e),
-                Ok(Message::Ping(seq)) => Some(Message::Pong(seq)),
-                Ok(Message::Pong(seq)) => {
-                    if hb.outstanding == Some(seq) {
-                        hb.outstanding = None;
-                        hb.missed = 0;
-                        debug!("PONG {}", seq);
-                    }
-                    None
-                }
-                Ok(Message::Ack(seq)) => {
-                    // An ACK for an event never sent is a protocol error
-                    // and acknowledges nothing (DESIGN §5: nothing is lost).
-                    if !hb.events.ack(seq) {
-                        return SessionEnd::Protocol(ProtoError::UnexpectedAck(seq));
-                    }
-                    None
-                }
-                Ok(Message::Bye(reason)) => return SessionEnd::PeerBye(reason),
-                Ok(other) => {
-                    return SessionEnd::Protocol(ProtoError::Unexpected(u8::from(other.msg_type())))
-                }
-            };
-            if let Some(reply) = reply {
-                if let Err(end) = send_message(ch, &reply) {
-                    return end;
-                }
-            }
-        }
-        if let Err(end) = send_events(ch, &mut hb.events) {
-            return end;
-        }
-        // Heartbeat.
-        let now = match borrow(net) {
-            Ok(n) => n.now(),
-            Err(e) => return SessionEnd::Channel(e),
-        };
-        if now >= next_ping {
-            if hb.outstanding.is_some() {
-                hb.missed = hb.missed.saturating_add(1);
-                if hb.missed >= cfg.heartbeat_misses {
-                    return SessionEnd::PeerDead(hb.missed);
-                }
-            }
-            hb.seq = hb.seq.wrapping_add(1);
-            hb.outstanding = Some(hb.seq);
-            debug!("PING {}", hb.seq);
-            if let Err(end) = send_message(ch, &Message::Ping(hb.seq)) {
+            s.handle_message(msg);
+            if let Err(end) = transmit(ch, &mut s, now, &mut buf) {
                 return end;
             }
-            next_ping = now.saturating_add(cfg.heartbeat);
+        }
+        s.handle_timeout();
+        if let Err(end) = transmit(ch, &mut s, now, &mut buf) {
+            return end;
         }
         // Wait for the next frame or timer.
         let mut n = match borrow(net) {
@@ -366,11 +297,30 @@ pub fn serve<P: Platform>(
             // More arrived while we were answering: no waiting.
             continue;
         }
-        if n.wait(earliest(Some(next_ping), ctl.poll_at())) == Wake::Stop {
+        if n.wait(earliest(Some(s.poll_timeout()), ctl.poll_at())) == Wake::Stop {
             drop(n);
             // Best effort: the session is ending either way.
             let _ = send_message(ch, &Message::Bye(bye::SHUTDOWN));
             return SessionEnd::Stopped;
         }
+    }
+}
+
+/// Sends what the session has to send now; its end, once it ended.
+fn transmit(
+    ch: &mut impl ChannelIo,
+    s: &mut Serving<'_>,
+    now: Instant,
+    buf: &mut [u8],
+) -> Result<(), SessionEnd> {
+    while let Some(n) = s.poll_transmit(now, buf) {
+        let frame = buf
+            .get(..n)
+            .ok_or(SessionEnd::Protocol(ProtoError::Truncated))?;
+        ch.send(frame).map_err(SessionEnd::Channel)?;
+    }
+    match s.end() {
+        Some(end) => Err(end),
+        None => Ok(()),
     }
 }
