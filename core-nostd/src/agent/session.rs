@@ -170,6 +170,30 @@ pub fn welcome_deadline<P: Platform>(
         .saturating_add(cfg.welcome_timeout))
 }
 
+/// What a frame received before WELCOME means (DESIGN §5, §5a): WELCOME
+/// or ENROLLED answer; REJECT and BYE end the connection with their code,
+/// and anything else, or a frame that does not parse, is a protocol error.
+pub fn reply(msg: Result<Message<'_>, ProtoError>) -> Result<Reply, SessionEnd> {
+    match msg.map_err(SessionEnd::Protocol)? {
+        Message::Welcome(Welcome {
+            firmware,
+            caps,
+            session,
+            ..
+        }) => Ok(Reply::Welcome(Established {
+            firmware,
+            caps: caps.bits(),
+            session,
+        })),
+        Message::Enrolled(e) => Ok(Reply::Enrolled(e.proof)),
+        Message::Reject(r) => Err(SessionEnd::Rejected(u8::from(r.code))),
+        Message::Bye(reason) => Err(SessionEnd::PeerBye(reason)),
+        other => Err(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
+            other.msg_type(),
+        )))),
+    }
+}
+
 /// Waits for the BMC's answer until `deadline` (overall): WELCOME or
 /// ENROLLED; REJECT, BYE and anything else end the connection.
 #[allow(clippy::too_many_arguments)]
@@ -189,24 +213,7 @@ pub fn await_reply<P: Platform>(
         }
         fill(ch, reader)?;
         if let Some(msg) = reader.next_message() {
-            return match msg.map_err(SessionEnd::Protocol)? {
-                Message::Welcome(Welcome {
-                    firmware,
-                    caps,
-                    session,
-                    ..
-                }) => Ok(Reply::Welcome(Established {
-                    firmware,
-                    caps: caps.bits(),
-                    session,
-                })),
-                Message::Enrolled(e) => Ok(Reply::Enrolled(e.proof)),
-                Message::Reject(r) => Err(SessionEnd::Rejected(u8::from(r.code))),
-                Message::Bye(reason) => Err(SessionEnd::PeerBye(reason)),
-                other => Err(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
-                    other.msg_type(),
-                )))),
-            };
+            return reply(msg);
         }
         let mut n = borrow(net).map_err(SessionEnd::Channel)?;
         if n.now() >= deadline {
@@ -322,5 +329,50 @@ fn transmit(
     match s.end() {
         Some(end) => Err(end),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Caps, Enrolled, Reject, RejectCode, PROOF_LEN};
+
+    #[test]
+    fn before_welcome_welcome_and_enrolled_answer_and_everything_else_ends_the_connection() {
+        let welcome = Message::Welcome(Welcome {
+            proto: PROTO_VERSION,
+            firmware: [3, 30, 30, 30],
+            caps: Caps::TLS,
+            session: 9,
+        });
+        assert_eq!(
+            reply(Ok(welcome)),
+            Ok(Reply::Welcome(Established {
+                firmware: [3, 30, 30, 30],
+                caps: Caps::TLS.bits(),
+                session: 9
+            }))
+        );
+        let proof = [7; PROOF_LEN];
+        assert_eq!(
+            reply(Ok(Message::Enrolled(Enrolled { proof }))),
+            Ok(Reply::Enrolled(proof))
+        );
+        assert_eq!(
+            reply(Ok(Message::Reject(Reject {
+                code: RejectCode::BadCredential,
+                reason: "bad credential",
+            }))),
+            Err(SessionEnd::Rejected(u8::from(RejectCode::BadCredential)))
+        );
+        assert_eq!(reply(Ok(Message::Bye(1))), Err(SessionEnd::PeerBye(1)));
+        assert!(matches!(
+            reply(Ok(Message::Ping(1))),
+            Err(SessionEnd::Protocol(ProtoError::Unexpected(_)))
+        ));
+        assert_eq!(
+            reply(Err(ProtoError::Truncated)),
+            Err(SessionEnd::Protocol(ProtoError::Truncated))
+        );
     }
 }
