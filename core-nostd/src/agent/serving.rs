@@ -323,7 +323,6 @@ mod tests {
         );
         s.handle_message(Ok(Message::Ack(first[0].0)));
         assert_eq!(s.end(), None);
-        drop(s);
         // A new session sends what was not ACKed, with its sequence number.
         let mut s = Serving::start(at(50), &cfg(), &mut hb);
         assert_eq!(texts(round(&mut s, at(50))), [first[1]]);
