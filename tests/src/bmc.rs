@@ -372,6 +372,11 @@ impl SimBmc {
     /// Reboots: every connection is dropped without a word, the stack
     /// forgets its neighbours, and the BMC is down until `up_at`... here: at
     /// once (use [`SimBmc::set_up`] to keep it down).
+    ///
+    /// Like a real BMC it keeps its TLS identity (key and certificate, so a
+    /// pin on [`SimBmc::fingerprint`] still holds) and its enrollments
+    /// ([`BmcState`] survives); to come back presenting another certificate,
+    /// set [`BmcConfig::impostor_cert`] before the reboot.
     pub fn reboot(&mut self, now: Instant) {
         timeline::emit("bmc", "reboot");
         self.state.log.add("BMC0010", "BMC rebooted".into());
