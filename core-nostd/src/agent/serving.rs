@@ -13,11 +13,52 @@ use core::fmt::Write;
 
 use smoltcp::time::{Duration, Instant};
 
-use super::events::{Entry, DROPPED_ID, DROPPED_SEVERITY};
-use super::session::{Heartbeat, SessionEnd};
+use super::channel::ChannelError;
+use super::events::{Entry, EventQueue, DROPPED_ID, DROPPED_SEVERITY, EVENT_QUEUE};
 use crate::config::Config;
 use crate::proto::{Message, ProtoError};
 use crate::time::SaturatingAdd;
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum SessionEnd {
+    /// The platform asked to stop; BYE was sent.
+    Stopped,
+    /// The BMC said BYE with this reason.
+    PeerBye(u8),
+    /// The BMC missed this many heartbeats in a row.
+    PeerDead(u8),
+    /// The BMC sent something the protocol does not allow.
+    Protocol(ProtoError),
+    /// The BMC refused the session with this REJECT code.
+    Rejected(u8),
+    /// No WELCOME within the connect timeout.
+    NoWelcome,
+    /// The channel failed (TCP closed or reset, TLS failure).
+    Channel(ChannelError),
+    /// The policy moved away from this family (race mode back to IPv4,
+    /// address lost); BYE was sent.
+    Moving,
+    /// The BMC now offers TLS (firmware upgrade, T7): the plain session ends
+    /// so the next connection enrolls.
+    Upgrade,
+    /// The connection could not be trusted (no trust source, a failed
+    /// enrollment proof): it ends without a session, audited already.
+    Untrusted,
+}
+
+/// Heartbeat bookkeeping that outlives one session (sequence numbers keep
+/// counting so a trace never shows the same PING twice), and the OS events
+/// on their way to the BMC, kept across sessions until ACKed.
+#[derive(Debug, Default)]
+pub struct Heartbeat {
+    seq: u32,
+    outstanding: Option<u32>,
+    missed: u8,
+    /// OS events not yet ACKed by the BMC.
+    pub events: EventQueue<EVENT_QUEUE>,
+}
 
 /// One established session, borrowing the heartbeat state that outlives it.
 #[derive(Debug)]
@@ -126,7 +167,7 @@ impl<'h> Serving<'h> {
     }
 
     /// The OS events on their way, to queue new ones.
-    pub fn events(&mut self) -> &mut super::events::EventQueue<{ super::events::EVENT_QUEUE }> {
+    pub fn events(&mut self) -> &mut EventQueue<EVENT_QUEUE> {
         &mut self.hb.events
     }
 

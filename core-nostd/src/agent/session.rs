@@ -9,7 +9,7 @@ use core::cell::RefCell;
 
 use smoltcp::time::Instant;
 
-use super::channel::{borrow, ChannelError, ChannelIo};
+use super::channel::{borrow, ChannelIo};
 use super::control::Control;
 use super::link::Link;
 use super::net::{earliest, Net};
@@ -24,6 +24,7 @@ use crate::Platform;
 
 use super::events::{EventQueue, EVENT_QUEUE};
 use super::serving::Serving;
+pub use super::serving::{Heartbeat, SessionEnd};
 
 // The event queue lives beside the heartbeat it travels with; its file is
 // agent/events.rs (declared here until agent/mod.rs declares it).
@@ -34,47 +35,6 @@ pub mod bye {
     pub const SHUTDOWN: u8 = 0;
     /// The agent is moving to another family or channel.
     pub const MOVING: u8 = 1;
-}
-
-/// How a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum SessionEnd {
-    /// The platform asked to stop; BYE was sent.
-    Stopped,
-    /// The BMC said BYE with this reason.
-    PeerBye(u8),
-    /// The BMC missed this many heartbeats in a row.
-    PeerDead(u8),
-    /// The BMC sent something the protocol does not allow.
-    Protocol(ProtoError),
-    /// The BMC refused the session with this REJECT code.
-    Rejected(u8),
-    /// No WELCOME within the connect timeout.
-    NoWelcome,
-    /// The channel failed (TCP closed or reset, TLS failure).
-    Channel(ChannelError),
-    /// The policy moved away from this family (race mode back to IPv4,
-    /// address lost); BYE was sent.
-    Moving,
-    /// The BMC now offers TLS (firmware upgrade, T7): the plain session ends
-    /// so the next connection enrolls.
-    Upgrade,
-    /// The connection could not be trusted (no trust source, a failed
-    /// enrollment proof): it ends without a session, audited already.
-    Untrusted,
-}
-
-/// Heartbeat bookkeeping that outlives one session (sequence numbers keep
-/// counting so a trace never shows the same PING twice), and the OS events
-/// on their way to the BMC, kept across sessions until ACKed.
-#[derive(Debug, Default)]
-pub struct Heartbeat {
-    pub(super) seq: u32,
-    pub(super) outstanding: Option<u32>,
-    pub(super) missed: u8,
-    /// OS events not yet ACKed by the BMC.
-    pub events: EventQueue<EVENT_QUEUE>,
 }
 
 /// Moves the platform's new OS events into the queue (called in `serve`
