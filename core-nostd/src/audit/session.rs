@@ -38,8 +38,8 @@ audit_events! {
         /// The BMC refused TCP on its TLS port while TLS is expected (the
         /// bootstrap facts, a pin, or TLS by default): said once per outage.
         TlsPortRefused { family: Family, port: u16 }
-            = (2007, Warning, "the BMC refused connections on its TLS port while TLS is expected; bmclink does not fall back to the plain channel by itself; fix: enable TLS for the host link on the BMC, or correct `tls_port` in the config")
-            => ("the BMC refused the connection to its TLS port {port} over {family}; TLS is expected, so no plain fallback (enable TLS for the host link on the BMC, or correct `tls_port` in the config)"),
+            = (2007, Warning, "the BMC refused connections on its TLS port while TLS is expected; bmclink does not fall back to the plain channel by itself and keeps retrying; if it persists: enable TLS for the host link on the BMC, or correct `tls_port` in the config (a BMC whose connections are all taken refuses too, until they time out)")
+            => ("the BMC refused the connection to its TLS port {port} over {family}; TLS is expected, so no plain fallback; retrying (if it persists: enable TLS for the host link on the BMC, or correct `tls_port` in the config)"),
         /// The queue of OS events for the BMC overflowed (the same ID as the
         /// drop report sent to the BMC, `agent::events::DROPPED_ID`).
         OsEventsDropped { dropped: u32, total: u32 }
