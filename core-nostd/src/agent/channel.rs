@@ -1,7 +1,8 @@
 //! The byte channel a session runs over: the legacy plain TCP stream, or TLS
-//! on top of it. Both reach the network through a shared `RefCell<Net>` so
-//! that the TLS client (which does blocking I/O through its transport) and the
-//! session loop (which pumps the stack between messages) can take turns.
+//! on top of it. Both reach the network through a shared `RefCell<Net>`, so
+//! the TLS transport (inside embedded-tls) and the session loop (which pumps
+//! the stack between messages) each borrow it for one call. Reads never
+//! wait; sends wait only for room in the socket ([`wait_for_room`]).
 
 use core::cell::RefCell;
 
@@ -81,6 +82,8 @@ pub fn wait_for_room<P: Platform, L: LinkLayer>(
     let mut net = borrow(net)?;
     let deadline: Instant = net.now().saturating_add(WRITE_TIMEOUT);
     loop {
+        // Poll first: an ACK the stack has not read yet may free the room.
+        net.poll();
         let socket = net.tcp(family);
         if !socket.may_send() {
             return Err(ChannelError::Closed);
@@ -89,7 +92,6 @@ pub fn wait_for_room<P: Platform, L: LinkLayer>(
         if room >= len {
             return Ok(());
         }
-        net.poll();
         if net.now() >= deadline {
             return Err(ChannelError::Timeout);
         }

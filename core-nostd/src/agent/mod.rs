@@ -609,28 +609,34 @@ fn handshake<'c, 'n, 'x, P: Platform, R: rand_core::CryptoRngCore>(
         secs: cfg.handshake_timeout.secs(),
     };
     loop {
-        if !hs.wants_read() {
-            match channel::wait_for_room(net, family, TLS_RECORD_WRITE_BUF) {
-                Ok(()) => {}
-                Err(ChannelError::Stop) => return Err(Handshake::Ended(SessionEnd::Stopped)),
-                Err(_) => {
-                    return Err(Handshake::Failed(TlsEvent::handshake_failed(TlsError::Io(
-                        embedded_io::ErrorKind::TimedOut,
-                    ))))
+        // The deadline holds whatever the peer sends: a server streaming
+        // records the handshake accepts (change_cipher_spec) cannot keep
+        // the loop stepping past it.
+        let ready = match channel::borrow(net) {
+            Ok(mut n) => {
+                if n.now() >= deadline {
+                    return Err(Handshake::Failed(timed_out));
                 }
+                step_ready(&mut n, family, hs.wants_read())
+            }
+            Err(e) => return Err(Handshake::Ended(SessionEnd::Channel(e))),
+        };
+        if ready {
+            hs.transport_mut().clear_starved();
+            match hs.step() {
+                Ok(true) => {
+                    return hs
+                        .finish()
+                        .map_err(|e| Handshake::Failed(TlsEvent::handshake_failed(e)))
+                }
+                Ok(false) => continue,
+                Err(TlsError::Io(embedded_io::ErrorKind::Other))
+                    if hs.transport_mut().starved() => {}
+                Err(e) => return Err(Handshake::Failed(TlsEvent::handshake_failed(e))),
             }
         }
-        match hs.step() {
-            Ok(true) => {
-                return hs
-                    .finish()
-                    .map_err(|e| Handshake::Failed(TlsEvent::handshake_failed(e)))
-            }
-            Ok(false) => continue,
-            Err(_) if hs.transport_mut().starved() => {}
-            Err(e) => return Err(Handshake::Failed(TlsEvent::handshake_failed(e))),
-        }
-        // Nothing to read yet: the control loop, then wait for a frame.
+        // Nothing to read, or no room for the flight, yet: the control
+        // loop, then wait for a frame or a timer.
         let Ok(mut n) = channel::borrow(net) else {
             return Err(Handshake::Ended(SessionEnd::Channel(ChannelError::Busy)));
         };
@@ -638,16 +644,26 @@ fn handshake<'c, 'n, 'x, P: Platform, R: rand_core::CryptoRngCore>(
         if ctl.disconnect[family] || !ctl.connected[family] {
             return Err(Handshake::Ended(SessionEnd::Moving));
         }
-        if n.tcp(family).can_recv() || !n.tcp(family).may_recv() {
-            // The tick's poll brought bytes (or the end): step at once.
+        if step_ready(&mut n, family, hs.wants_read()) {
+            // The tick's poll brought bytes or room (or the end).
             continue;
-        }
-        if n.now() >= deadline {
-            return Err(Handshake::Failed(timed_out));
         }
         if n.wait(net::earliest(Some(deadline), ctl.poll_at())) == Wake::Stop {
             return Err(Handshake::Ended(SessionEnd::Stopped));
         }
+    }
+}
+
+/// Whether the next handshake step can run without finding the socket
+/// empty (a read) or full (a write); a closed socket is ready too, so the
+/// step reports it.
+fn step_ready<P: Platform>(n: &mut Net<'_, '_, P, Link>, family: Family, reads: bool) -> bool {
+    let socket = n.tcp(family);
+    if reads {
+        socket.can_recv() || !socket.may_recv()
+    } else {
+        let room = socket.send_capacity().saturating_sub(socket.send_queue());
+        room >= TLS_RECORD_WRITE_BUF || !socket.may_send()
     }
 }
 

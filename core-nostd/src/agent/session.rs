@@ -171,9 +171,16 @@ pub fn await_reply<P: Platform>(
         if ctl.disconnect[family] {
             return Err(SessionEnd::Moving);
         }
-        fill(ch, reader)?;
-        if let Some(msg) = reader.next_message() {
-            return reply(msg);
+        // Everything the channel holds before waiting (a WELCOME may come
+        // in two records).
+        loop {
+            let got = fill(ch, reader)?;
+            if let Some(msg) = reader.next_message() {
+                return reply(msg);
+            }
+            if got == 0 {
+                break;
+            }
         }
         let mut n = borrow(net).map_err(SessionEnd::Channel)?;
         if n.now() >= deadline {
@@ -241,15 +248,29 @@ pub fn serve<P: Platform>(
             let _ = send_message(ch, &Message::Bye(bye::MOVING));
             return SessionEnd::Moving;
         }
-        if let Err(end) = fill(ch, reader) {
-            return end;
-        }
-        while let Some(msg) = reader.next_message() {
-            s.handle_message(msg);
-            if let Err(end) = transmit(ch, &mut s, now, &mut buf) {
-                return end;
+        // Everything the channel holds, not one read's worth: a TLS read
+        // gives at most one record, and bytes left in it would otherwise
+        // wait for the next frame.
+        loop {
+            let got = match fill(ch, reader) {
+                Ok(got) => got,
+                Err(end) => return end,
+            };
+            while let Some(msg) = reader.next_message() {
+                s.handle_message(msg);
+                if let Err(end) = transmit(ch, &mut s, now, &mut buf) {
+                    return end;
+                }
+            }
+            if got == 0 {
+                break;
             }
         }
+        // The clock again: the sends above may have waited for room.
+        let now = match borrow(net) {
+            Ok(n) => n.now(),
+            Err(e) => return SessionEnd::Channel(e),
+        };
         s.handle_timeout();
         if let Err(end) = transmit(ch, &mut s, now, &mut buf) {
             return end;

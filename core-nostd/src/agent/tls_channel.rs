@@ -64,6 +64,12 @@ impl<'c, 'n, 'a, P: Platform> NetTransport<'c, 'n, 'a, P> {
     pub fn starved(&self) -> bool {
         self.starved.get()
     }
+
+    /// Forgets the last read's "nothing yet", before a TLS call that may
+    /// fail for other reasons first.
+    pub fn clear_starved(&self) {
+        self.starved.set(false);
+    }
 }
 
 impl<P: Platform> ErrorType for NetTransport<'_, '_, '_, P> {
@@ -163,9 +169,10 @@ impl<P: Platform> ChannelIo for TlsChannel<'_, '_, '_, P> {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<usize, ChannelError> {
+        self.tls.transport_mut().clear_starved();
         match self.tls.read(buf) {
             Ok(n) => Ok(n),
-            Err(_) if self.tls.transport_mut().starved() => Ok(0),
+            Err(TlsError::Io(ErrorKind::Other)) if self.tls.transport_mut().starved() => Ok(0),
             Err(e) => Err(self.fail(e)),
         }
     }

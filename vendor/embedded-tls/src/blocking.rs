@@ -43,6 +43,8 @@ where
     handshake: Handshake<CipherSuite>,
     state: State,
     started: bool,
+    /// The error that ended the handshake: every later step returns it.
+    failed: Option<TlsError>,
 }
 
 impl<CipherSuite> HandshakeStep<CipherSuite>
@@ -55,6 +57,7 @@ where
             handshake: Handshake::new(),
             state: State::ClientHello,
             started: false,
+            failed: None,
         }
     }
 
@@ -142,30 +145,12 @@ where
     where
         Provider: CryptoProvider<CipherSuite = CipherSuite>,
     {
-        let mut handshake: Handshake<CipherSuite> = Handshake::new();
-        if let (Ok(verifier), Some(server_name)) = (
-            context.crypto_provider.verifier(),
-            context.config.server_name,
-        ) {
-            verifier.set_hostname_verification(server_name)?;
-        }
-        let mut state = State::ClientHello;
-
-        while state != State::ApplicationData {
-            let next_state = state.process_blocking(
-                &mut self.delegate,
-                &mut handshake,
-                &mut self.record_reader,
-                &mut self.record_write_buf,
-                &mut self.key_schedule,
-                context.config,
-                &mut context.crypto_provider,
-            )?;
-            trace!("State {:?} -> {:?}", state, next_state);
-            state = next_state;
-        }
-        *self.opened.get_mut() = true;
-
+        // bmclink patch 8: the loop of `open_step`, so the two cannot drift.
+        let mut step = HandshakeStep::new();
+        while !self.open_step(
+            &mut step,
+            TlsContext::new(context.config, &mut context.crypto_provider),
+        )? {}
         Ok(())
     }
 
@@ -180,7 +165,8 @@ where
     /// handshake never has to wait inside this call. A state that writes
     /// needs its transport to take the whole flight (at most the write
     /// buffer's length) without failing; a transport error there, or any
-    /// other error, ends the handshake.
+    /// other error, ends the handshake: every later step returns that
+    /// error. Every step must be given the same provider and config.
     pub fn open_step<Provider>(
         &mut self,
         step: &mut HandshakeStep<CipherSuite>,
@@ -189,16 +175,23 @@ where
     where
         Provider: CryptoProvider<CipherSuite = CipherSuite>,
     {
+        if let Some(e) = step.failed {
+            return Err(e);
+        }
         if !step.started {
             if let (Ok(verifier), Some(server_name)) = (
                 context.crypto_provider.verifier(),
                 context.config.server_name,
             ) {
-                verifier.set_hostname_verification(server_name)?;
+                if let Err(e) = verifier.set_hostname_verification(server_name) {
+                    step.failed = Some(e);
+                    return Err(e);
+                }
             }
             step.started = true;
         }
         if step.state != State::ApplicationData {
+            let reads = step.wants_read();
             let next_state = step.state.process_blocking(
                 &mut self.delegate,
                 &mut step.handshake,
@@ -207,7 +200,17 @@ where
                 &mut self.key_schedule,
                 context.config,
                 &mut context.crypto_provider,
-            )?;
+            );
+            let next_state = match next_state {
+                Ok(next) => next,
+                // A read state that could not read changed nothing: the
+                // caller may step again. Every other failure is final.
+                Err(e @ TlsError::Io(_)) if reads => return Err(e),
+                Err(e) => {
+                    step.failed = Some(e);
+                    return Err(e);
+                }
+            };
             trace!("State {:?} -> {:?}", step.state, next_state);
             step.state = next_state;
         }

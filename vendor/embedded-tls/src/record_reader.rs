@@ -196,7 +196,7 @@ fn next_record_header_blocking(
         if read == 0 {
             return Err(TlsError::IoError);
         }
-        partial.seen += read;
+        partial.seen = (partial.seen + read).min(RecordHeader::LEN);
     }
     RecordHeader::decode(partial.bytes)
 }
@@ -210,7 +210,8 @@ async fn advance(
 ) -> Result<(), TlsError> {
     ensure_contiguous(buf, decoded, pending, amount)?;
 
-    let mut remain: usize = amount;
+    // What is left of the record (all of it unless a read was cut short).
+    let mut remain: usize = amount.saturating_sub(*pending);
     while *pending < amount {
         let read = transport
             .read(&mut buf[*decoded + *pending..][..remain])
@@ -219,6 +220,8 @@ async fn advance(
         if read == 0 {
             return Err(TlsError::IoError);
         }
+        // A transport never reports more than it was given room for.
+        let read = read.min(remain);
         remain -= read;
         *pending += read;
     }
@@ -244,6 +247,8 @@ fn advance_blocking(
         if read == 0 {
             return Err(TlsError::IoError);
         }
+        // A transport never reports more than it was given room for.
+        let read = read.min(remain);
         remain -= read;
         *pending += read;
     }

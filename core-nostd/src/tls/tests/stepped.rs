@@ -25,6 +25,8 @@ struct Trickle<'d> {
     starved: bool,
     /// How many reads failed so.
     starvations: usize,
+    /// Bytes the client wrote.
+    written: usize,
 }
 
 impl embedded_io::ErrorType for Trickle<'_> {
@@ -48,6 +50,7 @@ impl embedded_io::Read for Trickle<'_> {
 
 impl embedded_io::Write for Trickle<'_> {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.written += buf.len();
         self.inner.write(buf)
     }
 
@@ -73,6 +76,7 @@ fn stepped(
         room: 0,
         starved: false,
         starvations: 0,
+        written: 0,
     };
     let mut hs = Handshaking::start(
         transport,
@@ -166,4 +170,43 @@ fn a_stepped_handshake_still_refuses_the_wrong_certificate() {
     let mut duplex = Duplex::new(server_config(&pki, Server::NoClientAuth), Tamper::None);
     let err = stepped(&pki, ServerAuth::Pinned(pki.server_pin()), &mut duplex, 3).unwrap_err();
     assert_eq!(err, TlsError::ClientCertificateNotRequested);
+}
+
+#[test]
+fn a_failed_handshake_stays_failed_and_sends_nothing_more() {
+    let pki = Pki::new(4);
+    let mut duplex = Duplex::new(server_config(&pki, Server::Mutual), Tamper::None);
+    let mut rng = ChaCha20Rng::seed_from_u64(7);
+    let mut buffers = Box::new(TlsBuffers::new());
+    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let transport = Trickle {
+        inner: &mut duplex,
+        room: usize::MAX,
+        starved: false,
+        starvations: 0,
+        written: 0,
+    };
+    let mut hs = Handshaking::start(
+        transport,
+        &mut buffers,
+        ServerAuth::Pinned([0x11; 32]),
+        identity,
+        &mut rng,
+        &RUST_CRYPTO,
+    );
+    let first = loop {
+        match hs.step() {
+            Ok(false) => {}
+            Ok(true) => panic!("a wrong pin completed the handshake"),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(first, TlsError::PinMismatch { .. }), "{first:?}");
+    let written = hs.transport_mut().written;
+    for _ in 0..3 {
+        assert!(hs.step().is_err(), "a failed handshake never steps on");
+    }
+    assert_eq!(hs.transport_mut().written, written, "nothing more was sent");
+    assert!(hs.finish().is_err());
+    assert!(duplex.server.peer_certificates().is_none());
 }
