@@ -37,11 +37,15 @@ struct Module {
     globs: Vec<ModPath>,
     /// Every absolute path this module refers to, with the line.
     refs: Vec<(ModPath, usize)>,
+    /// The macros this module invokes, with the line.
+    calls: Vec<(String, usize)>,
 }
 
 /// The module graph of a crate.
 pub struct Graph {
     modules: BTreeMap<ModPath, Module>,
+    /// Where each of the crate's `macro_rules!` macros is defined.
+    macros: BTreeMap<String, ModPath>,
 }
 
 fn is_test_cfg(attrs: &[syn::Attribute]) -> bool {
@@ -58,6 +62,7 @@ impl Graph {
     pub fn load(lib: &Path) -> Result<Graph, String> {
         let mut g = Graph {
             modules: BTreeMap::new(),
+            macros: BTreeMap::new(),
         };
         let dir = lib.parent().ok_or("no source dir")?.to_path_buf();
         g.load_file(Vec::new(), lib, &dir)?;
@@ -166,7 +171,19 @@ impl Graph {
             if is_test_cfg(item_attrs(item)) {
                 continue;
             }
-            let mut v = PathCollector { refs: &mut m.refs };
+            if let syn::Item::Macro(mac) = item {
+                if let Some(name) = &mac.ident {
+                    // A definition: what its expansion names is this
+                    // module's dependency, and its callers depend on it.
+                    self.macros.insert(name.to_string(), path.clone());
+                    token_paths(mac.mac.tokens.clone(), &mut m.refs);
+                    continue;
+                }
+            }
+            let mut v = PathCollector {
+                refs: &mut m.refs,
+                calls: &mut m.calls,
+            };
             v.visit_item(item);
         }
         self.modules.insert(path.clone(), m);
@@ -255,6 +272,14 @@ impl Graph {
                 if &to != from {
                     out.entry((from.clone(), to))
                         .or_insert((m.file.clone(), *line));
+                }
+            }
+            for (name, line) in &m.calls {
+                if let Some(to) = self.macros.get(name) {
+                    if to != from {
+                        out.entry((from.clone(), to.clone()))
+                            .or_insert((m.file.clone(), *line));
+                    }
                 }
             }
         }
@@ -397,9 +422,60 @@ fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
     }
 }
 
-/// Collects every path in code that could name a crate item.
+/// Collects every path in code that could name a crate item, and every
+/// macro invoked (whose arguments are scanned for paths too).
 struct PathCollector<'r> {
     refs: &'r mut Vec<(ModPath, usize)>,
+    calls: &'r mut Vec<(String, usize)>,
+}
+
+/// The `crate::`/`$crate::`/`super::`/`self::` paths in a macro's tokens
+/// (a definition's body or an invocation's arguments), which `syn` leaves
+/// unparsed.
+fn token_paths(tokens: proc_macro2::TokenStream, out: &mut Vec<(ModPath, usize)>) {
+    use proc_macro2::{Spacing, TokenTree};
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut i = 0;
+    while i < trees.len() {
+        if let TokenTree::Group(g) = &trees[i] {
+            token_paths(g.stream(), out);
+            i += 1;
+            continue;
+        }
+        // `$crate` is `crate`.
+        let (start, first) = match (&trees[i], trees.get(i + 1)) {
+            (TokenTree::Punct(p), Some(TokenTree::Ident(id)))
+                if p.as_char() == '$' && id == "crate" =>
+            {
+                (i + 2, ("crate".to_string(), id.span().start().line))
+            }
+            (TokenTree::Ident(id), _) if id == "crate" || id == "super" || id == "self" => {
+                (i + 1, (id.to_string(), id.span().start().line))
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let mut segs = vec![first.0];
+        let mut j = start;
+        while let (
+            Some(TokenTree::Punct(a)),
+            Some(TokenTree::Punct(b)),
+            Some(TokenTree::Ident(id)),
+        ) = (trees.get(j), trees.get(j + 1), trees.get(j + 2))
+        {
+            if a.as_char() != ':' || a.spacing() != Spacing::Joint || b.as_char() != ':' {
+                break;
+            }
+            segs.push(id.to_string());
+            j += 3;
+        }
+        if segs.len() > 1 {
+            out.push((segs, first.1));
+        }
+        i = j.max(i + 1);
+    }
 }
 
 impl<'ast> Visit<'ast> for PathCollector<'_> {
@@ -413,6 +489,14 @@ impl<'ast> Visit<'ast> for PathCollector<'_> {
             self.refs.push((segs, line));
         }
         syn::visit::visit_path(self, p);
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        if let Some(last) = mac.path.segments.last() {
+            let line = last.ident.span().start().line;
+            self.calls.push((last.ident.to_string(), line));
+        }
+        token_paths(mac.tokens.clone(), self.refs);
     }
 
     fn visit_item_mod(&mut self, _: &'ast syn::ItemMod) {
@@ -472,5 +556,96 @@ pub fn check(root: &Path) -> Result<String, String> {
         ))
     } else {
         Err(problems.join("\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crate written out to a scratch directory.
+    fn write_crate(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("modgraph-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let p = dir.join("core-nostd/src").join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_child_reaching_into_its_facade_is_a_cycle() {
+        let dir = write_crate(
+            "facade",
+            &[
+                ("lib.rs", "pub mod platform;\npub mod a;\n"),
+                ("platform.rs", "pub struct P;\n"),
+                ("a/mod.rs", "mod b;\npub use b::B;\npub struct Shared;\n"),
+                ("a/b.rs", "use super::Shared;\npub struct B(Shared);\n"),
+            ],
+        );
+        let err = check(&dir).unwrap_err();
+        assert!(
+            err.contains("cycle of 2 modules: a, a::b")
+                || err.contains("cycle of 2 modules: a::b, a"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_facade_that_only_re_exports_is_no_cycle() {
+        let dir = write_crate(
+            "clean",
+            &[
+                ("lib.rs", "pub mod platform;\npub mod a;\n"),
+                ("platform.rs", "pub struct P;\n"),
+                (
+                    "a/mod.rs",
+                    "mod b;\nmod shared;\npub use b::B;\npub use shared::Shared;\n",
+                ),
+                ("a/shared.rs", "pub struct Shared;\n"),
+                ("a/b.rs", "use super::Shared;\npub struct B(Shared);\n"),
+            ],
+        );
+        let summary = check(&dir).unwrap();
+        assert!(summary.contains("no cycle"), "{summary}");
+    }
+
+    #[test]
+    fn a_macro_defined_in_the_facade_and_called_by_a_child_is_a_cycle() {
+        let dir = write_crate(
+            "macro",
+            &[
+                ("lib.rs", "pub mod platform;\n#[macro_use]\npub mod a;\n"),
+                ("platform.rs", "pub struct P;\n"),
+                (
+                    "a/mod.rs",
+                    "macro_rules! make { ($n:ident) => { pub struct $n($crate::a::Id); } }\n\
+                     mod b;\npub use b::B;\npub struct Id;\n",
+                ),
+                ("a/b.rs", "make!(B);\n"),
+            ],
+        );
+        let err = check(&dir).unwrap_err();
+        assert!(err.contains("a::b -> a "), "{err}");
+    }
+
+    #[test]
+    fn paths_inside_macro_arguments_count() {
+        let dir = write_crate(
+            "args",
+            &[
+                ("lib.rs", "pub mod platform;\npub mod a;\n"),
+                (
+                    "platform.rs",
+                    "pub fn f(x: u8) -> bool { matches!(x, crate::a::X) }\n",
+                ),
+                ("a.rs", "pub const X: u8 = 1;\n"),
+            ],
+        );
+        let err = check(&dir).unwrap_err();
+        assert!(err.contains("platform imports a"), "{err}");
     }
 }
