@@ -446,10 +446,8 @@ impl SimBmc {
         for conn in self.conns.iter_mut() {
             let socket = self.sockets.get_mut::<tcp::Socket>(conn.handle);
             match socket.state() {
-                tcp::State::Listen => {
-                    if !listening.contains(&conn.port) {
-                        listening.push(conn.port);
-                    }
+                tcp::State::Listen if !listening.contains(&conn.port) => {
+                    listening.push(conn.port);
                 }
                 tcp::State::Closed => {
                     conn.responder = None;
