@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use bmclink_core::platform::{Frames, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
-use super::{check_ifname, wait_on, FramesError, StopSignal};
+use super::{check_ifname, wait_on, FramesError, StopSignal, SKIP_BUDGET};
 use crate::clock::LinuxClock;
 
 /// Frames through an AF_PACKET socket on one interface.
@@ -138,7 +138,7 @@ pub(crate) fn accept_frame(frame: &[u8], pkttype: u8, own_mac: [u8; 6]) -> bool 
 impl Frames for PacketFrames {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         let mut frame = [0u8; 65536];
-        loop {
+        for _ in 0..SKIP_BUDGET {
             // SAFETY: sockaddr_ll is plain old data.
             let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
@@ -168,6 +168,7 @@ impl Frames for PacketFrames {
             buf.get_mut(..n)?.copy_from_slice(got);
             return Some(n);
         }
+        None
     }
 
     fn send(&mut self, frame: &[u8]) {
