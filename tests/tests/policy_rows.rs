@@ -173,8 +173,8 @@ fn a_flood_saturating_the_cpu_keeps_the_timers_and_the_defence() {
 }
 
 /// The same flood against a CPU that keeps up (90% busy): all 60 million
-/// frames are read and the session stays up. About a minute of wall time
-/// in the debug profile: `cargo test -p bmclink-tests --test policy_rows --
+/// frames are read and the session stays up. About two minutes of CPU in
+/// the debug profile: `cargo test -p bmclink-tests --test policy_rows --
 /// --ignored flood`.
 #[test]
 #[ignore]

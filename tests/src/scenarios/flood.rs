@@ -23,8 +23,8 @@
 //!   [`kept_up_check`]: the agent reads all 60 million frames, and the
 //!   session that was up before the flood stays up to the end (no BL2002,
 //!   BL2004, BL2006), every heartbeat answered within three heartbeats.
-//!   That takes about a minute of wall time in the debug profile, so its
-//!   test is `#[ignore]`d.
+//!   That takes about two minutes of CPU in the debug profile, so its test
+//!   is `#[ignore]`d.
 
 use bmclink_core::link::ipv4ll::{ANNOUNCE_INTERVAL, PROBE_MIN};
 use smoltcp::time::{Duration, Instant};
@@ -48,14 +48,15 @@ pub const FLOOD_PERIOD: Duration = Duration::from_micros(10);
 pub const RING: usize = 256;
 /// Mean CPU time of one received frame in the scenario: 50 µs, a core
 /// that reads 20,000 frames/s, a fifth of the flood. Only the frames the
-/// agent reads are simulated (12 million, about 15 s of wall time in the
-/// debug profile); the 48 million the ring drops are only counted.
+/// agent reads are simulated (12 million, about 7 s of wall time on an
+/// idle core in the debug profile); the 48 million the ring drops are only
+/// counted.
 ///
 /// Why the session is not required to survive this (measured with this
 /// model, seed 14): a frame that is not the flood's gets into a saturated
 /// ring only if it arrives between a read and the next flood frame, so
-/// the BMC loses about half its frames at 12 µs (17% of the flood
-/// dropped), two in three at 14 µs (29%), four in five here; with the BMC's
+/// the BMC loses about half its frames at 12 µs (where the ring drops 17%
+/// of the flood) and four in five here (80% of the flood); with the BMC's
 /// TCP retransmission timeout doubling from 1 s, a few losses in a row
 /// outlast the three heartbeats DESIGN §3 allows, and the session ends
 /// (BL2004) at every cost above 10 µs that was tried. Below 10 µs the
