@@ -355,3 +355,190 @@ pub fn session_start(path: StartPath, seed: u64) -> Option<(Duration, Duration)>
     };
     Some((at(in_use)?, at(2001)?))
 }
+
+/// The frames a CPU-per-frame measurement pushes through an ingress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngressLoad {
+    /// The flood's junk: random bytes, bad ethertypes, truncated frames,
+    /// frames for other MACs (see [`crate::flood::FloodKind`]).
+    Junk,
+    /// The flood's ARP requests, probes and replies between other hosts.
+    ArpForOthers,
+}
+
+/// A link that hands out the same frames round and round, counting them.
+struct Replay {
+    frames: Vec<Vec<u8>>,
+    next: usize,
+    left: usize,
+}
+
+impl bmclink_core::platform::Frames for Replay {
+    fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let f = &self.frames[self.next % self.frames.len()];
+        self.next += 1;
+        let n = f.len().min(buf.len());
+        buf[..n].copy_from_slice(&f[..n]);
+        Some(n)
+    }
+    fn send(&mut self, _frame: &[u8]) {}
+    fn mac(&self) -> [u8; 6] {
+        crate::world::AGENT_MAC
+    }
+    fn link_up(&self) -> bool {
+        true
+    }
+    fn wait(&mut self, _deadline: Option<Instant>) -> bmclink_core::platform::Wake {
+        bmclink_core::platform::Wake::Ready
+    }
+}
+
+/// The reference: [`Replay`] as a plain smoltcp device (no hook, no
+/// budget), receiving into one buffer as bmclink's `Device` does.
+struct Bare<'a> {
+    replay: &'a mut Replay,
+    rx: &'a mut [u8; 1514],
+}
+
+impl smoltcp::phy::Device for Bare<'_> {
+    type RxToken<'a>
+        = ReplayRx<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = ReplayTx
+    where
+        Self: 'a;
+    fn receive(&mut self, _now: Instant) -> Option<(ReplayRx<'_>, ReplayTx)> {
+        let n = bmclink_core::platform::Frames::recv(self.replay, &mut self.rx[..])?;
+        Some((ReplayRx(&self.rx[..n]), ReplayTx))
+    }
+    fn transmit(&mut self, _now: Instant) -> Option<ReplayTx> {
+        Some(ReplayTx)
+    }
+    fn capabilities(&self) -> smoltcp::phy::DeviceCapabilities {
+        let mut caps = smoltcp::phy::DeviceCapabilities::default();
+        caps.medium = smoltcp::phy::Medium::Ethernet;
+        caps.max_transmission_unit = 1514;
+        caps.max_burst_size = Some(1);
+        caps
+    }
+}
+
+/// A received frame of [`Bare`] as smoltcp takes it.
+struct ReplayRx<'a>(&'a [u8]);
+/// A transmit token that drops what it is given.
+struct ReplayTx;
+
+impl smoltcp::phy::RxToken for ReplayRx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl smoltcp::phy::TxToken for ReplayTx {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut buf = [0u8; 1514];
+        f(&mut buf[..len.min(1514)])
+    }
+}
+
+/// The flood's frames of `load`, `n` distinct ones.
+fn ingress_frames(load: IngressLoad, n: usize) -> Vec<Vec<u8>> {
+    use crate::flood::{flood_frame, FloodKind};
+    let mut out = Vec::new();
+    let mut buf = [0u8; 1514];
+    let mut i = 0;
+    while out.len() < n {
+        let (kind, len) = flood_frame(14, i, &mut buf);
+        i += 1;
+        let arp = matches!(kind, FloodKind::ArpRequest | FloodKind::ArpReply);
+        if arp == (load == IngressLoad::ArpForOthers) {
+            out.push(buf[..len].to_vec());
+        }
+    }
+    out
+}
+
+/// Nanoseconds of wall time per frame of `load` through the agent's
+/// ingress (bmclink's `Device` with the agent's `Link` hook, an IPv4 claim
+/// bound to 169.254.1.2, into a smoltcp `Interface` with that address, in
+/// polls of at most `RX_BUDGET` frames) and through a bare smoltcp
+/// `Interface` with the same address on the same frames (the reference):
+/// `(agent, bare)`, each the best of `rounds` runs of `frames` frames.
+pub fn ingress_ns_per_frame(load: IngressLoad, frames: usize, rounds: usize) -> (f64, f64) {
+    use bmclink_core::agent::link::{Ipv4Mode, Link};
+    use bmclink_core::agent::net::LinkLayer;
+    use bmclink_core::link::device::Device;
+    use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address};
+
+    let addr = Ipv4Address::new(169, 254, 1, 2);
+    let mac = crate::world::AGENT_MAC;
+    let pool = ingress_frames(load, 4096);
+    let mut replay = Replay {
+        frames: pool,
+        next: 0,
+        left: 0,
+    };
+    // The claim, bound as during a session: probes, announce wait, announcements.
+    let mut link = Link::default();
+    let mut now = Instant::ZERO;
+    link.claim_ipv4(mac, addr, Ipv4Mode::Fresh, 1, now);
+    let mut scratch = [0u8; 1514];
+    while link.ipv4().is_none() && now < Instant::from_secs(60) {
+        now += Duration::from_millis(100);
+        link.handle_timeout(now);
+        while link.poll_transmit(now, &mut scratch).is_some() {}
+    }
+    now += Duration::from_secs(10);
+    while link.poll_transmit(now, &mut scratch).is_some() {}
+    while link.poll_report().is_some() {}
+    let mut rx = [0u8; 1514];
+    let mut tx = [0u8; 1514];
+    let cfg = || IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
+    let mut agent_iface = {
+        let mut device = Device::new(&mut replay, &mut link, &mut rx, &mut tx);
+        Interface::new(cfg(), &mut device, now)
+    };
+    let mut bare_iface = Interface::new(
+        cfg(),
+        &mut Bare {
+            replay: &mut replay,
+            rx: &mut rx,
+        },
+        now,
+    );
+    for iface in [&mut agent_iface, &mut bare_iface] {
+        iface.update_ip_addrs(|a| {
+            let _ = a.push(IpCidr::new(IpAddress::Ipv4(addr), 16));
+        });
+    }
+    let mut sockets = SocketSet::new(vec![]);
+    let mut best = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..rounds {
+        replay.left = frames;
+        let t = WallInstant::now();
+        while replay.left > 0 {
+            now += Duration::from_micros(1);
+            let mut device = Device::new(&mut replay, &mut link, &mut rx, &mut tx);
+            agent_iface.poll(now, &mut device, &mut sockets);
+        }
+        best.0 = best.0.min(t.elapsed().as_nanos() as f64 / frames as f64);
+        replay.left = frames;
+        let t = WallInstant::now();
+        while replay.left > 0 {
+            now += Duration::from_micros(1);
+            let mut device = Bare {
+                replay: &mut replay,
+                rx: &mut rx,
+            };
+            bare_iface.poll(now, &mut device, &mut sockets);
+        }
+        best.1 = best.1.min(t.elapsed().as_nanos() as f64 / frames as f64);
+    }
+    best
+}

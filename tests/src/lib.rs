@@ -13,6 +13,7 @@ pub mod bmc;
 pub mod bmc_tls;
 pub mod clock;
 pub mod describe;
+pub mod flood;
 pub mod fuzzing;
 pub mod ipmi_bmc;
 pub mod kernel_bmc;

@@ -49,6 +49,22 @@ impl Squat {
     }
 }
 
+/// A host that takes an address it believes free (set by hand, not probed)
+/// and gives it up at the first defence, as RFC 5227 §2.4 (a) lets it: from
+/// `from` it announces `addr` every `every`, at most `times`, and stops once
+/// another host announces `addr` (defends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Yield {
+    /// The address it takes.
+    pub addr: Ipv4Address,
+    /// When it announces first.
+    pub from: Instant,
+    /// Gap between its announcements (ANNOUNCE_INTERVAL).
+    pub every: Duration,
+    /// How many announcements at most.
+    pub times: u32,
+}
+
 /// What the rogue host does.
 #[derive(Debug, Clone, Default)]
 pub struct RogueConfig {
@@ -69,6 +85,8 @@ pub struct RogueConfig {
     /// Answers every DAD neighbour solicitation in `[from, until)`, on top
     /// of `dad_duplicates`.
     pub answers_dad_between: Option<(Instant, Instant)>,
+    /// Takes an IPv4 address until it is defended (see [`Yield`]).
+    pub yields_ipv4: Option<Yield>,
 }
 
 /// The rogue host.
@@ -84,6 +102,10 @@ pub struct Rogue {
     claimed: bool,
     /// The squat's next announcement.
     next_squat: Option<Instant>,
+    /// The yielding claim's next announcement and how many went out.
+    next_yield: Option<(Instant, u32)>,
+    /// When the yielding claim heard the address defended.
+    pub yielded_at: Option<Instant>,
 }
 
 /// The rogue's MAC unless told otherwise.
@@ -99,6 +121,8 @@ impl Rogue {
             pending: Vec::new(),
             claimed: false,
             next_squat: cfg.squats_ipv4.map(|s| s.from),
+            next_yield: cfg.yields_ipv4.map(|y| (y.from, 0)),
+            yielded_at: None,
             cfg,
         }
     }
@@ -120,6 +144,18 @@ impl Rogue {
             self.queue(at, frame, format!("ARP announce {}", squat.addr));
             self.next_squat = Some(at + squat.every);
         }
+        while let (Some((at, sent)), Some(y)) = (self.next_yield, self.cfg.yields_ipv4) {
+            if at > now {
+                break;
+            }
+            if sent >= y.times || self.yielded_at.is_some() {
+                self.next_yield = None;
+                break;
+            }
+            let frame = self.arp(ArpOperation::Request, y.addr, [0; 6], y.addr);
+            self.queue(at, frame, format!("ARP announce {}", y.addr));
+            self.next_yield = Some((at + y.every, sent + 1));
+        }
         let mut i = 0;
         while i < self.pending.len() {
             if self.pending[i].0 <= now {
@@ -137,6 +173,7 @@ impl Rogue {
             .iter()
             .map(|(t, _)| *t)
             .chain(self.next_squat)
+            .chain(self.next_yield.map(|(t, _)| t))
             .min()
     }
 
@@ -168,6 +205,15 @@ impl Rogue {
         else {
             return;
         };
+        if let Some(y) = self.cfg.yields_ipv4 {
+            let started = self.next_yield.is_none_or(|(_, sent)| sent > 0);
+            if started && self.yielded_at.is_none() && source_protocol_addr == y.addr {
+                timeline::emit("rogue", format!("{} is defended: giving it up", y.addr));
+                self.yielded_at = Some(now);
+                self.next_yield = None;
+                self.pending.clear();
+            }
+        }
         let probe =
             operation == ArpOperation::Request && source_protocol_addr == Ipv4Address::UNSPECIFIED;
         let announce =

@@ -5,6 +5,7 @@
 
 mod attacks;
 mod audit;
+pub mod flood;
 mod outcome;
 mod rows;
 
@@ -19,6 +20,7 @@ use crate::world::World;
 use attacks::*;
 pub use attacks::{squat_recovery_bound, ATTACK_FROM, ATTACK_UNTIL};
 use audit::*;
+use flood::{flood_check, flood_run};
 pub use outcome::Outcome;
 pub use rows::claim_after_binding;
 use rows::*;
@@ -278,6 +280,13 @@ pub static ALL: &[Scenario] = &[
         about: "a host claims our address while a trickling TLS handshake waits: defended at once (BL1003), before the handshake deadline (BL4016)",
         run: defence_during_handshake_run,
         check: defence_during_handshake_check,
+    },
+    Scenario {
+        name: "b3-flood-defended",
+        row: "B3",
+        about: "10 virtual minutes of 100,000 frames/s of junk and ARP for others into a 256-frame ring, a CPU for a fifth of it: the agent reads all it can, heartbeats keep time, a conflict midway is defended within 1 s, the address kept",
+        run: flood_run,
+        check: flood_check,
     },
 ];
 

@@ -243,6 +243,13 @@ impl Port {
         }
     }
 
+    /// When the next frame queued for this port is due, whether or not it is
+    /// due yet.
+    pub fn next_at(&self) -> Option<Instant> {
+        let inner = self.seg.0.borrow();
+        inner.queues[self.id].front().map(|(t, _)| *t)
+    }
+
     /// Whether a frame is due for this port now.
     pub fn ready(&self) -> bool {
         let inner = self.seg.0.borrow();

@@ -20,6 +20,7 @@ use smoltcp::time::{Duration, Instant};
 
 use crate::bmc::{BmcConfig, SimBmc};
 use crate::clock::VirtualClock;
+use crate::flood::{Flood, Nic};
 use crate::rogue::{Rogue, RogueConfig};
 use crate::timeline;
 use crate::wire::{Port, Segment};
@@ -72,6 +73,10 @@ pub struct World {
     /// over a simulated IPMI BMC) in place of the one built from the BMC's
     /// configuration.
     pub bootstrap: Option<Box<dyn Bootstrap>>,
+    /// The agent's NIC receive ring with a flood and a CPU cost per frame
+    /// ([`World::flood`]); without it frames go straight from the segment
+    /// to the agent at no cost.
+    pub nic: Option<Nic>,
     port: Port,
     rng: ChaCha8Rng,
     stop_signalled: bool,
@@ -108,6 +113,7 @@ impl World {
             retired: Vec::new(),
             host_secret: None,
             bootstrap: None,
+            nic: None,
             port,
             rng: ChaCha8Rng::seed_from_u64(seed),
             stop_signalled: false,
@@ -131,6 +137,22 @@ impl World {
     /// The IDs of the audit events recorded so far, in order.
     pub fn audit_ids(&self) -> Vec<String> {
         self.audit.iter().map(|(_, e)| e.id().to_string()).collect()
+    }
+
+    /// Floods the agent's NIC as `flood` says, through a receive ring that
+    /// drops on overflow and charges each frame read its CPU cost (see
+    /// [`crate::flood`]).
+    pub fn flood(&mut self, flood: Flood) {
+        self.nic = Some(Nic::new(flood));
+    }
+
+    /// Whether a frame waits for the agent now.
+    fn rx_ready(&mut self) -> bool {
+        let now = self.clock.now();
+        match self.nic.as_mut() {
+            Some(nic) => nic.ready(now, &self.port),
+            None => self.port.ready(),
+        }
     }
 
     /// A new port on the segment (a third host).
@@ -158,6 +180,11 @@ impl World {
 
 impl Frames for World {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if let Some(nic) = self.nic.as_mut() {
+            let n = nic.recv(self.clock.now(), &self.port, buf)?;
+            self.clock.advance(nic.last_cost());
+            return Some(n);
+        }
         let frame = self.port.recv()?;
         let n = frame.len().min(buf.len());
         buf[..n].copy_from_slice(&frame[..n]);
@@ -185,7 +212,7 @@ impl Frames for World {
             if let Some(rogue) = self.rogue.as_mut() {
                 rogue.poll(now);
             }
-            if self.port.ready() {
+            if self.rx_ready() {
                 return Wake::Ready;
             }
             if let Some(stop) = self.stop_at {
@@ -205,6 +232,7 @@ impl Frames for World {
                 self.rogue.as_ref().and_then(Rogue::poll_at),
                 stop,
                 self.schedule.first().map(|(t, _)| *t),
+                self.nic.as_ref().and_then(Nic::next_arrival),
             ]
             .into_iter()
             .flatten()

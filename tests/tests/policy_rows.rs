@@ -2,9 +2,10 @@
 //! each running its named scenario (`bmclink_tests::scenarios`) through the
 //! real agent, the simulated BMC, link and host, in virtual time.
 
-use bmclink_tests::scenarios::run_and_check;
+use bmclink_tests::scenarios::flood::FloodSummary;
+use bmclink_tests::scenarios::{run_and_check, Outcome};
 
-fn holds(name: &str) {
+fn holds(name: &str) -> Outcome {
     let Some((o, verdict)) = run_and_check(name) else {
         panic!("no scenario {name}");
     };
@@ -12,6 +13,7 @@ fn holds(name: &str) {
         eprintln!("{}\naudit: {:?}", o.timeline_text(), o.ids());
         panic!("scenario {name}: {why}");
     }
+    o
 }
 
 #[test]
@@ -160,6 +162,32 @@ fn acd_defence_runs_while_a_handshake_waits() {
 #[test]
 fn a_refused_tls_port_is_audited_once_per_outage() {
     holds("audit-tls-port-refused");
+}
+
+#[test]
+fn a_flood_saturating_the_cpu_keeps_the_timers_and_the_defence() {
+    let o = holds("b3-flood-defended");
+    if let Some(s) = FloodSummary::of(&o) {
+        println!("{}", s.report());
+    }
+}
+
+/// The same flood against a CPU that keeps up (90% busy): all 60 million
+/// frames are read and the session stays up. About two minutes of CPU in
+/// the debug profile: `cargo test -p bmclink-tests --test policy_rows --
+/// --ignored flood`.
+#[test]
+#[ignore]
+fn a_flood_the_cpu_keeps_up_with_leaves_the_session_up() {
+    use bmclink_tests::scenarios::flood::{kept_up_check, kept_up_run};
+    let o = kept_up_run();
+    let s = FloodSummary::of(&o);
+    if let Some(s) = &s {
+        println!("{}", s.report());
+    }
+    if let Err(why) = kept_up_check(&o) {
+        panic!("kept-up flood: {why}");
+    }
 }
 
 #[test]

@@ -182,6 +182,9 @@ pub fn main(args: &[String]) -> ExitCode {
         ">= 0.5x",
     ));
 
+    println!("== CPU per received frame, the agent's ingress vs a bare smoltcp interface");
+    rows.extend(ingress_rows());
+
     println!("== start to session, virtual time");
     rows.extend(start_to_session());
     println!("== idle CPU of the connected agent over TAP, 60 s (root, network namespace)");
@@ -300,6 +303,34 @@ fn handshake_stack(
         peak = peak.max(used.peak);
     }
     Ok(peak)
+}
+
+/// Frames per CPU-per-frame run, and runs (best of).
+const INGRESS_FRAMES: usize = 1_000_000;
+const INGRESS_ROUNDS: usize = 5;
+
+/// Wall nanoseconds per frame through the agent's ingress (its `Device`
+/// with the claims' hook, in polls of `RX_BUDGET`, into smoltcp) against a
+/// bare smoltcp `Interface` with the same address on the same frames: the
+/// flood scenario's junk and its ARP between other hosts.
+fn ingress_rows() -> Vec<Row> {
+    use bmclink_tests::bench_link::{ingress_ns_per_frame, IngressLoad};
+    [
+        (IngressLoad::Junk, "CPU per junk frame (random bytes, bad ethertype, truncated, other MAC) through the agent's ingress"),
+        (IngressLoad::ArpForOthers, "CPU per ARP frame between other hosts through the agent's ingress"),
+    ]
+    .into_iter()
+    .map(|(load, what)| {
+        let (agent, bare) = ingress_ns_per_frame(load, INGRESS_FRAMES, INGRESS_ROUNDS);
+        Row::new(
+            what,
+            format!("{agent:.0} ns/frame"),
+            format!("{bare:.0} ns/frame (bare smoltcp Interface)"),
+            format!("{:.2}x", agent / bare),
+            "reported",
+        )
+    })
+    .collect()
 }
 
 /// Seeds per start-to-session path (each draws its own RFC random waits).

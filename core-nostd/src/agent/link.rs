@@ -7,7 +7,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{Ipv4Address, Ipv6Address};
 
 use super::net::{LinkLayer, Timers};
-use crate::link::claim::Verdict;
+use crate::link::claim::{Claim, Received, Verdict};
 use crate::link::device::FrameHook;
 use crate::link::discover::{Discovery, DiscoveryEvent};
 use crate::link::ipv4ll::{Ipv4Claim, Ipv4ClaimEvent};
@@ -32,6 +32,8 @@ pub struct Link {
     pub v6: Option<Ipv6Claim>,
     /// BMC IPv6 discovery, while it runs.
     pub discovery: Option<Discovery>,
+    /// The poll that left received frames waiting (see [`LinkLayer::backlog`]).
+    backlog: Option<Instant>,
 }
 
 /// Something a claim or the discovery reported, for the agent to act on.
@@ -110,31 +112,42 @@ impl Link {
 
     /// Runs every piece's timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some((c, _)) = self.v4.as_mut() {
+        for c in self.claims_mut().into_iter().flatten() {
             c.handle_timeout(now);
         }
-        if let Some(c) = self.v6.as_mut() {
-            c.handle_timeout(now);
-        }
+    }
+
+    /// The running pieces, in the order they are served: IPv4 claim, IPv6
+    /// claim, discovery.
+    fn claims_mut(&mut self) -> [Option<&mut dyn Claim>; 3] {
+        [
+            self.v4.as_mut().map(|(c, _)| c as &mut dyn Claim),
+            self.v6.as_mut().map(|c| c as &mut dyn Claim),
+            self.discovery.as_mut().map(|d| d as &mut dyn Claim),
+        ]
+    }
+
+    /// [`Link::claims_mut`], shared.
+    fn claims(&self) -> [Option<&dyn Claim>; 3] {
+        [
+            self.v4.as_ref().map(|(c, _)| c as &dyn Claim),
+            self.v6.as_ref().map(|c| c as &dyn Claim),
+            self.discovery.as_ref().map(|d| d as &dyn Claim),
+        ]
     }
 }
 
 impl FrameHook for Link {
+    /// Parses the frame once and shows it to every running piece; the last
+    /// piece that keeps it from smoltcp decides the verdict.
     fn inspect(&mut self, now: Instant, frame: &[u8]) -> Verdict {
+        let received = Received::parse(frame);
         let mut verdict = Verdict::Pass;
-        let mut merge = |v: Verdict| {
+        for c in self.claims_mut().into_iter().flatten() {
+            let v = c.handle(now, &received);
             if !v.passes() {
                 verdict = v;
             }
-        };
-        if let Some((c, _)) = self.v4.as_mut() {
-            merge(c.handle_frame(now, frame));
-        }
-        if let Some(c) = self.v6.as_mut() {
-            merge(c.handle_frame(now, frame));
-        }
-        if let Some(d) = self.discovery.as_mut() {
-            merge(d.handle_frame(now, frame));
         }
         verdict
     }
@@ -142,30 +155,27 @@ impl FrameHook for Link {
 
 impl Timers for Link {
     fn poll_at(&self) -> Option<Instant> {
-        let a = self.v4.as_ref().and_then(|(c, _)| c.poll_at());
-        let b = self.v6.as_ref().and_then(|c| c.poll_at());
-        let d = self.discovery.as_ref().and_then(|d| d.poll_at());
-        super::net::earliest(super::net::earliest(a, b), d)
+        self.claims()
+            .into_iter()
+            .flatten()
+            .map(|c| c.poll_at())
+            .fold(None, super::net::earliest)
     }
 }
 
 impl LinkLayer for Link {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if let Some((c, _)) = self.v4.as_mut() {
-            if let Some(n) = c.poll_transmit(now, buf) {
-                return Some(n);
-            }
-        }
-        if let Some(c) = self.v6.as_mut() {
-            if let Some(n) = c.poll_transmit(now, buf) {
-                return Some(n);
-            }
-        }
-        if let Some(d) = self.discovery.as_mut() {
-            if let Some(n) = d.poll_transmit(now, buf) {
-                return Some(n);
-            }
-        }
-        None
+        self.claims_mut()
+            .into_iter()
+            .flatten()
+            .find_map(|c| c.poll_transmit(now, &mut *buf))
+    }
+
+    fn set_backlog(&mut self, at: Option<Instant>) {
+        self.backlog = at;
+    }
+
+    fn backlog(&self) -> Option<Instant> {
+        self.backlog
     }
 }

@@ -28,6 +28,14 @@ pub trait LinkLayer: FrameHook + Timers {
     /// Writes the next frame the link layer wants on the wire into `buf` and
     /// returns its length, or `None` when there is nothing to send.
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+
+    /// Remembers that the poll at `at` left frames waiting in the platform
+    /// (its device spent the receive budget), or, with `None`, that the last
+    /// poll drained them.
+    fn set_backlog(&mut self, at: Option<Instant>);
+
+    /// The instant of the poll that left frames waiting, if the last one did.
+    fn backlog(&self) -> Option<Instant>;
 }
 
 /// A borrowed view of everything that moves bytes.
@@ -54,24 +62,38 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
         self.p.now()
     }
 
-    /// Runs the link layer and smoltcp once: frames the link layer wants out,
-    /// then received frames through the hook into the interface, then
-    /// whatever the sockets want to send.
+    /// Runs the link layer and smoltcp once: frames the link layer's timers
+    /// want out, then at most [`RX_BUDGET`](crate::link::device::RX_BUDGET) received frames through the hook
+    /// into the interface, then whatever the sockets want to send, then what
+    /// the claims queued while reading (a defence, an answer to a probe), so a
+    /// reply leaves in the poll that read its frame.
     pub fn poll(&mut self) {
         let now = self.p.now();
+        self.link_transmit(now);
+        let mut device = Device::new(&mut *self.p, &mut *self.link, self.rx, self.tx);
+        self.iface.poll(now, &mut device, self.sockets);
+        let spent = device.budget_spent();
+        self.link.set_backlog(spent.then_some(now));
+        self.link_transmit(self.p.now());
+    }
+
+    /// Sends every frame the link layer has for the wire.
+    fn link_transmit(&mut self, now: Instant) {
         while let Some(n) = self.link.poll_transmit(now, &mut self.tx[..]) {
             if let Some(frame) = self.tx.get(..n) {
                 self.p.send(frame);
             }
         }
-        let mut device = Device::new(&mut *self.p, &mut *self.link, self.rx, self.tx);
-        self.iface.poll(now, &mut device, self.sockets);
     }
 
-    /// The earliest instant the interface or the link layer needs a poll.
+    /// The earliest instant the interface or the link layer needs a poll:
+    /// at once when the last poll left received frames waiting, so a wait
+    /// never sleeps on them (a platform whose wake-up is edge-triggered, an
+    /// interrupt that fired for frames already queued, would).
     pub fn poll_at(&mut self) -> Option<Instant> {
         let now = self.p.now();
-        earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at())
+        let next = earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at());
+        earliest(next, self.link.backlog())
     }
 
     /// Blocks until a frame may be ready, a timer of the stack is due, or

@@ -6,6 +6,64 @@
 //! time (`now` on every call), and drains them (`poll_transmit`,
 //! `poll_event`, `poll_at`). They never read a clock or touch a device.
 
+use smoltcp::time::Instant;
+
+use super::ipv4ll::arp;
+use super::ipv6ll::ndp;
+
+/// One received frame, parsed once for every claim: its EtherType is read
+/// once and only the protocol it names is inspected (ARP for the IPv4
+/// claim, NDP for the IPv6 claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    /// The whole frame, destination MAC first.
+    pub frame: &'a [u8],
+    /// What it is to an IPv4 claim (`NotArp` unless its EtherType is ARP).
+    pub arp: arp::Inspected,
+    /// What it is to an IPv6 claim (`NotNdp` unless its EtherType is IPv6).
+    pub ndp: ndp::Inspected,
+}
+
+/// EtherType of ARP, big-endian as on the wire.
+const ETHERTYPE_ARP: [u8; 2] = [0x08, 0x06];
+/// EtherType of IPv6, big-endian as on the wire.
+const ETHERTYPE_IPV6: [u8; 2] = [0x86, 0xdd];
+
+impl<'a> Received<'a> {
+    /// Parses any received frame. Never panics on any input.
+    pub fn parse(frame: &'a [u8]) -> Self {
+        let ethertype = frame.get(12..14);
+        let arp = match ethertype {
+            Some(t) if t == ETHERTYPE_ARP => arp::inspect(frame),
+            _ => arp::Inspected::NotArp,
+        };
+        let ndp = match ethertype {
+            Some(t) if t == ETHERTYPE_IPV6 => ndp::inspect(frame),
+            _ => ndp::Inspected::NotNdp,
+        };
+        Received { frame, arp, ndp }
+    }
+
+    /// Whether the frame is IPv6 (its EtherType says so).
+    pub fn is_ipv6(&self) -> bool {
+        self.frame.get(12..14) == Some(&ETHERTYPE_IPV6[..])
+    }
+}
+
+/// What the link layer drives: the IPv4 claim, the IPv6 claim and the BMC
+/// IPv6 discovery each take every received frame (already parsed) and the
+/// time, and hand out frames to send and their next timer.
+pub trait Claim {
+    /// Handles one received frame; the verdict says whether smoltcp may see it.
+    fn handle(&mut self, now: Instant, frame: &Received<'_>) -> Verdict;
+    /// Writes the next frame to send into `buf` and returns its length.
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
+    /// When this next needs `poll_transmit` or `handle_timeout`.
+    fn poll_at(&self) -> Option<Instant>;
+    /// Runs the timers due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+}
+
 /// What the device should do with a frame after a claim has inspected it.
 ///
 /// The rule is the same for both families: a frame goes on to smoltcp unless
@@ -148,6 +206,33 @@ mod tests {
             p.duration_between(Duration::from_secs(3), Duration::from_secs(3)),
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn a_frame_is_inspected_only_as_the_protocol_its_ethertype_names() {
+        use smoltcp::wire::{EthernetAddress, Ipv4Address};
+        let mut buf = [0u8; 64];
+        let mac = EthernetAddress([2, 0, 0, 0, 0, 9]);
+        let n = arp::emit(
+            arp::ArpKind::Probe(Ipv4Address::new(169, 254, 1, 2)),
+            mac,
+            &mut buf,
+        )
+        .unwrap();
+        let r = Received::parse(&buf[..n]);
+        assert!(matches!(r.arp, arp::Inspected::Arp(a) if a.is_probe()));
+        assert_eq!(r.ndp, ndp::Inspected::NotNdp);
+        assert!(!r.is_ipv6());
+        // The same bytes as IPv6 are malformed NDP and no ARP at all.
+        buf[12..14].copy_from_slice(&ETHERTYPE_IPV6);
+        let r = Received::parse(&buf[..n]);
+        assert_eq!(r.arp, arp::Inspected::NotArp);
+        assert_eq!(r.ndp, ndp::Inspected::Malformed);
+        for len in 0..14 {
+            let r = Received::parse(&buf[..len]);
+            assert_eq!(r.arp, arp::Inspected::NotArp);
+            assert_eq!(r.ndp, ndp::Inspected::NotNdp);
+        }
     }
 
     #[test]

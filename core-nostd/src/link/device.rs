@@ -5,6 +5,12 @@
 //! detection: the address claims need to see probes (sender 0.0.0.0) and
 //! DAD solicitations (source `::`) that smoltcp would silently ignore, and to
 //! keep frames about a not-yet-claimed address away from the interface.
+//!
+//! A device takes at most [`RX_BUDGET`] frames from the platform in one poll
+//! (one `Device` lives for one poll): smoltcp's `Interface::poll` asks for
+//! frames until the device has none, so under a sustained flood it would
+//! never return, and the claims' timers, their defence, TCP and the session
+//! would starve.
 
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
@@ -18,6 +24,19 @@ pub trait FrameHook {
     fn inspect(&mut self, now: Instant, frame: &[u8]) -> Verdict;
 }
 
+/// The most frames one poll takes from the platform, whatever the hook does
+/// with them (passed, withheld or dropped as malformed all count).
+///
+/// Why 32: one poll's ingress then costs at most 32 frames, under a
+/// millisecond even at the tens of microseconds a frame costs a
+/// microcontroller, so timers and defence run at least that often under any
+/// flood (RFC 5227's shortest interval is PROBE_MIN, 1 s; smoltcp's ACK
+/// delay is 10 ms). It is still more than one burst the agent's own traffic
+/// brings: a full 4 KiB TCP window is 8 segments of 536 bytes. What is left
+/// waits in the platform's queue (a NIC ring, a socket buffer), which drops
+/// on overflow as hardware does.
+pub const RX_BUDGET: usize = 32;
+
 /// One frame's worth of buffer, for the device's receive and transmit paths.
 pub type FrameBuf = [u8; MAX_FRAME_LEN];
 
@@ -27,10 +46,12 @@ pub struct Device<'d, F: Frames + ?Sized, H: FrameHook + ?Sized> {
     hook: &'d mut H,
     rx: &'d mut FrameBuf,
     tx: &'d mut FrameBuf,
+    taken: usize,
 }
 
 impl<'d, F: Frames + ?Sized, H: FrameHook + ?Sized> Device<'d, F, H> {
-    /// Borrows a platform and a hook, with one receive and one transmit buffer.
+    /// Borrows a platform and a hook, with one receive and one transmit
+    /// buffer, for one poll: its [`RX_BUDGET`] starts full.
     pub fn new(
         frames: &'d mut F,
         hook: &'d mut H,
@@ -42,7 +63,14 @@ impl<'d, F: Frames + ?Sized, H: FrameHook + ?Sized> Device<'d, F, H> {
             hook,
             rx,
             tx,
+            taken: 0,
         }
+    }
+
+    /// Whether this poll took its whole [`RX_BUDGET`]: more frames may be
+    /// waiting in the platform, so the driver polls again without sleeping.
+    pub fn budget_spent(&self) -> bool {
+        self.taken >= RX_BUDGET
     }
 }
 
@@ -72,7 +100,11 @@ impl<F: Frames + ?Sized, H: FrameHook + ?Sized> phy::Device for Device<'_, F, H>
             return None;
         }
         let len = loop {
+            if self.budget_spent() {
+                return None;
+            }
             let n = self.frames.recv(&mut self.rx[..])?;
+            self.taken = self.taken.saturating_add(1);
             // A platform that claims more bytes than the buffer holds gets its
             // frame dropped rather than its length trusted.
             if let Some(frame) = self.rx.get(..n) {
@@ -133,5 +165,74 @@ impl<Fr: Frames + ?Sized> phy::TxToken for TxToken<'_, Fr> {
         let r = f(head);
         self.frames.send(head);
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::iface::{Config, Interface, SocketSet};
+    use smoltcp::wire::{EthernetAddress, HardwareAddress};
+
+    /// A link that always has another frame (a broadcast of an unknown
+    /// ethertype) and counts how many were taken.
+    struct Flood {
+        taken: usize,
+    }
+
+    impl Frames for Flood {
+        fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
+            self.taken += 1;
+            let frame = [0xffu8; 60];
+            let n = frame.len().min(buf.len());
+            buf.get_mut(..n)?.copy_from_slice(frame.get(..n)?);
+            Some(n)
+        }
+        fn send(&mut self, _frame: &[u8]) {}
+        fn mac(&self) -> [u8; 6] {
+            [2, 0, 0, 0, 0, 1]
+        }
+        fn link_up(&self) -> bool {
+            true
+        }
+        fn wait(&mut self, _deadline: Option<Instant>) -> crate::platform::Wake {
+            crate::platform::Wake::Ready
+        }
+    }
+
+    /// Passes every other frame and withholds the rest.
+    struct Alternate(bool);
+
+    impl FrameHook for Alternate {
+        fn inspect(&mut self, _now: Instant, _frame: &[u8]) -> Verdict {
+            self.0 = !self.0;
+            if self.0 {
+                Verdict::Pass
+            } else {
+                Verdict::Withhold
+            }
+        }
+    }
+
+    #[test]
+    fn one_poll_takes_at_most_the_budget_from_an_endless_flood() {
+        let mut frames = Flood { taken: 0 };
+        let mut hook = Alternate(false);
+        let (mut rx, mut tx) = ([0; MAX_FRAME_LEN], [0; MAX_FRAME_LEN]);
+        let now = Instant::ZERO;
+        let mac = HardwareAddress::Ethernet(EthernetAddress(frames.mac()));
+        let mut iface = {
+            let mut device = Device::new(&mut frames, &mut hook, &mut rx, &mut tx);
+            Interface::new(Config::new(mac), &mut device, now)
+        };
+        let mut sockets = SocketSet::new(&mut [][..]);
+        for poll in 1..=3 {
+            let mut device = Device::new(&mut frames, &mut hook, &mut rx, &mut tx);
+            // Returns at all: smoltcp loops while the device yields frames.
+            iface.poll(now, &mut device, &mut sockets);
+            assert!(device.budget_spent());
+            // Withheld frames count against the budget too.
+            assert_eq!(frames.taken, poll * RX_BUDGET);
+        }
     }
 }

@@ -18,7 +18,7 @@ use smoltcp::wire::{
     IpProtocol, Ipv6Address, Ipv6Packet, Ipv6Repr,
 };
 
-use super::claim::Verdict;
+use super::claim::{Claim, Received, Verdict};
 use super::ipv6ll::ndp;
 use crate::time::SaturatingAdd;
 
@@ -181,6 +181,29 @@ impl Discovery {
             _ => Verdict::Pass,
         }
     }
+}
+
+impl Claim for Discovery {
+    /// Echo replies are ICMPv6, not NDP: only IPv6 frames are looked at,
+    /// by the discovery's own parse.
+    fn handle(&mut self, now: Instant, frame: &Received<'_>) -> Verdict {
+        if !frame.is_ipv6() {
+            self.advance(now);
+            return Verdict::Pass;
+        }
+        self.handle_frame(now, frame.frame)
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        Discovery::poll_transmit(self, now, buf)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Discovery::poll_at(self)
+    }
+
+    /// The discovery's timer fires in `poll_transmit` and `handle`.
+    fn handle_timeout(&mut self, _now: Instant) {}
 }
 
 #[cfg(test)]

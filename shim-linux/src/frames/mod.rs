@@ -105,6 +105,15 @@ pub fn format_mac(mac: [u8; 6]) -> String {
     format!("{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{f:02x}")
 }
 
+/// The most frames one `recv` call reads and throws away (another host's
+/// unicast, our own frames looped back, oversize frames) before it returns
+/// `None`. Without a bound a flood of such frames keeps one call reading for
+/// as long as it lasts, and the core's receive budget
+/// (`bmclink_core::link::device::RX_BUDGET`) never gets a say. The frames
+/// left in the socket keep `poll(2)` readable, so the next wait returns at
+/// once and nothing is lost that the kernel did not drop already.
+pub const SKIP_BUDGET: usize = 64;
+
 static STOP_PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_stop_signal(_sig: libc::c_int) {

@@ -14,7 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use bmclink_core::platform::{Frames, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
-use super::{check_ifname, wait_on, FramesError, StopSignal};
+use super::{check_ifname, wait_on, FramesError, StopSignal, SKIP_BUDGET};
 use crate::clock::LinuxClock;
 
 /// Frames through an AF_PACKET socket on one interface.
@@ -137,18 +137,21 @@ pub(crate) fn accept_frame(frame: &[u8], pkttype: u8, own_mac: [u8; 6]) -> bool 
 
 impl Frames for PacketFrames {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
-        let mut frame = [0u8; 65536];
-        loop {
+        for _ in 0..SKIP_BUDGET {
             // SAFETY: sockaddr_ll is plain old data.
             let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
             let mut from_len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: frame and from are valid for the lengths given.
+            // Straight into the caller's buffer: MSG_TRUNC makes a packet
+            // socket return the frame's real length, so a frame longer than
+            // `buf` is seen and dropped rather than passed on cut short, with
+            // no 64 KiB bounce buffer to clear and copy for every frame.
+            // SAFETY: buf and from are valid for the lengths given.
             let n = unsafe {
                 libc::recvfrom(
                     self.sock.as_raw_fd(),
-                    frame.as_mut_ptr().cast(),
-                    frame.len(),
-                    0,
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_TRUNC,
                     (&mut from as *mut libc::sockaddr_ll).cast(),
                     &mut from_len,
                 )
@@ -159,15 +162,14 @@ impl Frames for PacketFrames {
                 }
                 return None;
             };
-            let Some(got) = frame.get(..n) else {
+            let Some(got) = buf.get(..n) else {
                 continue;
             };
-            if n > buf.len() || !accept_frame(got, from.sll_pkttype, self.mac) {
-                continue;
+            if accept_frame(got, from.sll_pkttype, self.mac) {
+                return Some(n);
             }
-            buf.get_mut(..n)?.copy_from_slice(got);
-            return Some(n);
         }
+        None
     }
 
     fn send(&mut self, frame: &[u8]) {

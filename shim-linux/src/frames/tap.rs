@@ -12,7 +12,7 @@ use smoltcp::time::Instant;
 
 use super::{
     check_ifname, control_socket, ifreq, interface_running, set_interface_up, wait_on, FramesError,
-    StopSignal,
+    StopSignal, SKIP_BUDGET,
 };
 use crate::clock::LinuxClock;
 
@@ -82,7 +82,7 @@ impl Frames for TapFrames {
         // A TAP read returns one whole frame; a frame longer than `buf` would
         // be truncated, so read into a full-size buffer and drop it instead.
         let mut frame = [0u8; 65536];
-        loop {
+        for _ in 0..SKIP_BUDGET {
             match self.tun.read(&mut frame) {
                 Ok(0) => return None,
                 Ok(n) if n > buf.len() => continue,
@@ -94,6 +94,7 @@ impl Frames for TapFrames {
                 Err(_) => return None,
             }
         }
+        None
     }
 
     fn send(&mut self, frame: &[u8]) {

@@ -12,7 +12,7 @@ use super::{
     PROBE_MIN, PROBE_NUM, PROBE_WAIT, RATE_LIMIT_INTERVAL,
 };
 use crate::audit::LinkEvent;
-use crate::link::claim::{Counters, EventQueue, Prng, Verdict};
+use crate::link::claim::{Claim, Counters, EventQueue, Prng, Received, Verdict};
 use crate::time::SaturatingAdd;
 
 /// Where a claim stands (RFC 5227 §2.1–2.4).
@@ -347,9 +347,14 @@ impl Ipv4Claim {
     /// echoed ARP, ARP about the tentative candidate, and conflicting ARP for
     /// the bound address; malformed ARP is dropped and counted.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Verdict {
+        self.handle_arp(now, arp::inspect(frame))
+    }
+
+    /// [`handle_frame`](Self::handle_frame) for a frame already inspected.
+    pub fn handle_arp(&mut self, now: Instant, inspected: Inspected) -> Verdict {
         // A timer that is due happened before this frame arrived.
         self.advance(now);
-        let arp = match arp::inspect(frame) {
+        let arp = match inspected {
             Inspected::NotArp => return Verdict::Pass,
             Inspected::Malformed => {
                 self.counters.malformed = self.counters.malformed.wrapping_add(1);
@@ -552,5 +557,23 @@ impl Ipv4Claim {
         } else {
             ANNOUNCE_WAIT
         }
+    }
+}
+
+impl Claim for Ipv4Claim {
+    fn handle(&mut self, now: Instant, frame: &Received<'_>) -> Verdict {
+        self.handle_arp(now, frame.arp)
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        Ipv4Claim::poll_transmit(self, now, buf)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Ipv4Claim::poll_at(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Ipv4Claim::handle_timeout(self, now)
     }
 }

@@ -14,7 +14,7 @@ use super::{
     DAD_RETRY_INTERVAL, IDGEN_DELAY, IDGEN_RETRIES, MAX_RTR_SOLICITATION_DELAY, RETRANS_TIMER,
 };
 use crate::audit::LinkEvent;
-use crate::link::claim::{Counters, EventQueue, Prng, Verdict};
+use crate::link::claim::{Claim, Counters, EventQueue, Prng, Received, Verdict};
 use crate::time::SaturatingAdd;
 
 /// How the interface identifier is made.
@@ -343,8 +343,13 @@ impl Ipv6Claim {
     /// address (answered here), and our own echoes; malformed NDP and
     /// truncated IPv6 are dropped and counted.
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Verdict {
+        self.handle_ndp(now, ndp::inspect(frame))
+    }
+
+    /// [`handle_frame`](Self::handle_frame) for a frame already inspected.
+    pub fn handle_ndp(&mut self, now: Instant, inspected: Inspected) -> Verdict {
         self.advance(now);
-        let msg = match ndp::inspect(frame) {
+        let msg = match inspected {
             Inspected::NotNdp => return Verdict::Pass,
             Inspected::Malformed => {
                 self.counters.malformed = self.counters.malformed.wrapping_add(1);
@@ -494,5 +499,23 @@ impl Ipv6Claim {
             }
             _ => {}
         }
+    }
+}
+
+impl Claim for Ipv6Claim {
+    fn handle(&mut self, now: Instant, frame: &Received<'_>) -> Verdict {
+        self.handle_ndp(now, frame.ndp)
+    }
+
+    fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        Ipv6Claim::poll_transmit(self, now, buf)
+    }
+
+    fn poll_at(&self) -> Option<Instant> {
+        Ipv6Claim::poll_at(self)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Ipv6Claim::handle_timeout(self, now)
     }
 }
