@@ -502,19 +502,7 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
         Trust::Enroll { expected: None } | Trust::Probe => ServerAuth::Enrolling,
         Trust::Plain => return SessionEnd::Untrusted,
     };
-    let mut rng = match channel::borrow(net) {
-        Ok(mut n) => HashDrbg::from_rng(n.p),
-        Err(e) => return SessionEnd::Channel(e),
-    };
-    let hs = Handshaking::start(
-        NetTransport::new(net, family),
-        bufs,
-        auth,
-        id.tls(),
-        &mut rng,
-        crate::tls::DEFAULT_BACKEND,
-    );
-    let tls = match handshake(net, cfg, ctl, family, hs) {
+    let tls = match handshake(net, cfg, ctl, family, bufs, auth, id) {
         Ok(tls) => tls,
         Err(Handshake::Ended(end)) => return end,
         Err(Handshake::Failed(event)) => {
@@ -594,13 +582,32 @@ enum Handshake {
 /// facts go on during a handshake, and a peer trickling bytes cannot hold
 /// the agent past the deadline. A step that writes gets room for its whole
 /// flight first.
-fn handshake<'c, 'n, 'x, P: Platform, R: rand_core::CryptoRngCore>(
+///
+/// Not inlined, so the handshake's state (2.4 KiB) and its steps' stack
+/// share no frame with the session that follows (the firmware's 16 KiB
+/// stack budget).
+#[inline(never)]
+fn handshake<'c, 'n, 'x, P: Platform>(
     net: &'c RefCell<Net<'n, 'x, P, Link>>,
     cfg: &Config,
     ctl: &mut Control,
     family: Family,
-    mut hs: Handshaking<'c, '_, NetTransport<'c, 'n, 'x, P>, R>,
+    bufs: &'c mut TlsBuffers,
+    auth: ServerAuth,
+    id: &identity::ClientIdentity,
 ) -> Result<PinnedTls<'c, NetTransport<'c, 'n, 'x, P>>, Handshake> {
+    let mut rng = match channel::borrow(net) {
+        Ok(mut n) => HashDrbg::from_rng(n.p),
+        Err(e) => return Err(Handshake::Ended(SessionEnd::Channel(e))),
+    };
+    let mut hs = Handshaking::start(
+        NetTransport::new(net, family),
+        bufs,
+        auth,
+        id.tls(),
+        &mut rng,
+        crate::tls::DEFAULT_BACKEND,
+    );
     let deadline = match channel::borrow(net) {
         Ok(n) => n.now().saturating_add(cfg.handshake_timeout),
         Err(e) => return Err(Handshake::Ended(SessionEnd::Channel(e))),
