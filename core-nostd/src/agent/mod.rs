@@ -48,13 +48,13 @@ use self::net::Net;
 use self::per_family::PerFamily;
 use self::session::{Established, Heartbeat, Reader, Reply, SessionEnd};
 pub use self::status::Status;
-use self::tls_channel::{NetTransport, TlsChannel};
+use self::tls_channel::{Dropped, Flags, NetTransport, Tick, TlsChannel};
 use crate::audit::TlsEvent;
 use crate::cert::{Fingerprint, ShortFingerprint};
 use crate::platform::{Retire, Retired, ACCOUNT_NAME_MAX, ACCOUNT_SECRET_MAX};
 use crate::policy::Trust;
 use crate::proto::{Caps, Enroll, Message, RejectCode};
-use crate::tls::{Handshaking, PinnedTls, ServerAuth, TlsBuffers, TlsError, TLS_RECORD_WRITE_BUF};
+use crate::tls::{PinnedTls, ServerAuth, TlsBuffers, TlsError};
 
 /// TCP receive buffer of each channel socket, in bytes.
 pub const TCP_RX_LEN: usize = 4096;
@@ -458,6 +458,31 @@ fn run_plain_session<P: Platform>(
     session::serve(net, &mut ch, reader, cfg, ctl, family, hb)
 }
 
+/// The control loop as the TLS transport runs it while it waits (the
+/// handshake, DESIGN item 4): the policy, watchdogs, claims and host facts
+/// go on; the session loop holds the control itself, and then this skips.
+struct Ticker<'m> {
+    ctl: RefCell<&'m mut Control>,
+    cfg: &'m Config,
+    family: Family,
+}
+
+impl<P: Platform> Tick<P> for Ticker<'_> {
+    fn tick(
+        &self,
+        net: &mut Net<'_, '_, P, Link>,
+    ) -> Result<Option<smoltcp::time::Instant>, Dropped> {
+        let Ok(mut ctl) = self.ctl.try_borrow_mut() else {
+            return Ok(None);
+        };
+        ctl.tick(self.cfg, net);
+        if ctl.disconnect[self.family] || !ctl.connected[self.family] {
+            return Err(Dropped);
+        }
+        Ok(ctl.poll_at())
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run_tls_session<'c, 'n, 'x, P: Platform>(
     net: &'c RefCell<Net<'n, 'x, P, Link>>,
@@ -502,17 +527,57 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
         Trust::Enroll { expected: None } | Trust::Probe => ServerAuth::Enrolling,
         Trust::Plain => return SessionEnd::Untrusted,
     };
-    let tls = match handshake(net, cfg, ctl, family, bufs, auth, id) {
+    let flags = Flags::default();
+    let mut rng = match channel::borrow(net) {
+        Ok(mut n) => {
+            let now = n.now();
+            flags
+                .deadline
+                .set(Some(now.saturating_add(cfg.handshake_timeout)));
+            HashDrbg::from_rng(n.p)
+        }
+        Err(e) => return SessionEnd::Channel(e),
+    };
+    let ticker = Ticker {
+        ctl: RefCell::new(ctl),
+        cfg,
+        family,
+    };
+    let transport = NetTransport::new(net, family, &flags).with_tick(&ticker);
+    let opened = PinnedTls::open_as(
+        transport,
+        bufs,
+        auth,
+        id.tls(),
+        &mut rng,
+        crate::tls::DEFAULT_BACKEND,
+    );
+    flags.deadline.set(None);
+    let tls = match opened {
         Ok(tls) => tls,
-        Err(Handshake::Ended(end)) => return end,
-        Err(Handshake::Failed(event)) => {
+        Err(e) => {
+            if flags.stopped.get() {
+                return SessionEnd::Stopped;
+            }
+            if flags.dropped.get() {
+                return SessionEnd::Moving;
+            }
+            let event = if flags.timed_out.get() {
+                TlsEvent::HandshakeTimedOut {
+                    secs: cfg.handshake_timeout.secs(),
+                }
+            } else {
+                TlsEvent::handshake_failed(e)
+            };
             audit(net, AuditEvent::Tls(event));
             // Audited with its cause: no "connection failed" beside it.
             return SessionEnd::Untrusted;
         }
     };
     let bmc_fp = tls.server_fingerprint();
-    let mut ch = TlsChannel::new(tls, net, family);
+    let mut ch = TlsChannel::new(tls, &flags);
+    let mut ctl = ticker.ctl.borrow_mut();
+    let ctl: &mut Control = &mut ctl;
     if trust == Trust::Probe {
         // Nothing vouches for this certificate: name it for the
         // administrator, send nothing, run nothing.
@@ -565,113 +630,6 @@ fn tls_session<'c, 'n, 'x, P: Platform>(
     let end = session::serve(net, &mut ch, reader, cfg, ctl, family, hb);
     let end = tls_failure(net, &ch, end, Trust::Pinned { pin: bmc_fp }, client);
     close_if_leaving(ch, end)
-}
-
-/// How a handshake did not give a channel.
-enum Handshake {
-    /// The agent ended it (a stop, or the policy moved away).
-    Ended(SessionEnd),
-    /// It failed or timed out: the audit event naming why.
-    Failed(TlsEvent),
-}
-
-/// Runs the handshake one state at a time until it completes, within
-/// `Config::handshake_timeout` overall. Between steps that find nothing to
-/// read it runs the control loop and waits, as the agent does between any
-/// two frames: the policy, its watchdogs, the claims' defence and the host
-/// facts go on during a handshake, and a peer trickling bytes cannot hold
-/// the agent past the deadline. A step that writes gets room for its whole
-/// flight first.
-///
-/// Not inlined, so the handshake's state (2.4 KiB) and its steps' stack
-/// share no frame with the session that follows (the firmware's 16 KiB
-/// stack budget).
-#[inline(never)]
-fn handshake<'c, 'n, 'x, P: Platform>(
-    net: &'c RefCell<Net<'n, 'x, P, Link>>,
-    cfg: &Config,
-    ctl: &mut Control,
-    family: Family,
-    bufs: &'c mut TlsBuffers,
-    auth: ServerAuth,
-    id: &identity::ClientIdentity,
-) -> Result<PinnedTls<'c, NetTransport<'c, 'n, 'x, P>>, Handshake> {
-    let mut rng = match channel::borrow(net) {
-        Ok(mut n) => HashDrbg::from_rng(n.p),
-        Err(e) => return Err(Handshake::Ended(SessionEnd::Channel(e))),
-    };
-    let mut hs = Handshaking::start(
-        NetTransport::new(net, family),
-        bufs,
-        auth,
-        id.tls(),
-        &mut rng,
-        crate::tls::DEFAULT_BACKEND,
-    );
-    let deadline = match channel::borrow(net) {
-        Ok(n) => n.now().saturating_add(cfg.handshake_timeout),
-        Err(e) => return Err(Handshake::Ended(SessionEnd::Channel(e))),
-    };
-    let timed_out = TlsEvent::HandshakeTimedOut {
-        secs: cfg.handshake_timeout.secs(),
-    };
-    loop {
-        // The deadline holds whatever the peer sends: a server streaming
-        // records the handshake accepts (change_cipher_spec) cannot keep
-        // the loop stepping past it.
-        let ready = match channel::borrow(net) {
-            Ok(mut n) => {
-                if n.now() >= deadline {
-                    return Err(Handshake::Failed(timed_out));
-                }
-                step_ready(&mut n, family, hs.wants_read())
-            }
-            Err(e) => return Err(Handshake::Ended(SessionEnd::Channel(e))),
-        };
-        if ready {
-            hs.transport_mut().clear_starved();
-            match hs.step() {
-                Ok(true) => {
-                    return hs
-                        .finish()
-                        .map_err(|e| Handshake::Failed(TlsEvent::handshake_failed(e)))
-                }
-                Ok(false) => continue,
-                Err(TlsError::Io(embedded_io::ErrorKind::Other))
-                    if hs.transport_mut().starved() => {}
-                Err(e) => return Err(Handshake::Failed(TlsEvent::handshake_failed(e))),
-            }
-        }
-        // Nothing to read, or no room for the flight, yet: the control
-        // loop, then wait for a frame or a timer.
-        let Ok(mut n) = channel::borrow(net) else {
-            return Err(Handshake::Ended(SessionEnd::Channel(ChannelError::Busy)));
-        };
-        ctl.tick(cfg, &mut n);
-        if ctl.disconnect[family] || !ctl.connected[family] {
-            return Err(Handshake::Ended(SessionEnd::Moving));
-        }
-        if step_ready(&mut n, family, hs.wants_read()) {
-            // The tick's poll brought bytes or room (or the end).
-            continue;
-        }
-        if n.wait(net::earliest(Some(deadline), ctl.poll_at())) == Wake::Stop {
-            return Err(Handshake::Ended(SessionEnd::Stopped));
-        }
-    }
-}
-
-/// Whether the next handshake step can run without finding the socket
-/// empty (a read) or full (a write); a closed socket is ready too, so the
-/// step reports it.
-fn step_ready<P: Platform>(n: &mut Net<'_, '_, P, Link>, family: Family, reads: bool) -> bool {
-    let socket = n.tcp(family);
-    if reads {
-        socket.can_recv() || !socket.may_recv()
-    } else {
-        let room = socket.send_capacity().saturating_sub(socket.send_queue());
-        room >= TLS_RECORD_WRITE_BUF || !socket.may_send()
-    }
 }
 
 /// DESIGN §5a, the agent's side after HELLO(enrolling): ENROLL with the
