@@ -161,6 +161,20 @@ fn ci() -> ExitCode {
                 "budgets",
             ],
         ),
+        (
+            "the 10-minute flood at a CPU that keeps up, session up throughout (release)",
+            &[
+                "test",
+                "--release",
+                "-p",
+                "bmclink-tests",
+                "--test",
+                "policy_rows",
+                "--",
+                "--ignored",
+                "a_flood_the_cpu_keeps_up_with_leaves_the_session_up",
+            ],
+        ),
         ("firmware size and RAM budgets", &["xtask", "size"]),
         (
             "firmware booted on QEMU mps2-an386 against the kernel BMC (root)",
