@@ -59,6 +59,26 @@ impl embedded_io::Write for Trickle<'_> {
     }
 }
 
+/// A handshake over `duplex` whose transport lets `room` bytes through.
+fn start<'a, 'd>(
+    pki: &'a Pki,
+    auth: ServerAuth,
+    duplex: &'d mut Duplex,
+    room: usize,
+    buffers: &'a mut TlsBuffers,
+    rng: &'a mut ChaCha20Rng,
+) -> Handshaking<'a, 'a, Trickle<'d>, ChaCha20Rng> {
+    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let transport = Trickle {
+        inner: duplex,
+        room,
+        starved: false,
+        starvations: 0,
+        written: 0,
+    };
+    Handshaking::start(transport, buffers, auth, identity, rng, &RUST_CRYPTO)
+}
+
 /// Steps the handshake, giving the transport `per_step` more bytes each
 /// time it ran dry. Returns the channel's echo of one frame, and how often
 /// a step found nothing to read.
@@ -70,22 +90,7 @@ fn stepped(
 ) -> Result<(Vec<u8>, usize), TlsError> {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let mut buffers = Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
-    let transport = Trickle {
-        inner: duplex,
-        room: 0,
-        starved: false,
-        starvations: 0,
-        written: 0,
-    };
-    let mut hs = Handshaking::start(
-        transport,
-        &mut buffers,
-        auth,
-        identity,
-        &mut rng,
-        &RUST_CRYPTO,
-    );
+    let mut hs = start(pki, auth, duplex, 0, &mut buffers, &mut rng);
     loop {
         match hs.step() {
             Ok(true) => break,
@@ -178,22 +183,8 @@ fn a_failed_handshake_stays_failed_and_sends_nothing_more() {
     let mut duplex = Duplex::new(server_config(&pki, Server::Mutual), Tamper::None);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let mut buffers = Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
-    let transport = Trickle {
-        inner: &mut duplex,
-        room: usize::MAX,
-        starved: false,
-        starvations: 0,
-        written: 0,
-    };
-    let mut hs = Handshaking::start(
-        transport,
-        &mut buffers,
-        ServerAuth::Pinned([0x11; 32]),
-        identity,
-        &mut rng,
-        &RUST_CRYPTO,
-    );
+    let auth = ServerAuth::Pinned([0x11; 32]);
+    let mut hs = start(&pki, auth, &mut duplex, usize::MAX, &mut buffers, &mut rng);
     let first = loop {
         match hs.step() {
             Ok(false) => {}
