@@ -2,7 +2,8 @@
 //! on top of it. Both reach the network through a shared `RefCell<Net>`, so
 //! the TLS transport (inside embedded-tls) and the session loop (which pumps
 //! the stack between messages) each borrow it for one call. Reads never
-//! wait; sends wait only for room in the socket ([`wait_for_room`]).
+//! wait; a plain send waits only for room in the socket ([`wait_for_room`]),
+//! a TLS one inside its transport.
 
 use core::cell::RefCell;
 

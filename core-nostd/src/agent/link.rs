@@ -32,8 +32,6 @@ pub struct Link {
     pub v6: Option<Ipv6Claim>,
     /// BMC IPv6 discovery, while it runs.
     pub discovery: Option<Discovery>,
-    /// The poll that left received frames waiting (see [`LinkLayer::backlog`]).
-    backlog: Option<Instant>,
 }
 
 /// Something a claim or the discovery reported, for the agent to act on.
@@ -169,13 +167,5 @@ impl LinkLayer for Link {
             .into_iter()
             .flatten()
             .find_map(|c| c.poll_transmit(now, &mut *buf))
-    }
-
-    fn set_backlog(&mut self, at: Option<Instant>) {
-        self.backlog = at;
-    }
-
-    fn backlog(&self) -> Option<Instant> {
-        self.backlog
     }
 }

@@ -142,6 +142,8 @@ pub struct Agent<'a> {
     link: Link,
     rx: FrameBuf,
     tx: FrameBuf,
+    /// The last poll spent its receive budget: frames may still wait.
+    backlog: bool,
     ctl: Control,
     heartbeat: Heartbeat,
     reader: Reader,
@@ -159,6 +161,7 @@ macro_rules! net {
             link,
             rx,
             tx,
+            backlog,
             ..
         } = $agent;
         Net {
@@ -169,6 +172,7 @@ macro_rules! net {
             link,
             rx,
             tx,
+            backlog,
         }
     }};
 }
@@ -250,6 +254,7 @@ impl<'a> Agent<'a> {
             addr_of_mut!((*a).sockets).write(sockets);
             addr_of_mut!((*a).tcp).write(handles);
             addr_of_mut!((*a).ctl).write(ctl);
+            addr_of_mut!((*a).backlog).write(false);
             addr_of_mut!((*a).heartbeat).write(Heartbeat::default());
             addr_of_mut!((*a).reader).write(Reader::new());
             addr_of_mut!((*a).tls).write(tls);

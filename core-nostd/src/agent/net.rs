@@ -28,14 +28,6 @@ pub trait LinkLayer: FrameHook + Timers {
     /// Writes the next frame the link layer wants on the wire into `buf` and
     /// returns its length, or `None` when there is nothing to send.
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize>;
-
-    /// Remembers that the poll at `at` left frames waiting in the platform
-    /// (its device spent the receive budget), or, with `None`, that the last
-    /// poll drained them.
-    fn set_backlog(&mut self, at: Option<Instant>);
-
-    /// The instant of the poll that left frames waiting, if the last one did.
-    fn backlog(&self) -> Option<Instant>;
 }
 
 /// A borrowed view of everything that moves bytes.
@@ -54,6 +46,9 @@ pub struct Net<'n, 'a, P: Platform, L: LinkLayer> {
     pub rx: &'n mut FrameBuf,
     /// Transmit frame buffer.
     pub tx: &'n mut FrameBuf,
+    /// The last poll spent its receive budget, so frames may still wait in
+    /// the platform.
+    pub backlog: &'n mut bool,
 }
 
 impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
@@ -72,8 +67,7 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
         self.link_transmit(now);
         let mut device = Device::new(&mut *self.p, &mut *self.link, self.rx, self.tx);
         self.iface.poll(now, &mut device, self.sockets);
-        let spent = device.budget_spent();
-        self.link.set_backlog(spent.then_some(now));
+        *self.backlog = device.budget_spent();
         self.link_transmit(self.p.now());
     }
 
@@ -92,8 +86,10 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
     /// interrupt that fired for frames already queued, would).
     pub fn poll_at(&mut self) -> Option<Instant> {
         let now = self.p.now();
-        let next = earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at());
-        earliest(next, self.link.backlog())
+        if *self.backlog {
+            return Some(now);
+        }
+        earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at())
     }
 
     /// Blocks until a frame may be ready, a timer of the stack is due, or

@@ -140,7 +140,7 @@ impl<'h> Serving<'h> {
             return None;
         }
         if let Some(seq) = self.pong.take() {
-            return self.emit(&Message::Pong(seq), buf);
+            return emit(&mut self.end, &Message::Pong(seq), buf);
         }
         if !self.round {
             return None;
@@ -163,7 +163,7 @@ impl<'h> Serving<'h> {
         self.hb.outstanding = Some(self.hb.seq);
         self.next_ping = now.saturating_add(self.heartbeat);
         debug!("PING {}", self.hb.seq);
-        self.emit(&Message::Ping(self.hb.seq), buf)
+        emit(&mut self.end, &Message::Ping(self.hb.seq), buf)
     }
 
     /// The OS events on their way, to queue new ones.
@@ -199,22 +199,19 @@ impl<'h> Serving<'h> {
             id,
             text,
         });
-        match msg.emit(buf) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                self.end = Some(SessionEnd::Protocol(e));
-                None
-            }
-        }
+        // `q` borrows the queue: the end is the only other field touched.
+        emit(&mut self.end, &msg, buf)
     }
+}
 
-    fn emit(&mut self, msg: &Message<'_>, buf: &mut [u8]) -> Option<usize> {
-        match msg.emit(buf) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                self.end = Some(SessionEnd::Protocol(e));
-                None
-            }
+/// Writes `msg` into `buf`; a message that cannot be written ends the
+/// session (`end`).
+fn emit(end: &mut Option<SessionEnd>, msg: &Message<'_>, buf: &mut [u8]) -> Option<usize> {
+    match msg.emit(buf) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            *end = Some(SessionEnd::Protocol(e));
+            None
         }
     }
 }

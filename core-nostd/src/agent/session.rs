@@ -26,9 +26,6 @@ use super::events::{EventQueue, EVENT_QUEUE};
 use super::serving::Serving;
 pub use super::serving::{Heartbeat, SessionEnd};
 
-// The event queue lives beside the heartbeat it travels with; its file is
-// agent/events.rs (declared here until agent/mod.rs declares it).
-
 /// BYE reasons the agent sends.
 pub mod bye {
     /// The agent is shutting down.

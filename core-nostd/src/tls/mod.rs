@@ -222,13 +222,13 @@ fn authenticated<R: CryptoRngCore>(
     provider: &PinnedProvider<'_, R>,
     result: Result<(), embedded_tls::TlsError>,
 ) -> Result<[u8; 32], TlsError> {
+    // The patched embedded-tls itself refuses a Finished before the
+    // server's Certificate and CertificateVerify (unexpected_message).
+    result.map_err(|e| failure(provider, e))?;
     let verifier = provider.pinned_verifier();
     if let Progress::Failed(why) = verifier.progress() {
         return Err(*why);
     }
-    // The patched embedded-tls itself refuses a Finished before the
-    // server's Certificate and CertificateVerify (unexpected_message).
-    result.map_err(TlsError::from_handshake)?;
     if !provider.cert_requested() {
         return Err(TlsError::ClientCertificateNotRequested);
     }
@@ -237,6 +237,18 @@ fn authenticated<R: CryptoRngCore>(
         .ok_or(TlsError::ServerNotAuthenticated)?;
     debug!("TLS 1.3 channel open, server authenticated");
     Ok(server)
+}
+
+/// Why a handshake failed: the verifier's own reason when it refused the
+/// server (the precise one), else what embedded-tls said.
+fn failure<R: CryptoRngCore>(
+    provider: &PinnedProvider<'_, R>,
+    e: embedded_tls::TlsError,
+) -> TlsError {
+    match provider.pinned_verifier().progress() {
+        Progress::Failed(why) => *why,
+        _ => TlsError::from_handshake(e),
+    }
 }
 
 /// A handshake in progress, one state per [`Handshaking::step`], with the
@@ -295,14 +307,9 @@ impl<'a, 'p, T: Read + Write + 'a, R: CryptoRngCore> Handshaking<'a, 'p, T, R> {
     /// (then [`Self::finish`]), `Ok(false)` when more steps are needed.
     pub fn step(&mut self) -> Result<bool, TlsError> {
         let context = TlsContext::new(&self.config, &mut self.provider);
-        match self.conn.open_step(&mut self.step, context) {
-            Ok(done) => Ok(done),
-            Err(e) => Err(match self.provider.pinned_verifier().progress() {
-                // The verifier's reason is the precise one.
-                Progress::Failed(why) => *why,
-                _ => TlsError::from_handshake(e),
-            }),
-        }
+        self.conn
+            .open_step(&mut self.step, context)
+            .map_err(|e| failure(&self.provider, e))
     }
 
     /// The open channel, once [`Self::step`] said the handshake is

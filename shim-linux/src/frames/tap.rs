@@ -32,6 +32,10 @@ pub struct TapFrames {
     mac: [u8; 6],
     clock: LinuxClock,
     stop: Option<StopSignal>,
+    /// Where a read lands: a TAP read returns one whole frame and cuts a
+    /// frame longer than its buffer, so it reads into a full-size buffer and
+    /// drops what does not fit the caller's. Kept, so no read clears 64 KiB.
+    frame: Box<[u8]>,
 }
 
 impl TapFrames {
@@ -62,6 +66,7 @@ impl TapFrames {
             mac,
             clock,
             stop: None,
+            frame: vec![0u8; 65536].into_boxed_slice(),
         })
     }
 
@@ -79,15 +84,12 @@ impl TapFrames {
 
 impl Frames for TapFrames {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
-        // A TAP read returns one whole frame; a frame longer than `buf` would
-        // be truncated, so read into a full-size buffer and drop it instead.
-        let mut frame = [0u8; 65536];
         for _ in 0..SKIP_BUDGET {
-            match self.tun.read(&mut frame) {
+            match self.tun.read(&mut self.frame) {
                 Ok(0) => return None,
                 Ok(n) if n > buf.len() => continue,
                 Ok(n) => {
-                    buf.get_mut(..n)?.copy_from_slice(frame.get(..n)?);
+                    buf.get_mut(..n)?.copy_from_slice(self.frame.get(..n)?);
                     return Some(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
