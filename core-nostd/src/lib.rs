@@ -38,6 +38,23 @@
 //! let agent = Agent::init(&mut AGENT, Config::default(), bufs, &mut board)?;
 //! agent.run(&mut board);                                // until Frames::wait says Stop
 //! ```
+//!
+//! `run` is only a driver: the agent itself never waits. A superloop, an
+//! RTIC task or a simulator drives it with [`agent::Agent::poll`] (does
+//! what is due, returns `Poll::Wait(next deadline)` or `Poll::Stopped`)
+//! and [`agent::Agent::stop`]; an executor awaits
+//! [`agent::Agent::run_async`] over [`platform::WaitAsync`]:
+//!
+//! ```ignore
+//! loop {
+//!     match agent.poll(&mut board) {
+//!         Poll::Stopped => break,
+//!         Poll::Wait(at) => if board.sleep_until_frame_or(at) == Wake::Stop {
+//!             agent.stop(&mut board);
+//!         },
+//!     }
+//! }
+//! ```
 #![no_std]
 #![deny(missing_docs)]
 #![cfg_attr(

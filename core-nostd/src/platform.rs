@@ -6,8 +6,9 @@
 //! questions about the host. The Linux shim, the simulator in `tests/` and a
 //! firmware rig each implement these traits once.
 //!
-//! All traits are object-safe-ish, blocking-free except [`Frames::wait`], and
-//! never called re-entrantly by the core.
+//! All traits are object-safe-ish and never called re-entrantly by the core;
+//! none blocks, and the core calls none that waits: [`Frames::wait`] (and
+//! [`WaitAsync`]) are the drivers', between two `Agent::poll`s.
 //!
 //! This file imports nothing from the rest of the crate (`cargo xtask
 //! modules` checks it): what the core reports, its audit events and its
@@ -55,6 +56,17 @@ pub trait Frames {
     /// deadline, wait for a frame or a stop request). Spurious returns are
     /// fine. A simulator advances its virtual clock here.
     fn wait(&mut self, deadline: Option<Instant>) -> Wake;
+}
+
+/// [`Frames::wait`] for an executor (embassy and the like), for
+/// `Agent::run_async`: the agent is then one task, and the executor runs
+/// others while it waits. A platform driven only by the blocking `run`, or
+/// by a loop of its own around `Agent::poll`, need not implement it.
+pub trait WaitAsync {
+    /// Completes when a frame may be ready or `deadline` has passed, as
+    /// [`Frames::wait`] returns.
+    fn wait_async(&mut self, deadline: Option<Instant>)
+        -> impl core::future::Future<Output = Wake>;
 }
 
 /// Time.

@@ -8,9 +8,11 @@ use core::mem::size_of;
 
 use smoltcp::iface::{Interface, SocketStorage};
 
+use crate::agent::conn::Conn;
 use crate::agent::control::Control;
 use crate::agent::link::Link;
 use crate::agent::session::{Heartbeat, Reader};
+use crate::agent::transport::{Hs, SocketIo};
 use crate::agent::{Agent, AgentBuffers, Status, SOCKETS, TCP_RX_LEN, TCP_TX_LEN};
 use crate::config::Config;
 use crate::link::device::FrameBuf;
@@ -18,7 +20,7 @@ use crate::link::discover::Discovery;
 use crate::link::ipv4ll::Ipv4Claim;
 use crate::link::ipv6ll::Ipv6Claim;
 use crate::policy::Policy;
-use crate::tls::{TlsBuffers, TLS_RECORD_READ_BUF, TLS_RECORD_WRITE_BUF};
+use crate::tls::{PinnedTls, TlsBuffers, TLS_RECORD_READ_BUF, TLS_RECORD_WRITE_BUF};
 
 /// One measured piece of the agent's memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +45,7 @@ const fn size(name: &'static str, within: &'static str, bytes: usize) -> Size {
 pub const AGENT_STATE: usize = size_of::<Agent<'static>>() + size_of::<AgentBuffers<'static>>();
 
 /// Every piece, the two totals first.
-pub const SIZES: [Size; 21] = [
+pub const SIZES: [Size; 24] = [
     size("Agent + AgentBuffers", "total", AGENT_STATE),
     size("Agent", "total", size_of::<Agent<'static>>()),
     size("AgentBuffers", "total", size_of::<AgentBuffers<'static>>()),
@@ -75,7 +77,22 @@ pub const SIZES: [Size; 21] = [
         "Agent",
         2 * size_of::<FrameBuf>(),
     ),
-    size("Reader (FrameReader)", "Agent", size_of::<Reader>()),
+    size(
+        "Conn (the connection: TLS state, reader, heartbeat)",
+        "Agent",
+        size_of::<Conn<'static>>(),
+    ),
+    size(
+        "TLS handshake in progress (Handshaking)",
+        "Conn",
+        size_of::<Hs<'static>>(),
+    ),
+    size(
+        "TLS channel (PinnedTls)",
+        "Conn",
+        size_of::<PinnedTls<'static, SocketIo<'static>>>(),
+    ),
+    size("Reader (FrameReader)", "Conn", size_of::<Reader>()),
     size(
         "Control (policy, trust, identity, status)",
         "Agent",
@@ -87,6 +104,10 @@ pub const SIZES: [Size; 21] = [
     size("Ipv4Claim", "Link", size_of::<Ipv4Claim>()),
     size("Ipv6Claim", "Link", size_of::<Ipv6Claim>()),
     size("Discovery", "Link", size_of::<Discovery>()),
-    size("Heartbeat", "Agent", size_of::<Heartbeat>()),
+    size(
+        "Heartbeat (with the OS-event queue)",
+        "Conn",
+        size_of::<Heartbeat>(),
+    ),
     size("Config", "Agent", size_of::<Config>()),
 ];

@@ -65,7 +65,11 @@ impl Pair {
                 let _ = a.push(IpCidr::new(IpAddress::Ipv4(ip[i]), 16));
             });
             // The client's socket has the agent's buffers; the sink's are big.
-            let len = if i == 0 { 4096 } else { 64 * 1024 };
+            let len = if i == 0 {
+                bmclink_core::agent::TCP_RX_LEN
+            } else {
+                64 * 1024
+            };
             let mut socket = tcp::Socket::new(
                 tcp::SocketBuffer::new(vec![0; len]),
                 tcp::SocketBuffer::new(vec![0; len]),

@@ -68,8 +68,8 @@ impl Pki {
     }
 
     /// The client identity as bmclink's TLS client takes it.
-    pub fn identity(&self) -> Identity<'_> {
-        Identity::new(self.client_key.clone(), &self.client_der)
+    pub fn identity(&self) -> Identity {
+        Identity::new(self.client_key.clone(), &self.client_der).expect("the certificate fits")
     }
 }
 
@@ -417,7 +417,7 @@ pub fn handshake_peak_stack(
     let pin = pki.server_pin();
     let (client, used) = crate::bench_stack::peak_stack(move || {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let identity = Identity::new(key, &cert);
+        let identity = Identity::new(key, &cert).expect("the certificate fits");
         let mut tls = PinnedTls::open_as(
             Stream(client_end),
             &mut buffers,

@@ -27,7 +27,8 @@ pub mod tls_host;
 pub mod wire;
 pub mod world;
 
-use bmclink_core::agent::{Agent, AgentBuffers, AgentError, Exit};
+use bmclink_core::agent::{Agent, AgentBuffers, AgentError, Exit, Poll};
+use bmclink_core::platform::Wake;
 use bmclink_core::Config;
 use smoltcp::time::Instant;
 
@@ -35,12 +36,23 @@ pub use bmc::{BmcConfig, SimBmc};
 pub use world::World;
 
 /// Runs the agent with `cfg` in `world` until virtual time `until`, when the
-/// world asks it to stop.
+/// world asks it to stop. The simulation owns the loop: the agent's poll
+/// and the world's step take turns, the world running until the agent's
+/// next deadline or a frame for it.
 pub fn run_agent(world: &mut World, cfg: Config, until: Instant) -> Result<Exit, AgentError> {
     let mut bufs = Box::new(AgentBuffers::new());
     world.stop_at(until);
     let mut agent = Agent::new(cfg, &mut bufs, world)?;
-    Ok(agent.run(world))
+    loop {
+        match agent.poll(world) {
+            Poll::Stopped => return Ok(Exit::Stopped),
+            Poll::Wait(at) => {
+                if world.step(at) == Wake::Stop {
+                    agent.stop(world);
+                }
+            }
+        }
+    }
 }
 
 /// The audit table as Markdown, generated from the core's

@@ -204,6 +204,16 @@ impl Frames for World {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
+        self.step(deadline)
+    }
+}
+
+impl World {
+    /// Runs the world (the BMC, the segment, scheduled faults) in virtual
+    /// time until a frame is waiting for the agent or `deadline` (the
+    /// agent's next poll) has passed. The stop request comes first, so a
+    /// flood that never leaves the wire empty still delivers it.
+    pub fn step(&mut self, deadline: Option<Instant>) -> Wake {
         let mut spins = 0u32;
         loop {
             let now = self.clock.now();
@@ -212,14 +222,14 @@ impl Frames for World {
             if let Some(rogue) = self.rogue.as_mut() {
                 rogue.poll(now);
             }
-            if self.rx_ready() {
-                return Wake::Ready;
-            }
             if let Some(stop) = self.stop_at {
                 if now >= stop && !self.stop_signalled {
                     self.stop_signalled = true;
                     return Wake::Stop;
                 }
+            }
+            if self.rx_ready() {
+                return Wake::Ready;
             }
             if deadline.is_some_and(|d| now >= d) {
                 return Wake::Ready;

@@ -477,7 +477,7 @@ fn core_client_exchange(
     let stream = bmclink_tests::tls_host::RawStream { host, world };
     let mut buffers = Box::new(TlsBuffers::new());
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
-    let id = Identity::new(identity.key.clone(), &identity.der);
+    let id = Identity::new(identity.key.clone(), &identity.der).expect("the certificate fits");
     let mut tls = PinnedTls::open(stream, &mut buffers, pin, id, &mut rng)?;
     for msg in msgs {
         let mut frame = [0u8; 1026];

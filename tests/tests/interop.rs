@@ -218,7 +218,8 @@ fn connect(pki: &Pki, port: u16) -> Outcome {
     };
     let mut rng = ChaCha20Rng::seed_from_u64(0x1e9);
     let mut buffers = Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.host.key.clone(), &pki.host.der);
+    let identity =
+        Identity::new(pki.host.key.clone(), &pki.host.der).expect("the certificate fits");
     let result = (|| {
         let mut tls =
             PinnedTls::open(tap, &mut buffers, pki.bmc.fingerprint(), identity, &mut rng)?;
@@ -642,7 +643,8 @@ fn echo(pki: &Pki, port: u16) -> (Vec<u8>, Result<usize, TlsError>) {
     };
     let mut rng = ChaCha20Rng::seed_from_u64(0x1ea);
     let mut buffers = Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.host.key.clone(), &pki.host.der);
+    let identity =
+        Identity::new(pki.host.key.clone(), &pki.host.der).expect("the certificate fits");
     let result = (|| {
         let mut tls =
             PinnedTls::open(tap, &mut buffers, pki.bmc.fingerprint(), identity, &mut rng)?;

@@ -103,8 +103,8 @@ impl ClientIdentity {
         self.cert.get(..self.cert_len).unwrap_or(&[])
     }
 
-    /// The identity as the TLS client presents it.
-    pub fn tls(&self) -> Identity<'_> {
+    /// The identity as the TLS client presents it (a copy).
+    pub fn tls(&self) -> Result<Identity, crate::tls::TlsError> {
         Identity::new(self.key.clone(), self.cert())
     }
 

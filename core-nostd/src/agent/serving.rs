@@ -61,9 +61,18 @@ pub struct Heartbeat {
 }
 
 /// One established session, borrowing the heartbeat state that outlives it.
+/// Between polls the agent keeps only its [`ServingState`] ([`Self::state`],
+/// [`Self::resume`]).
 #[derive(Debug)]
 pub struct Serving<'h> {
     hb: &'h mut Heartbeat,
+    s: ServingState,
+}
+
+/// What a session knows apart from the heartbeat state it borrows: small
+/// and `Copy`, kept by the agent between polls.
+#[derive(Debug, Clone, Copy)]
+pub struct ServingState {
     heartbeat: Duration,
     misses: u8,
     next_ping: Instant,
@@ -72,6 +81,13 @@ pub struct Serving<'h> {
     /// A round ended (`handle_timeout`): events and the PING may go.
     round: bool,
     end: Option<SessionEnd>,
+}
+
+impl ServingState {
+    /// When the session next needs a round (the next PING).
+    pub fn poll_timeout(&self) -> Instant {
+        self.next_ping
+    }
 }
 
 impl<'h> Serving<'h> {
@@ -84,25 +100,37 @@ impl<'h> Serving<'h> {
         hb.events.resend_all();
         Serving {
             hb,
-            heartbeat: cfg.heartbeat,
-            misses: cfg.heartbeat_misses,
-            next_ping: now.saturating_add(cfg.heartbeat),
-            pong: None,
-            round: false,
-            end: None,
+            s: ServingState {
+                heartbeat: cfg.heartbeat,
+                misses: cfg.heartbeat_misses,
+                next_ping: now.saturating_add(cfg.heartbeat),
+                pong: None,
+                round: false,
+                end: None,
+            },
         }
+    }
+
+    /// The session `state` was taken from ([`Self::state`]), going on.
+    pub fn resume(hb: &'h mut Heartbeat, state: ServingState) -> Self {
+        Serving { hb, s: state }
+    }
+
+    /// What to keep until the next poll.
+    pub fn state(&self) -> ServingState {
+        self.s
     }
 
     /// Takes one frame the BMC sent (or why it could not be read). PING is
     /// answered at the next `poll_transmit`; anything the protocol does not
     /// allow in a session ends it.
     pub fn handle_message(&mut self, msg: Result<Message<'_>, ProtoError>) {
-        if self.end.is_some() {
+        if self.s.end.is_some() {
             return;
         }
         match msg {
-            Err(e) => self.end = Some(SessionEnd::Protocol(e)),
-            Ok(Message::Ping(seq)) => self.pong = Some(seq),
+            Err(e) => self.s.end = Some(SessionEnd::Protocol(e)),
+            Ok(Message::Ping(seq)) => self.s.pong = Some(seq),
             Ok(Message::Pong(seq)) => {
                 if self.hb.outstanding == Some(seq) {
                     self.hb.outstanding = None;
@@ -114,12 +142,12 @@ impl<'h> Serving<'h> {
                 // An ACK for an event never sent is a protocol error and
                 // acknowledges nothing (DESIGN §5: nothing is lost).
                 if !self.hb.events.ack(seq) {
-                    self.end = Some(SessionEnd::Protocol(ProtoError::UnexpectedAck(seq)));
+                    self.s.end = Some(SessionEnd::Protocol(ProtoError::UnexpectedAck(seq)));
                 }
             }
-            Ok(Message::Bye(reason)) => self.end = Some(SessionEnd::PeerBye(reason)),
+            Ok(Message::Bye(reason)) => self.s.end = Some(SessionEnd::PeerBye(reason)),
             Ok(other) => {
-                self.end = Some(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
+                self.s.end = Some(SessionEnd::Protocol(ProtoError::Unexpected(u8::from(
                     other.msg_type(),
                 ))))
             }
@@ -129,41 +157,41 @@ impl<'h> Serving<'h> {
     /// The round is over: the events the window allows, then the PING when
     /// it is due, leave at the next `poll_transmit`.
     pub fn handle_timeout(&mut self) {
-        self.round = true;
+        self.s.round = true;
     }
 
     /// Writes the next frame to send into `buf` and returns its length;
     /// `None` when there is nothing more this round, or the session ended
     /// ([`Self::end`]).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if self.end.is_some() {
+        if self.s.end.is_some() {
             return None;
         }
-        if let Some(seq) = self.pong.take() {
-            return emit(&mut self.end, &Message::Pong(seq), buf);
+        if let Some(seq) = self.s.pong.take() {
+            return emit(&mut self.s.end, &Message::Pong(seq), buf);
         }
-        if !self.round {
+        if !self.s.round {
             return None;
         }
         if let Some(n) = self.next_event(buf) {
             return Some(n);
         }
-        self.round = false;
-        if now < self.next_ping {
+        self.s.round = false;
+        if now < self.s.next_ping {
             return None;
         }
         if self.hb.outstanding.is_some() {
             self.hb.missed = self.hb.missed.saturating_add(1);
-            if self.hb.missed >= self.misses {
-                self.end = Some(SessionEnd::PeerDead(self.hb.missed));
+            if self.hb.missed >= self.s.misses {
+                self.s.end = Some(SessionEnd::PeerDead(self.hb.missed));
                 return None;
             }
         }
         self.hb.seq = self.hb.seq.wrapping_add(1);
         self.hb.outstanding = Some(self.hb.seq);
-        self.next_ping = now.saturating_add(self.heartbeat);
+        self.s.next_ping = now.saturating_add(self.s.heartbeat);
         debug!("PING {}", self.hb.seq);
-        emit(&mut self.end, &Message::Ping(self.hb.seq), buf)
+        emit(&mut self.s.end, &Message::Ping(self.hb.seq), buf)
     }
 
     /// The OS events on their way, to queue new ones.
@@ -173,12 +201,12 @@ impl<'h> Serving<'h> {
 
     /// When the session next needs `handle_timeout` (the next PING).
     pub fn poll_timeout(&self) -> Instant {
-        self.next_ping
+        self.s.next_ping
     }
 
     /// How the session ended, once it did.
     pub fn end(&self) -> Option<SessionEnd> {
-        self.end
+        self.s.end
     }
 
     /// The next queued OS event the window allows, as EVENT.
@@ -200,7 +228,7 @@ impl<'h> Serving<'h> {
             text,
         });
         // `q` borrows the queue: the end is the only other field touched.
-        emit(&mut self.end, &msg, buf)
+        emit(&mut self.s.end, &msg, buf)
     }
 }
 

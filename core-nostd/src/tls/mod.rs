@@ -97,6 +97,25 @@ impl TlsBuffers {
     }
 }
 
+impl TlsBuffers {
+    /// The two record buffers, as a connection borrows them.
+    pub fn halves(&mut self) -> TlsHalves<'_> {
+        TlsHalves {
+            read: &mut self.read,
+            write: &mut self.write,
+        }
+    }
+}
+
+/// The record buffers of one connection, split (read, write): what a
+/// connection borrows, and gives back when it is taken apart
+/// ([`PinnedTls::into_parts`], [`Handshaking::abandon`]), so a caller that
+/// keeps connections in its own state reuses one pair for all of them.
+pub struct TlsHalves<'a> {
+    read: &'a mut [u8],
+    write: &'a mut [u8],
+}
+
 impl Default for TlsBuffers {
     fn default() -> Self {
         Self::new()
@@ -121,7 +140,7 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         transport: T,
         buffers: &'a mut TlsBuffers,
         pin: [u8; 32],
-        identity: Identity<'_>,
+        identity: Identity,
         rng: &mut R,
     ) -> Result<Self, TlsError> {
         Self::open_as(
@@ -144,7 +163,7 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         transport: T,
         buffers: &'a mut TlsBuffers,
         auth: ServerAuth,
-        identity: Identity<'_>,
+        identity: Identity,
         rng: &mut R,
         backend: &'static dyn P256Backend,
     ) -> Result<Self, TlsError> {
@@ -154,7 +173,7 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         // anyway.
         let mut conn = TlsConnection::new(transport, &mut buffers.read, &mut buffers.write);
         let config = TlsConfig::new();
-        let mut provider = PinnedProvider::with(auth, identity, rng, backend);
+        let mut provider = PinnedProvider::with(auth, identity, &mut *rng, backend);
         let result = conn.open(TlsContext::new(&config, &mut provider));
         let server = authenticated(&provider, result)?;
         Ok(PinnedTls { conn, server })
@@ -206,6 +225,18 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
         self.conn.flush().map_err(TlsError::from_application)
     }
 
+    /// Sends close_notify, keeping the connection (to take it apart with
+    /// [`Self::into_parts`]).
+    pub fn close_notify(&mut self) -> Result<(), TlsError> {
+        self.conn.close_notify().map_err(TlsError::from_application)
+    }
+
+    /// The transport and the record buffers; nothing is sent.
+    pub fn into_parts(self) -> (T, TlsHalves<'a>) {
+        let (transport, read, write) = self.conn.into_parts();
+        (transport, TlsHalves { read, write })
+    }
+
     /// Sends close_notify and gives the transport back.
     pub fn close(self) -> Result<T, (T, TlsError)> {
         self.conn
@@ -219,7 +250,7 @@ impl<'a, T: Read + Write + 'a> PinnedTls<'a, T> {
 /// handshake's; the server must have asked for our certificate and proved
 /// the one `auth` names. The server's certificate fingerprint when it did.
 fn authenticated<R: CryptoRngCore>(
-    provider: &PinnedProvider<'_, R>,
+    provider: &PinnedProvider<R>,
     result: Result<(), embedded_tls::TlsError>,
 ) -> Result<[u8; 32], TlsError> {
     // The patched embedded-tls itself refuses a Finished before the
@@ -241,10 +272,7 @@ fn authenticated<R: CryptoRngCore>(
 
 /// Why a handshake failed: the verifier's own reason when it refused the
 /// server (the precise one), else what embedded-tls said.
-fn failure<R: CryptoRngCore>(
-    provider: &PinnedProvider<'_, R>,
-    e: embedded_tls::TlsError,
-) -> TlsError {
+fn failure<R: CryptoRngCore>(provider: &PinnedProvider<R>, e: embedded_tls::TlsError) -> TlsError {
     match provider.pinned_verifier().progress() {
         Progress::Failed(why) => *why,
         _ => TlsError::from_handshake(e),
@@ -253,11 +281,10 @@ fn failure<R: CryptoRngCore>(
 
 /// A handshake in progress, one state per [`Handshaking::step`], with the
 /// same checks as [`PinnedTls::open_as`] at [`Handshaking::finish`]: for a
-/// caller that must not wait inside the handshake (the sans-I/O agent of
-/// issue 14, a superloop). The agent does not drive it yet: run from the
-/// agent's blocking loop, its state and steps cost 3.8 KiB more of the
-/// firmware's stack (18,576 B against 14,744 B on QEMU); it belongs in the
-/// agent's static state once the agent is a poll-driven machine.
+/// caller that must not wait inside the handshake (the agent, which keeps it
+/// in its own state and steps it from `Agent::poll`; a superloop). It owns
+/// everything but its record buffers (the identity, the RNG), so it can live
+/// in a caller's static state and be stepped in place through `&mut`.
 ///
 /// A step that reads (`wants_read`) takes one whole record from the
 /// transport; if the transport fails the read (it has nothing yet), the step
@@ -265,27 +292,39 @@ fn failure<R: CryptoRngCore>(
 /// are kept, and the caller steps again once more arrived (the in-tree
 /// embedded-tls, PATCHES.md #8). A step that writes needs the transport to
 /// take the whole flight, at most [`TLS_RECORD_WRITE_BUF`] bytes. Every other
-/// failure ends the handshake; the transport is then dropped with it.
-pub struct Handshaking<'a, 'p, T: Read + Write + 'a, R> {
+/// failure ends the handshake, and every later step returns it.
+pub struct Handshaking<'a, T: Read + Write + 'a, R> {
     conn: TlsConnection<'a, T, Aes128GcmSha256>,
     config: TlsConfig<'static>,
-    provider: PinnedProvider<'p, R>,
+    provider: PinnedProvider<R>,
     step: HandshakeStep<Aes128GcmSha256>,
 }
 
-impl<'a, 'p, T: Read + Write + 'a, R: CryptoRngCore> Handshaking<'a, 'p, T, R> {
+impl<'a, T: Read + Write + 'a, R: CryptoRngCore> Handshaking<'a, T, R> {
     /// Starts a handshake over `transport`, as [`PinnedTls::open_as`]
     /// would; nothing is sent before the first [`Self::step`].
     pub fn start(
         transport: T,
         buffers: &'a mut TlsBuffers,
         auth: ServerAuth,
-        identity: Identity<'p>,
-        rng: &'p mut R,
+        identity: Identity,
+        rng: R,
+        backend: &'static dyn P256Backend,
+    ) -> Self {
+        Self::start_in(transport, buffers.halves(), auth, identity, rng, backend)
+    }
+
+    /// [`Self::start`] over buffers given back by an earlier connection.
+    pub fn start_in(
+        transport: T,
+        buffers: TlsHalves<'a>,
+        auth: ServerAuth,
+        identity: Identity,
+        rng: R,
         backend: &'static dyn P256Backend,
     ) -> Self {
         Handshaking {
-            conn: TlsConnection::new(transport, &mut buffers.read, &mut buffers.write),
+            conn: TlsConnection::new(transport, buffers.read, buffers.write),
             config: TlsConfig::new(),
             provider: PinnedProvider::with(auth, identity, rng, backend),
             step: HandshakeStep::new(),
@@ -314,19 +353,48 @@ impl<'a, 'p, T: Read + Write + 'a, R: CryptoRngCore> Handshaking<'a, 'p, T, R> {
 
     /// The open channel, once [`Self::step`] said the handshake is
     /// complete: the server proved the certificate `auth` asked for, and
-    /// asked for ours.
-    pub fn finish(self) -> Result<PinnedTls<'a, T>, TlsError> {
-        if !self.step.is_done() {
-            return Err(TlsError::Protocol {
+    /// asked for ours. Otherwise the connection is taken apart, and the
+    /// transport and the buffers come back with the reason.
+    pub fn finish(self) -> Result<PinnedTls<'a, T>, Abandoned<'a, T>> {
+        let checked = if self.step.is_done() {
+            authenticated(&self.provider, Ok(()))
+        } else {
+            Err(TlsError::Protocol {
                 what: "handshake not complete",
-            });
+            })
+        };
+        match checked {
+            Ok(server) => Ok(PinnedTls {
+                conn: self.conn,
+                server,
+            }),
+            Err(error) => {
+                let (transport, buffers) = self.abandon();
+                Err(Abandoned {
+                    transport,
+                    buffers,
+                    error,
+                })
+            }
         }
-        let server = authenticated(&self.provider, Ok(()))?;
-        Ok(PinnedTls {
-            conn: self.conn,
-            server,
-        })
     }
+
+    /// Ends the handshake without a word: the transport and the buffers.
+    pub fn abandon(self) -> (T, TlsHalves<'a>) {
+        let (transport, read, write) = self.conn.into_parts();
+        (transport, TlsHalves { read, write })
+    }
+}
+
+/// A handshake that completed without proving what it had to: why, and
+/// what it held.
+pub struct Abandoned<'a, T> {
+    /// The transport.
+    pub transport: T,
+    /// The record buffers, for the next connection.
+    pub buffers: TlsHalves<'a>,
+    /// Why the handshake proved nothing.
+    pub error: TlsError,
 }
 
 impl<'a, T: Read + Write + 'a> ErrorType for PinnedTls<'a, T> {

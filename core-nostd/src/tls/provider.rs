@@ -8,29 +8,38 @@ use rand_core::CryptoRngCore;
 
 use super::backend::{encode_point, BackendSigner, P256Backend};
 use super::verifier::{PinnedVerifier, ServerAuth};
+use super::TlsError;
+use crate::cert::MAX_CERT_LEN;
 
-/// The host's TLS client identity: its P-256 key and self-signed certificate.
+/// The host's TLS client identity: its P-256 key and self-signed
+/// certificate, owned (a copy of at most [`MAX_CERT_LEN`] bytes), so a
+/// handshake kept in a caller's state borrows nothing but its buffers.
 #[derive(Clone)]
-pub struct Identity<'a> {
+pub struct Identity {
     key: SigningKey,
-    cert: &'a [u8],
+    cert: heapless::Vec<u8, MAX_CERT_LEN>,
 }
 
-impl<'a> Identity<'a> {
+impl Identity {
     /// Pairs a key with its certificate's DER (as made by
     /// [`crate::cert::generate`]). The pairing is the caller's to keep right:
-    /// a mismatched pair is refused by the BMC, not by us.
-    pub fn new(key: SigningKey, cert: &'a [u8]) -> Self {
-        Identity { key, cert }
+    /// a mismatched pair is refused by the BMC, not by us. A certificate
+    /// longer than [`MAX_CERT_LEN`] (which would not fit our handshake
+    /// record) is refused here.
+    pub fn new(key: SigningKey, cert: &[u8]) -> Result<Self, TlsError> {
+        let cert = heapless::Vec::from_slice(cert).map_err(|_| TlsError::Protocol {
+            what: "client certificate longer than MAX_CERT_LEN",
+        })?;
+        Ok(Identity { key, cert })
     }
 
     /// The certificate's DER.
-    pub fn cert(&self) -> &'a [u8] {
-        self.cert
+    pub fn cert(&self) -> &[u8] {
+        &self.cert
     }
 }
 
-impl core::fmt::Debug for Identity<'_> {
+impl core::fmt::Debug for Identity {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Never print the key.
         f.debug_struct("Identity")
@@ -50,17 +59,17 @@ impl core::fmt::Debug for Identity<'_> {
 /// embedded-tls 0.19 completed a handshake with a server that skipped
 /// Certificate and CertificateVerify without calling any verifier; the
 /// in-tree copy refuses it, PATCHES.md #6.)
-pub(crate) struct PinnedProvider<'a, R> {
+pub(crate) struct PinnedProvider<R> {
     verifier: PinnedVerifier,
-    identity: Identity<'a>,
-    rng: &'a mut R,
+    identity: Identity,
+    rng: R,
     cert_requested: bool,
     backend: &'static dyn P256Backend,
     /// The ECDHE secret between ClientHello and ServerHello.
     ephemeral: Option<[u8; 32]>,
 }
 
-impl<R> Drop for PinnedProvider<'_, R> {
+impl<R> Drop for PinnedProvider<R> {
     fn drop(&mut self) {
         if let Some(secret) = self.ephemeral.as_mut() {
             secret.fill(0);
@@ -68,10 +77,10 @@ impl<R> Drop for PinnedProvider<'_, R> {
     }
 }
 
-impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
+impl<R: CryptoRngCore> PinnedProvider<R> {
     /// A provider pinning the server certificate whose SHA-256 is `pin`.
     #[cfg(test)]
-    pub(crate) fn new(pin: [u8; 32], identity: Identity<'a>, rng: &'a mut R) -> Self {
+    pub(crate) fn new(pin: [u8; 32], identity: Identity, rng: R) -> Self {
         Self::with(
             ServerAuth::Pinned(pin),
             identity,
@@ -84,8 +93,8 @@ impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     /// work with `backend`.
     pub(crate) fn with(
         auth: ServerAuth,
-        identity: Identity<'a>,
-        rng: &'a mut R,
+        identity: Identity,
+        rng: R,
         backend: &'static dyn P256Backend,
     ) -> Self {
         PinnedProvider {
@@ -109,12 +118,12 @@ impl<'a, R: CryptoRngCore> PinnedProvider<'a, R> {
     }
 }
 
-impl<R: CryptoRngCore> CryptoProvider for PinnedProvider<'_, R> {
+impl<R: CryptoRngCore> CryptoProvider for PinnedProvider<R> {
     type CipherSuite = Aes128GcmSha256;
     type Signature = DerSignature;
 
     fn rng(&mut self) -> impl CryptoRngCore {
-        &mut *self.rng
+        &mut self.rng
     }
 
     fn verifier(
@@ -178,7 +187,7 @@ impl<R: CryptoRngCore> CryptoProvider for PinnedProvider<'_, R> {
         // never gets here without the server's CertificateVerify; this stays
         // as the provider's own rule.)
         if self.verifier.is_verified() {
-            Some(Certificate::X509(self.identity.cert))
+            Some(Certificate::X509(self.identity.cert()))
         } else {
             None
         }

@@ -100,7 +100,8 @@ pub(super) fn open<T: embedded_io::Read + embedded_io::Write>(
     let pki = tls_pki();
     let mut rng = ChaCha20Rng::seed_from_u64(0x7e5);
     let mut buffers = Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client.key.clone(), &pki.client.der);
+    let identity =
+        Identity::new(pki.client.key.clone(), &pki.client.der).expect("the certificate fits");
     PinnedTls::open(
         transport,
         &mut buffers,

@@ -153,7 +153,8 @@ pub fn tls_session_run(data: &[u8]) -> SessionRun {
     let pki = tls_pki();
     let mut rng = ChaCha20Rng::seed_from_u64(0x5e55);
     let mut buffers = Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client.key.clone(), &pki.client.der);
+    let identity =
+        Identity::new(pki.client.key.clone(), &pki.client.der).expect("the certificate fits");
     let mut tls = PinnedTls::open(
         ClientEnd(wire.clone()),
         &mut buffers,

@@ -355,6 +355,24 @@ where
         Ok(())
     }
 
+    /// Sends close_notify without giving the connection up (bmclink patch
+    /// 9): for a caller that keeps the connection in its own state and takes
+    /// it apart afterwards ([`Self::into_parts`]).
+    pub fn close_notify(&mut self) -> Result<(), TlsError> {
+        self.close_internal()
+    }
+
+    /// The transport and the two record buffers (read, write), for a caller
+    /// that reuses the buffers for its next connection (bmclink patch 9).
+    /// Nothing is sent.
+    pub fn into_parts(self) -> (Socket, &'a mut [u8], &'a mut [u8]) {
+        (
+            self.delegate,
+            self.record_reader.buf,
+            self.record_write_buf.into_buffer(),
+        )
+    }
+
     /// Close a connection instance, returning the ownership of the I/O provider.
     pub fn close(mut self) -> Result<Socket, (Socket, TlsError)> {
         match self.close_internal() {

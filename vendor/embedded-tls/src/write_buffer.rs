@@ -26,6 +26,11 @@ pub(crate) struct WriteBufferBorrowMut<'a> {
 }
 
 impl<'a> WriteBuffer<'a> {
+    /// The buffer, given back (bmclink patch 9).
+    pub(crate) fn into_buffer(self) -> &'a mut [u8] {
+        self.buffer
+    }
+
     pub fn new(buffer: &'a mut [u8]) -> Self {
         debug_assert!(
             buffer.len() > TLS_RECORD_OVERHEAD,

@@ -17,7 +17,8 @@ use crate::tls::{Identity, PinnedTls, TlsBuffers, TlsError};
 fn connect(pki: &Pki, pin: [u8; 32], duplex: &mut Duplex) -> Result<Vec<u8>, TlsError> {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut tls = PinnedTls::open(duplex, &mut buffers, pin, identity, &mut rng)?;
     tls.send(b"\x00\x05\x05\x00\x00\x00\x01")?;
     let mut buf = [0u8; 64];
@@ -88,7 +89,8 @@ fn server_refusing_our_certificate_fails_on_first_read() {
     let mut duplex = Duplex::new(server_config(&pki, Server::RefusesClient), Tamper::None);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     // TLS 1.3: our last flight goes out before the server judges it.
     let mut tls = PinnedTls::open(
         &mut duplex,
@@ -129,7 +131,8 @@ fn server_flight_len(pki: &Pki) -> usize {
     let mut duplex = Duplex::new(server_config(pki, Server::Mutual), Tamper::None);
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let tls = PinnedTls::open(
         &mut duplex,
         &mut buffers,
@@ -214,7 +217,8 @@ fn key_update_from_the_server_ends_the_channel_cleanly() {
     duplex.key_update_after_echo = true;
     let mut rng = ChaCha20Rng::seed_from_u64(7);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut tls = PinnedTls::open(
         &mut duplex,
         &mut buffers,

@@ -185,7 +185,8 @@ fn open_against(flight: Flight) -> Result<(), TlsError> {
     };
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     PinnedTls::open(
         &mut mitm,
         &mut buffers,
@@ -225,7 +226,8 @@ fn empty_encrypted_record_in_one_byte_reads_is_refused_without_panic() {
     let mut trickle = Trickle(&mut mitm);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let opened = PinnedTls::open(
         &mut trickle,
         &mut buffers,
@@ -272,7 +274,8 @@ fn embedded_tls_alone_refuses_the_empty_record_without_panic() {
     let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 1280]);
     let mut conn = embedded_tls::blocking::TlsConnection::new(&mut mitm, &mut read, &mut write);
     let config = embedded_tls::TlsConfig::new();
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut provider = crate::tls::PinnedProvider::new(pki.server_pin(), identity, &mut rng);
     let opened = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
     assert!(
@@ -309,7 +312,8 @@ fn embedded_tls_alone_refuses_a_server_that_skips_authentication() {
     let (mut read, mut write) = (vec![0u8; 16_640], vec![0u8; 1280]);
     let mut conn = embedded_tls::blocking::TlsConnection::new(&mut mitm, &mut read, &mut write);
     let config = embedded_tls::TlsConfig::new();
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut provider = crate::tls::PinnedProvider::new(pki.server_pin(), identity, &mut rng);
     let opened = conn.open(embedded_tls::TlsContext::new(&config, &mut provider));
     assert!(

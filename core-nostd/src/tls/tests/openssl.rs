@@ -132,7 +132,8 @@ fn talk(pki: &Pki, server: &SServer, pin: [u8; 32]) -> Result<Vec<u8>, TlsError>
     let stream = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut buffers = std::boxed::Box::new(TlsBuffers::new());
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut tls = PinnedTls::open(Tcp(stream), &mut buffers, pin, identity, &mut rng)?;
     tls.send(b"bmclink ping\n")?;
     let mut got = Vec::new();

@@ -29,7 +29,8 @@ fn run<'p>(
     let mut server = Scripted::new(pki, script);
     let mut buffers = Box::new(TlsBuffers::new());
     let mut rng = ChaCha20Rng::seed_from_u64(5);
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let outcome =
         PinnedTls::open(&mut server, &mut buffers, pin, identity, &mut rng).and_then(|mut tls| {
             let mut got = Vec::new();

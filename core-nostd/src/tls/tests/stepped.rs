@@ -67,8 +67,9 @@ fn start<'a, 'd>(
     room: usize,
     buffers: &'a mut TlsBuffers,
     rng: &'a mut ChaCha20Rng,
-) -> Handshaking<'a, 'a, Trickle<'d>, ChaCha20Rng> {
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+) -> Handshaking<'a, Trickle<'d>, &'a mut ChaCha20Rng> {
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let transport = Trickle {
         inner: duplex,
         room,
@@ -102,7 +103,7 @@ fn stepped(
             Err(e) => return Err(e),
         }
     }
-    let mut tls = hs.finish()?;
+    let mut tls = hs.finish().map_err(|a| a.error)?;
     tls.send(b"\x00\x05\x05\x00\x00\x00\x01")?;
     let mut buf = [0u8; 64];
     // The echo, in a record read in steps too.

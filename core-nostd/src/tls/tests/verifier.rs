@@ -11,7 +11,8 @@ use crate::tls::{Identity, PinnedProvider, PinnedVerifier, Progress, TlsError};
 fn provider_always_hands_out_the_pinned_verifier() {
     let pki = Pki::new(20);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut provider = PinnedProvider::new(pki.server_pin(), identity, &mut rng);
     // embedded-tls skips server authentication when verifier() fails; ours
     // never does, before, during or after a handshake.
@@ -25,7 +26,8 @@ fn provider_always_hands_out_the_pinned_verifier() {
 fn provider_does_not_sign_or_show_the_certificate_to_an_unproven_server() {
     let pki = Pki::new(21);
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let identity = Identity::new(pki.client_key.clone(), &pki.client_der);
+    let identity =
+        Identity::new(pki.client_key.clone(), &pki.client_der).expect("the certificate fits");
     let mut provider = PinnedProvider::new(pki.server_pin(), identity, &mut rng);
     assert!(provider.signer().is_err());
     assert!(provider.client_cert().is_none());
