@@ -1,9 +1,8 @@
 //! The network half of the agent, borrowed for one step: the platform, the
 //! smoltcp interface and sockets, the link hook and the frame buffers.
 //!
-//! Every blocking wait in the core goes through [`Net::wait`], which asks the
-//! interface and the link layer for their next timer before handing control to
-//! the platform; a simulator advances virtual time there.
+//! Nothing here waits: [`Net::poll_at`] says when the interface and the link
+//! layer next need a poll, and `Agent::poll` hands that to its driver.
 
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -12,7 +11,6 @@ use smoltcp::wire::IpEndpoint;
 
 use super::per_family::PerFamily;
 use crate::link::device::{Device, FrameBuf, FrameHook};
-use crate::platform::Wake;
 use crate::types::Family;
 use crate::Platform;
 
@@ -90,13 +88,6 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
             return Some(now);
         }
         earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at())
-    }
-
-    /// Blocks until a frame may be ready, a timer of the stack is due, or
-    /// `deadline`, whichever is first.
-    pub fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        let at = earliest(self.poll_at(), deadline);
-        self.p.wait(at)
     }
 
     /// The channel's TCP socket for `family`.
