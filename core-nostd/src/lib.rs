@@ -9,15 +9,18 @@
 //!
 //! - [`proto`]: the channel protocol codecs (zero-copy `Packet` views and
 //!   `Repr`s with `parse`/`emit`), no I/O;
-//! - [`link`]: a smoltcp `phy::Device` over [`platform::Frames`] with a hook
-//!   that sees every ARP and NDP frame first, and the link-local address
-//!   claims (RFC 5227/3927 for IPv4, RFC 4862/7217 for IPv6);
+//! - [`link`]: the one-frame smoltcp `phy::Device` the agent hands smoltcp,
+//!   a hook that sees every ARP and NDP frame first, and the link-local
+//!   address claims (RFC 5227/3927 for IPv4, RFC 4862/7217 for IPv6);
 //! - [`policy`]: the fallback policy (IPv4 first, IPv6 by strict rules) as a
 //!   pure state machine: `handle(now, input)`, `poll_action()`, `next_deadline()`;
 //! - [`tls`] and [`cert`]: the embedded-tls 0.19 client with a pinning
 //!   verifier and the P-256 self-signed identity;
-//! - [`agent`]: the driver that ties them to a platform: runs smoltcp, the
-//!   claims, the policy, TCP (+ TLS) and the session (heartbeats, events).
+//! - [`agent`]: the sans-I/O machine that ties them together (smoltcp, the
+//!   claims, the policy, TCP + TLS, the session: heartbeats, events) with
+//!   frames in and out as calls;
+//! - [`drive`]: the drivers that move a platform's frames through it and
+//!   wait between steps (blocking, async, one step).
 //!
 //! Memory is static: every buffer is an array sized by a constant, and the
 //! caller owns the storage ([`agent::AgentBuffers`]). Time is always a
@@ -36,22 +39,32 @@
 //! ```ignore
 //! let bufs = AgentBuffers::init(&mut BUFS);            // a static MaybeUninit
 //! let agent = Agent::init(&mut AGENT, Config::default(), bufs, &mut board)?;
-//! agent.run(&mut board);                                // until Frames::wait says Stop
+//! drive::run(agent, &mut board, &mut FRAME);            // until Frames::wait says Stop
 //! ```
 //!
-//! `run` is only a driver: the agent itself never waits. A superloop, an
-//! RTIC task or a simulator drives it with [`agent::Agent::poll`] (does
-//! what is due, returns `Poll::Wait(next deadline)` or `Poll::Stopped`)
-//! and [`agent::Agent::stop`]; an executor awaits
-//! [`agent::Agent::run_async`] over [`platform::WaitAsync`]:
+//! `run` is only a driver ([`drive`]): the agent itself never
+//! touches the wire and never waits. It is a state machine in quinn-proto's
+//! shape, and a superloop, an RTIC task, a fuzzer or a simulator calls it
+//! directly; an executor awaits [`drive::run_async`] over
+//! [`platform::WaitAsync`]. [`platform::Frames`] is then not needed, only
+//! [`platform::Nic`] (the MAC and the carrier):
 //!
 //! ```ignore
+//! let mut frame = [0u8; MAX_FRAME_LEN];
 //! loop {
-//!     match agent.poll(&mut board) {
-//!         Poll::Stopped => break,
-//!         Poll::Wait(at) => if board.sleep_until_frame_or(at) == Wake::Stop {
-//!             agent.stop(&mut board);
-//!         },
+//!     while let Some(n) = nic.take_rx(&mut frame) {        // at most a budget
+//!         agent.handle_frame(&mut board, &frame[..n]);     // frames in
+//!         while let Some(n) = agent.poll_transmit(&mut board, &mut frame) {
+//!             nic.send(&frame[..n]);                       // its answers out
+//!         }
+//!     }
+//!     agent.handle_timeout(&mut board);                    // timers, policy, session
+//!     while let Some(n) = agent.poll_transmit(&mut board, &mut frame) {
+//!         nic.send(&frame[..n]);
+//!     }
+//!     if agent.is_stopped() { break }
+//!     if board.sleep_until_frame_or(agent.poll_timeout(&mut board)) == Wake::Stop {
+//!         agent.stop(&mut board);
 //!     }
 //! }
 //! ```
@@ -76,6 +89,7 @@ pub mod audit;
 pub mod agent;
 pub mod cert;
 pub mod config;
+pub mod drive;
 pub mod ipmi;
 pub mod link;
 pub mod platform;
@@ -90,7 +104,7 @@ pub mod types;
 pub use config::Config;
 pub use types::{Channel, Family};
 
-use platform::{Audit, Bootstrap, Clock, Frames, HostNet, OsEvents, StatusSink, Store};
+use platform::{Audit, Bootstrap, Clock, HostNet, Nic, OsEvents, StatusSink, Store};
 
 /// Everything a platform provides, in one bound: the traits of
 /// [`platform`] (the one file a port reads), with the audit sink and the
@@ -98,7 +112,7 @@ use platform::{Audit, Bootstrap, Clock, Frames, HostNet, OsEvents, StatusSink, S
 /// [`agent::Status`]. The RNG must be a CSPRNG: it seeds keys, TLS randoms,
 /// RFC 3927 picks and backoff jitter.
 pub trait Platform:
-    Frames
+    Nic
     + Clock
     + Store
     + HostNet
@@ -112,7 +126,7 @@ pub trait Platform:
 }
 
 impl<T> Platform for T where
-    T: Frames
+    T: Nic
         + Clock
         + Store
         + HostNet

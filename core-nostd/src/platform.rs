@@ -7,8 +7,9 @@
 //! firmware rig each implement these traits once.
 //!
 //! All traits are object-safe-ish and never called re-entrantly by the core;
-//! none blocks, and the core calls none that waits: [`Frames::wait`] (and
-//! [`WaitAsync`]) are the drivers', between two `Agent::poll`s.
+//! none blocks. The agent itself uses [`Nic`], not [`Frames`]: frames are
+//! handed to it and taken from it, and [`Frames`] (with [`WaitAsync`]) is
+//! the drivers', which move frames and wait between two steps.
 //!
 //! This file imports nothing from the rest of the crate (`cargo xtask
 //! modules` checks it): what the core reports, its audit events and its
@@ -34,8 +35,24 @@ pub enum Wake {
     Stop,
 }
 
-/// Raw Ethernet frames on the USBNIC (or a TAP device, or a simulated wire).
-pub trait Frames {
+/// The network interface as the agent itself sees it: its address and its
+/// carrier. The agent is handed frames and asked for frames
+/// (`Agent::handle_frame`, `Agent::poll_transmit`); it never reads or
+/// writes the wire itself, so this is all of the wire it needs.
+pub trait Nic {
+    /// The hardware address the core uses as its own.
+    fn mac(&self) -> [u8; 6];
+
+    /// Whether the link is up (carrier on the USBNIC).
+    fn link_up(&self) -> bool;
+}
+
+/// Raw Ethernet frames on the USBNIC (or a TAP device, or a simulated wire),
+/// for the drivers (`drive::run`, `drive::run_async`, `drive::step`):
+/// they move frames between this and the agent and wait here between
+/// steps. A platform that drives the agent with a loop of its own need not
+/// implement it.
+pub trait Frames: Nic {
     /// Receives one frame (destination MAC first, no FCS) into `buf`, without
     /// blocking. Returns its length, or `None` when no frame is waiting. A
     /// frame longer than `buf` is dropped by the platform.
@@ -46,12 +63,6 @@ pub trait Frames {
     /// dropped, as a wire would.
     fn send(&mut self, frame: &[u8]);
 
-    /// The hardware address the core uses as its own.
-    fn mac(&self) -> [u8; 6];
-
-    /// Whether the link is up (carrier on the USBNIC).
-    fn link_up(&self) -> bool;
-
     /// Blocks until a frame may be ready or `deadline` has passed (`None`: no
     /// deadline, wait for a frame or a stop request). Spurious returns are
     /// fine. A simulator advances its virtual clock here.
@@ -59,9 +70,9 @@ pub trait Frames {
 }
 
 /// [`Frames::wait`] for an executor (embassy and the like), for
-/// `Agent::run_async`: the agent is then one task, and the executor runs
-/// others while it waits. A platform driven only by the blocking `run`, or
-/// by a loop of its own around `Agent::poll`, need not implement it.
+/// `drive::run_async`: the agent is then one task, and the executor runs
+/// others while it waits. A platform driven only by the blocking `drive::run`, or
+/// by a loop of its own around the agent's calls, need not implement it.
 pub trait WaitAsync {
     /// Completes when a frame may be ready or `deadline` has passed, as
     /// [`Frames::wait`] returns.

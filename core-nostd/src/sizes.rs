@@ -73,9 +73,9 @@ pub const SIZES: [Size; 24] = [
     ),
     size("smoltcp Interface", "Agent", size_of::<Interface>()),
     size(
-        "frame buffers rx + tx (FrameBuf x 2)",
+        "the answer to the last frame in (FrameBuf)",
         "Agent",
-        2 * size_of::<FrameBuf>(),
+        size_of::<FrameBuf>(),
     ),
     size(
         "Conn (the connection: TLS state, reader, heartbeat)",

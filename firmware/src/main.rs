@@ -23,6 +23,9 @@ use core::panic::PanicInfo;
 use core::ptr::addr_of_mut;
 
 use bmclink_core::agent::{Agent, AgentBuffers};
+use bmclink_core::drive;
+use bmclink_core::link::device::FrameBuf;
+use bmclink_core::platform::MAX_FRAME_LEN;
 use bmclink_core::Config;
 use cortex_m_rt::entry;
 use defmt::{error, info};
@@ -44,6 +47,10 @@ static mut BUFFERS: MaybeUninit<AgentBuffers<'static>> = MaybeUninit::uninit();
 
 /// The agent itself, in `.bss` too: its size is static RAM, not stack.
 static mut AGENT: MaybeUninit<Agent<'static>> = MaybeUninit::uninit();
+
+/// The driver's one frame buffer (each received frame, then each frame to
+/// send), in `.bss` rather than in `main`'s stack frame.
+static mut FRAME: FrameBuf = [0; MAX_FRAME_LEN];
 
 defmt::timestamp!("{=u64:us}", clock::micros());
 
@@ -94,7 +101,9 @@ fn main() -> ! {
     // measured apart.
     let start_up = stack::peak();
     stack::paint();
-    let exit = agent.run(&mut board);
+    // SAFETY: the only use of FRAME, from `main`, once.
+    let frame = unsafe { &mut *addr_of_mut!(FRAME) };
+    let exit = drive::run(agent, &mut board, frame);
     let seen = board.seen;
     info!("agent ended ({}): {}", exit, seen);
     info!(

@@ -220,7 +220,8 @@ fn run(cli: &Cli, args: &RunArgs) -> Result<(), Failure> {
     let mut bufs = Box::new(AgentBuffers::new());
     let ended = match Agent::new(cfg.core.clone(), &mut bufs, &mut platform) {
         Ok(mut agent) => {
-            agent.run(&mut platform);
+            let mut frame = [0; bmclink_core::platform::MAX_FRAME_LEN];
+            bmclink_core::drive::run(&mut agent, &mut platform, &mut frame);
             Ok(())
         }
         Err(e) => Err(Failure::new(

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
-use bmclink_core::platform::{Frames, Wake};
+use bmclink_core::platform::{Frames, Nic, Wake};
 
 use crate::private_file::{open_private, Existing, PrivateFileError};
 use smoltcp::time::Instant;
@@ -103,6 +103,15 @@ impl<F: Frames> PcapFrames<F> {
     }
 }
 
+impl<F: Frames> Nic for PcapFrames<F> {
+    fn mac(&self) -> [u8; 6] {
+        self.inner.mac()
+    }
+    fn link_up(&self) -> bool {
+        self.inner.link_up()
+    }
+}
+
 impl<F: Frames> Frames for PcapFrames<F> {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.inner.recv(buf)?;
@@ -115,14 +124,6 @@ impl<F: Frames> Frames for PcapFrames<F> {
     fn send(&mut self, frame: &[u8]) {
         self.capture(frame);
         self.inner.send(frame);
-    }
-
-    fn mac(&self) -> [u8; 6] {
-        self.inner.mac()
-    }
-
-    fn link_up(&self) -> bool {
-        self.inner.link_up()
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
@@ -142,6 +143,15 @@ mod tests {
         tx: Vec<Vec<u8>>,
     }
 
+    impl Nic for Wire {
+        fn mac(&self) -> [u8; 6] {
+            [2, 0, 0, 0, 0, 1]
+        }
+        fn link_up(&self) -> bool {
+            true
+        }
+    }
+
     impl Frames for Wire {
         fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
             let f = self.rx.pop_front()?;
@@ -150,12 +160,6 @@ mod tests {
         }
         fn send(&mut self, frame: &[u8]) {
             self.tx.push(frame.to_vec());
-        }
-        fn mac(&self) -> [u8; 6] {
-            [2, 0, 0, 0, 0, 1]
-        }
-        fn link_up(&self) -> bool {
-            true
         }
         fn wait(&mut self, _deadline: Option<Instant>) -> Wake {
             Wake::Ready

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use bmclink_core::agent::Status;
 use bmclink_core::audit::{AuditEvent, StoreEvent};
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, OsEvents, Record, Retire,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, Nic, OsEvents, Record, Retire,
     Retired, Store, StoreError, Wake,
 };
 use rand_core::{CryptoRng, OsRng, RngCore};
@@ -84,17 +84,20 @@ pub struct NoFrames {
     pub mac: [u8; 6],
 }
 
-impl Frames for NoFrames {
-    fn recv(&mut self, _buf: &mut [u8]) -> Option<usize> {
-        None
-    }
-    fn send(&mut self, _frame: &[u8]) {}
+impl Nic for NoFrames {
     fn mac(&self) -> [u8; 6] {
         self.mac
     }
     fn link_up(&self) -> bool {
         false
     }
+}
+
+impl Frames for NoFrames {
+    fn recv(&mut self, _buf: &mut [u8]) -> Option<usize> {
+        None
+    }
+    fn send(&mut self, _frame: &[u8]) {}
     fn wait(&mut self, _deadline: Option<Instant>) -> Wake {
         Wake::Stop
     }
@@ -338,18 +341,21 @@ fn wrap_pcap<F: Frames + 'static>(
     })
 }
 
+impl Nic for LinuxPlatform {
+    fn mac(&self) -> [u8; 6] {
+        self.frames.mac()
+    }
+    fn link_up(&self) -> bool {
+        self.frames.link_up()
+    }
+}
+
 impl Frames for LinuxPlatform {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         self.frames.recv(buf)
     }
     fn send(&mut self, frame: &[u8]) {
         self.frames.send(frame)
-    }
-    fn mac(&self) -> [u8; 6] {
-        self.frames.mac()
-    }
-    fn link_up(&self) -> bool {
-        self.frames.link_up()
     }
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
         self.frames.wait(deadline)
@@ -447,17 +453,20 @@ mod tests {
             ..ShimConfig::default()
         };
         struct Wire;
-        impl Frames for Wire {
-            fn recv(&mut self, _: &mut [u8]) -> Option<usize> {
-                None
-            }
-            fn send(&mut self, _: &[u8]) {}
+        impl Nic for Wire {
             fn mac(&self) -> [u8; 6] {
                 [2, 0, 0, 0, 0, 7]
             }
             fn link_up(&self) -> bool {
                 true
             }
+        }
+
+        impl Frames for Wire {
+            fn recv(&mut self, _: &mut [u8]) -> Option<usize> {
+                None
+            }
+            fn send(&mut self, _: &[u8]) {}
             fn wait(&mut self, _: Option<Instant>) -> Wake {
                 Wake::Stop
             }

@@ -3,7 +3,7 @@
 
 use std::os::fd::AsFd;
 
-use bmclink_core::platform::{Clock, Frames, Wake};
+use bmclink_core::platform::{Clock, Frames, Nic, Wake};
 use bmclink_linux::clock::LinuxClock;
 use bmclink_linux::frames::StopSignal;
 use smoltcp::time::Instant;
@@ -16,17 +16,20 @@ struct Silent {
     idle: std::os::fd::OwnedFd,
 }
 
-impl Frames for Silent {
-    fn recv(&mut self, _: &mut [u8]) -> Option<usize> {
-        None
-    }
-    fn send(&mut self, _: &[u8]) {}
+impl Nic for Silent {
     fn mac(&self) -> [u8; 6] {
         [2, 0, 0, 0, 0, 1]
     }
     fn link_up(&self) -> bool {
         true
     }
+}
+
+impl Frames for Silent {
+    fn recv(&mut self, _: &mut [u8]) -> Option<usize> {
+        None
+    }
+    fn send(&mut self, _: &[u8]) {}
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
         bmclink_linux::frames::wait_on(self.idle.as_fd(), Some(&self.stop), &self.clock, deadline)
     }

@@ -9,7 +9,7 @@ mod common;
 
 use common::{may_run, Netns};
 
-use bmclink_core::platform::{Clock, Frames, Wake};
+use bmclink_core::platform::{Clock, Frames, Nic, Wake};
 use bmclink_linux::clock::LinuxClock;
 use bmclink_linux::frames::{PacketFrames, TapFrames};
 use smoltcp::time::Duration;

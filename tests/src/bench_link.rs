@@ -377,6 +377,15 @@ struct Replay {
     left: usize,
 }
 
+impl bmclink_core::platform::Nic for Replay {
+    fn mac(&self) -> [u8; 6] {
+        crate::world::AGENT_MAC
+    }
+    fn link_up(&self) -> bool {
+        true
+    }
+}
+
 impl bmclink_core::platform::Frames for Replay {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         if self.left == 0 {
@@ -390,19 +399,13 @@ impl bmclink_core::platform::Frames for Replay {
         Some(n)
     }
     fn send(&mut self, _frame: &[u8]) {}
-    fn mac(&self) -> [u8; 6] {
-        crate::world::AGENT_MAC
-    }
-    fn link_up(&self) -> bool {
-        true
-    }
     fn wait(&mut self, _deadline: Option<Instant>) -> bmclink_core::platform::Wake {
         bmclink_core::platform::Wake::Ready
     }
 }
 
 /// The reference: [`Replay`] as a plain smoltcp device (no hook, no
-/// budget), receiving into one buffer as bmclink's `Device` does.
+/// budget), receiving into one buffer as bmclink's driver does.
 struct Bare<'a> {
     replay: &'a mut Replay,
     rx: &'a mut [u8; 1514],
@@ -469,15 +472,16 @@ fn ingress_frames(load: IngressLoad, n: usize) -> Vec<Vec<u8>> {
 }
 
 /// Nanoseconds of wall time per frame of `load` through the agent's
-/// ingress (bmclink's `Device` with the agent's `Link` hook, an IPv4 claim
-/// bound to 169.254.1.2, into a smoltcp `Interface` with that address, in
-/// polls of at most `RX_BUDGET` frames) and through a bare smoltcp
+/// ingress (what `Agent::handle_frame` and `Agent::poll_transmit` do with
+/// one frame: the agent's `Link` hook, an IPv4 claim bound to 169.254.1.2,
+/// then a one-frame `Port` into a smoltcp `Interface` with that address,
+/// then the claims' and smoltcp's egress) and through a bare smoltcp
 /// `Interface` with the same address on the same frames (the reference):
 /// `(agent, bare)`, each the best of `rounds` runs of `frames` frames.
 pub fn ingress_ns_per_frame(load: IngressLoad, frames: usize, rounds: usize) -> (f64, f64) {
     use bmclink_core::agent::link::{Ipv4Mode, Link};
     use bmclink_core::agent::net::LinkLayer;
-    use bmclink_core::link::device::Device;
+    use bmclink_core::link::device::{FrameHook, Port};
     use smoltcp::wire::{IpAddress, IpCidr, Ipv4Address};
 
     let addr = Ipv4Address::new(169, 254, 1, 2);
@@ -504,10 +508,7 @@ pub fn ingress_ns_per_frame(load: IngressLoad, frames: usize, rounds: usize) -> 
     let mut rx = [0u8; 1514];
     let mut tx = [0u8; 1514];
     let cfg = || IfaceConfig::new(HardwareAddress::Ethernet(EthernetAddress(mac)));
-    let mut agent_iface = {
-        let mut device = Device::new(&mut replay, &mut link, &mut rx, &mut tx);
-        Interface::new(cfg(), &mut device, now)
-    };
+    let mut agent_iface = Interface::new(cfg(), &mut Port::egress(&mut tx), now);
     let mut bare_iface = Interface::new(
         cfg(),
         &mut Bare {
@@ -526,10 +527,20 @@ pub fn ingress_ns_per_frame(load: IngressLoad, frames: usize, rounds: usize) -> 
     for _ in 0..rounds {
         replay.left = frames;
         let t = WallInstant::now();
-        while replay.left > 0 {
+        while let Some(n) = bmclink_core::platform::Frames::recv(&mut replay, &mut rx) {
             now += Duration::from_micros(1);
-            let mut device = Device::new(&mut replay, &mut link, &mut rx, &mut tx);
-            agent_iface.poll(now, &mut device, &mut sockets);
+            if link.inspect(now, &rx[..n]).passes() {
+                let mut port = Port::ingress(&rx[..n], &mut tx);
+                agent_iface.poll_ingress_single(now, &mut port, &mut sockets);
+            }
+            while link.poll_transmit(now, &mut tx).is_some() {}
+            loop {
+                let mut port = Port::egress(&mut tx);
+                agent_iface.poll_egress(now, &mut port, &mut sockets);
+                if port.sent().is_none() {
+                    break;
+                }
+            }
         }
         best.0 = best.0.min(t.elapsed().as_nanos() as f64 / frames as f64);
         replay.left = frames;

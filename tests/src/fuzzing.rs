@@ -99,40 +99,77 @@ impl Choices<'_> {
 /// Most frames the `frames` target injects in one run.
 pub const FRAMES_MAX: usize = 32;
 
-/// `frames`: raw Ethernet frames from a third node on the segment into a
-/// running agent (address claims, ARP, NDP, IPv4/IPv6, TCP, the channel
-/// session) beside a plain-channel BMC. The input is a sequence of
-/// `delay:u8 len:u16be frame[len]`: each frame is sent `delay` × 50 ms after
-/// the previous one. The agent must not panic and must stop when asked.
+/// `frames`: raw Ethernet frames into the agent itself, driven as a state
+/// machine over a bare host ([`crate::bare_host`]: no world, no BMC), so a
+/// run is a few calls: `handle_frame`, `handle_timeout` at each
+/// `poll_timeout`, `poll_transmit` until it has nothing. The input is a
+/// sequence of `delay:u8 len:u16be frame[len]`: each frame comes `delay` ×
+/// 50 ms after the previous one, while the claims probe, announce, defend
+/// and the agent tries to reach a BMC that is not there. The agent must not
+/// panic, must never be due "now" for ever, must send only Ethernet frames
+/// from its own MAC of at most `MAX_FRAME_LEN` bytes, and must stop when
+/// asked within its linger.
 pub fn frames(data: &[u8]) {
+    use bmclink_core::agent::{Agent, AgentBuffers, LINGER};
+    use bmclink_core::platform::MAX_FRAME_LEN;
     use smoltcp::time::{Duration, Instant};
 
-    let bmc = crate::BmcConfig {
-        firmware: [3, 20, 20, 20],
-        tls: false,
-        ..crate::BmcConfig::default()
-    };
-    let mut world = crate::World::new(bmc, 1);
-    world.segment.set_tap(false);
-    let intruder = world.segment.deaf_port();
+    use crate::bare_host::{Host, MAC};
+
+    fn transmit(agent: &mut Agent<'_>, host: &mut Host, buf: &mut [u8; MAX_FRAME_LEN]) {
+        let mut n_out = 0;
+        while let Some(n) = agent.poll_transmit(host, buf) {
+            n_out += 1;
+            assert!(n_out < 1000, "poll_transmit never runs dry");
+            assert!((14..=MAX_FRAME_LEN).contains(&n), "a {n}-byte frame");
+            assert_eq!(buf[6..12], MAC, "a frame from another source MAC");
+        }
+    }
+    fn advance(
+        agent: &mut Agent<'_>,
+        host: &mut Host,
+        until: Instant,
+        buf: &mut [u8; MAX_FRAME_LEN],
+    ) {
+        let mut same = 0;
+        loop {
+            agent.handle_timeout(host);
+            transmit(agent, host, buf);
+            match agent.poll_timeout(host) {
+                Some(at) if at <= until => {
+                    same = if at <= host.now { same + 1 } else { 0 };
+                    assert!(same < 1000, "due now for ever at {}", host.now);
+                    host.now = host.now.max(at);
+                }
+                _ => break,
+            }
+        }
+        host.now = host.now.max(until);
+    }
+
+    let mut host = Host::new();
+    let mut bufs = Box::new(AgentBuffers::new());
+    let mut agent = Agent::new(bmclink_core::Config::default(), &mut bufs, &mut host)
+        .expect("the bare host's MAC is unicast");
+    let mut buf = [0u8; MAX_FRAME_LEN];
     let mut input = Choices(data);
-    let mut at = Instant::ZERO;
     for _ in 0..FRAMES_MAX {
         if input.is_empty() {
             break;
         }
-        at += Duration::from_millis(50 * u64::from(input.byte()));
+        let until = host.now + Duration::from_millis(50 * u64::from(input.byte()));
+        advance(&mut agent, &mut host, until, &mut buf);
         let len = usize::from(u16::from_be_bytes([input.byte(), input.byte()]));
-        let frame = input
-            .take(len.min(bmclink_core::platform::MAX_FRAME_LEN))
-            .to_vec();
-        let port = intruder.clone();
-        world.at(at, move |_| port.send(&frame));
+        let frame = input.take(len.min(MAX_FRAME_LEN));
+        agent.handle_frame(&mut host, frame);
+        transmit(&mut agent, &mut host, &mut buf);
     }
-    let until = at + Duration::from_secs(3);
-    let exit = crate::run_agent(&mut world, bmclink_core::Config::default(), until);
-    assert!(exit.is_ok(), "agent did not start: {exit:?}");
-    crate::timeline::take();
+    let until = host.now + Duration::from_secs(3);
+    advance(&mut agent, &mut host, until, &mut buf);
+    agent.stop(&mut host);
+    let until = host.now + LINGER + Duration::from_millis(1);
+    advance(&mut agent, &mut host, until, &mut buf);
+    assert!(agent.is_stopped(), "not stopped a linger after the request");
 }
 
 /// `policy`: a random sequence of inputs and virtual-time steps into

@@ -6,6 +6,9 @@
 //! RFC timers of seconds pass in microseconds and every run with the same
 //! seed is the same run. Firmware rigs can reuse the BMC and the segment.
 
+#[cfg(test)]
+mod agent_machine;
+pub mod bare_host;
 pub mod bench_link;
 pub mod bench_stack;
 pub mod bench_tls;
@@ -28,7 +31,8 @@ pub mod wire;
 pub mod world;
 
 use bmclink_core::agent::{Agent, AgentBuffers, AgentError, Exit, Poll};
-use bmclink_core::platform::Wake;
+use bmclink_core::drive;
+use bmclink_core::platform::{Wake, MAX_FRAME_LEN};
 use bmclink_core::Config;
 use smoltcp::time::Instant;
 
@@ -36,17 +40,29 @@ pub use bmc::{BmcConfig, SimBmc};
 pub use world::World;
 
 /// Runs the agent with `cfg` in `world` until virtual time `until`, when the
-/// world asks it to stop. The simulation owns the loop: the agent's poll
-/// and the world's step take turns, the world running until the agent's
-/// next deadline or a frame for it.
+/// world asks it to stop. The simulation owns the loop: a step of the agent
+/// (`drive::step`: the world's frames in, its timers, its frames out) and
+/// the world's step take turns, the world running until the agent's next
+/// deadline or a frame for it.
 pub fn run_agent(world: &mut World, cfg: Config, until: Instant) -> Result<Exit, AgentError> {
     let mut bufs = Box::new(AgentBuffers::new());
     world.stop_at(until);
     let mut agent = Agent::new(cfg, &mut bufs, world)?;
+    let mut frame = [0; MAX_FRAME_LEN];
+    // Steps at one virtual instant: an agent that is due "now" for ever
+    // (and so stops virtual time) is a livelock, not a slow test.
+    let (mut instant, mut spins) = (world.clock.now(), 0u32);
     loop {
-        match agent.poll(world) {
+        match drive::step(&mut agent, world, &mut frame) {
             Poll::Stopped => return Ok(Exit::Stopped),
             Poll::Wait(at) => {
+                let now = world.clock.now();
+                spins = if now == instant { spins + 1 } else { 0 };
+                instant = now;
+                assert!(
+                    spins < 100_000,
+                    "the agent is due at once for ever at {now} (asks for {at:?}): a livelock"
+                );
                 if world.step(at) == Wake::Stop {
                     agent.stop(world);
                 }

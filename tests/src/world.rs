@@ -178,6 +178,15 @@ impl World {
     }
 }
 
+impl bmclink_core::platform::Nic for World {
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+    fn link_up(&self) -> bool {
+        self.segment.link_up()
+    }
+}
+
 impl Frames for World {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         if let Some(nic) = self.nic.as_mut() {
@@ -193,14 +202,6 @@ impl Frames for World {
 
     fn send(&mut self, frame: &[u8]) {
         self.port.send(frame);
-    }
-
-    fn mac(&self) -> [u8; 6] {
-        self.mac
-    }
-
-    fn link_up(&self) -> bool {
-        self.segment.link_up()
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {

@@ -309,8 +309,9 @@ fn handshake_stack(
 const INGRESS_FRAMES: usize = 1_000_000;
 const INGRESS_ROUNDS: usize = 5;
 
-/// Wall nanoseconds per frame through the agent's ingress (its `Device`
-/// with the claims' hook, in polls of `RX_BUDGET`, into smoltcp) against a
+/// Wall nanoseconds per frame through the agent's ingress (the claims'
+/// hook, then a one-frame `Port` into smoltcp and the egress after it, as
+/// `Agent::handle_frame` and `poll_transmit` do) against a
 /// bare smoltcp `Interface` with the same address on the same frames: the
 /// flood scenario's junk and its ARP between other hosts.
 fn ingress_rows() -> Vec<Row> {

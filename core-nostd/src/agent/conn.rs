@@ -1,5 +1,5 @@
 //! One connection to the BMC as a machine the agent steps from every
-//! `Agent::poll`: it never waits. Its phases, in order:
+//! `Agent::handle_timeout`: it never waits. Its phases, in order:
 //!
 //! - **Handshake** (TLS channels): the pinned TLS 1.3 handshake, one state
 //!   per step ([`Handshaking`]), kept in the agent's own state and stepped
@@ -582,7 +582,6 @@ impl<'a> Conn<'a> {
             s.state()
         };
         self.phase = Phase::Serving(state);
-        cx.net.poll();
         Ok(cx.net.tcp(self.family).can_recv())
     }
 }
@@ -931,16 +930,14 @@ fn end_session<P: Platform>(cx: &mut Cx<'_, '_, '_, P>, family: Family, end: Ses
     }
     if end != SessionEnd::Stopped {
         net.abort(family);
-        net.poll();
     }
     ctl.connected[family] = false;
     ctl.disconnect[family] = false;
     if let Some(cause) = cause {
         ctl.report(Input::SessionEnded { family, cause });
     }
+    // A deferred IPv4 release (P3) is now due: the agent's step ends so the
+    // RST leaves with the address, and the next step releases it.
     ctl.status.session_down();
-    if family == Family::V4 && ctl.release_v4 {
-        ctl.release_ipv4(net);
-    }
     net.p.status(&ctl.status);
 }

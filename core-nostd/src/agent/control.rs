@@ -47,7 +47,8 @@ pub struct Control {
     /// Per family: the policy asked to drop it while a session runs on it.
     pub(crate) disconnect: PerFamily<bool>,
     /// P3 blocked IPv4 while a session ran on it: release the claim when
-    /// that session has ended ([`Action::ReleaseIpv4`]).
+    /// that session has ended ([`Action::ReleaseIpv4`]), and its last
+    /// frames (BYE, the RST) have left: see [`Control::release_due`].
     pub(crate) release_v4: bool,
     /// Per family: the BMC port of the connection being made (or running),
     /// kept from the connect for the audit log (a closed socket has no
@@ -162,10 +163,10 @@ impl Control {
         }
     }
 
-    /// One round: poll the network, gather reports, run the policy, carry
-    /// out its actions.
+    /// One round: the link's carrier and the host's facts, the claims'
+    /// timers and reports, the TCP attempts, then the policy and its
+    /// actions.
     pub fn tick<P: Platform>(&mut self, cfg: &Config, net: &mut Net<'_, '_, P, Link>) {
-        net.poll();
         let now = net.now();
         let up = net.p.link_up();
         if up != self.link_up {
@@ -180,7 +181,7 @@ impl Control {
                 self.status.host_ipv4 = None;
                 self.status.host_ipv6 = None;
                 for f in [Family::V4, Family::V6] {
-                    net.abort(f);
+                    net.forget(f);
                     self.attempts[f] = None;
                     self.connected[f] = false;
                 }
@@ -492,6 +493,14 @@ impl Control {
 
 impl Control {
     /// Stops the IPv4 claim and drops its address (P3 blocked IPv4).
+    /// Whether a deferred IPv4 release waits only for the ended session's
+    /// last frames to be sent: the agent then ends its step, so that its
+    /// caller takes those frames (they need the address) before the next
+    /// step releases it.
+    pub(crate) fn release_due(&self) -> bool {
+        self.release_v4 && self.status.family != Some(Family::V4)
+    }
+
     pub(crate) fn release_ipv4<P: Platform>(&mut self, net: &mut Net<'_, '_, P, Link>) {
         self.release_v4 = false;
         if let Some(addr) = net.link.ipv4() {

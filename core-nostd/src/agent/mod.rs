@@ -1,20 +1,31 @@
-//! The agent: drives smoltcp, the address claims, the policy and the
-//! connection over a [`Platform`](crate::Platform), and never waits.
+//! The agent: smoltcp, the address claims, the policy and the connection
+//! over a [`Platform`](crate::Platform), as a sans-I/O state machine in the
+//! shape of quinn-proto's `Connection`.
 //!
-//! [`Agent::poll`] does all the work due now (the stack, the claims, the
-//! policy, one step of the connection: the TLS handshake, the BMC's answer,
-//! a round of the session) and returns when it needs to be polled again;
-//! the caller waits for a frame or that instant, however it waits. That
-//! wait is the drivers': [`Agent::run`] (blocking, [`Frames::wait`]) and
-//! [`Agent::run_async`] (an executor, [`WaitAsync`]); a simulator or a
-//! superloop calls `poll` itself. A stop request ([`Agent::stop`]) says BYE,
-//! lets FIN drain for [`LINGER`], and then `poll` returns [`Poll::Stopped`].
+//! - Frames in: [`Agent::handle_frame`] takes one received Ethernet frame.
+//! - Frames out: [`Agent::poll_transmit`] writes the next frame to send
+//!   (an answer to a frame, a probe, a TCP segment) and is called until it
+//!   has none, after every other call.
+//! - Time: [`Agent::handle_timeout`] does what is due now (the claims'
+//!   timers, the policy, one step of the connection: the TLS handshake, the
+//!   BMC's answer, a round of the session); [`Agent::poll_timeout`] says
+//!   when that is next.
+//! - The end: [`Agent::stop`] says BYE and lets FIN drain for [`LINGER`];
+//!   then [`Agent::is_stopped`].
+//! - Events out go to the platform's sinks as they happen (its
+//!   [`Audit`](crate::platform::Audit), [`StatusSink`](crate::platform::StatusSink));
+//!   time comes from its [`Clock`](crate::platform::Clock).
+//!
+//! Nothing here reads or writes the wire or waits. The drivers in
+//! [`crate::drive`] do that: `drive::run` (blocking, over [`Frames`]),
+//! `drive::run_async` (an executor, over [`WaitAsync`]) and `drive::step`,
+//! the one step both are made of, which a simulator calls itself.
 //!
 //! Everything the agent keeps lives in [`Agent`] and the caller's
 //! [`AgentBuffers`], the TLS connection included, so the whole agent has a
-//! size known at compile time and a poll's stack is small.
+//! size known at compile time and a step's stack is small.
 //!
-//! [`Frames::wait`]: crate::platform::Frames::wait
+//! [`Frames`]: crate::platform::Frames
 //! [`WaitAsync`]: crate::platform::WaitAsync
 
 pub mod channel;
@@ -41,8 +52,7 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 
 use crate::config::Config;
-use crate::link::device::{Device, FrameBuf};
-use crate::platform::{WaitAsync, Wake};
+use crate::link::device::{FrameBuf, FrameHook, Port};
 use crate::time::SaturatingAdd;
 use crate::types::Family;
 use crate::Platform;
@@ -50,7 +60,7 @@ use crate::Platform;
 use self::conn::{Conn, Cx};
 use self::control::Control;
 use self::link::Link;
-use self::net::{earliest, Net};
+use self::net::{earliest, LinkLayer, Net};
 use self::per_family::PerFamily;
 pub use self::status::Status;
 use crate::tls::TlsBuffers;
@@ -126,18 +136,18 @@ pub enum AgentError {
     BadMac([u8; 6]),
 }
 
-/// What [`Agent::poll`] asks of its caller.
+/// What a driver's step ([`crate::drive::step`]) asks of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Poll {
-    /// Poll again when a frame arrives or at this instant (`None`: only a
+    /// Step again when a frame arrives or at this instant (`None`: only a
     /// frame, or a stop request, brings work).
     Wait(Option<Instant>),
     /// The agent stopped ([`Agent::stop`]): nothing more to do.
     Stopped,
 }
 
-/// How [`Agent::run`] ended.
+/// How a driver's run ([`crate::drive::run`]) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Exit {
@@ -152,10 +162,14 @@ pub struct Agent<'a> {
     sockets: SocketSet<'a>,
     tcp: PerFamily<SocketHandle>,
     link: Link,
-    rx: FrameBuf,
-    tx: FrameBuf,
-    /// The last poll spent its receive budget: frames may still wait.
-    backlog: bool,
+    /// The answer smoltcp gave to the last frame handed in (an ARP reply, a
+    /// RST), until [`Agent::poll_transmit`] takes it: its length in
+    /// `reply_len`.
+    reply: FrameBuf,
+    reply_len: Option<usize>,
+    /// A frame came in, or the last step stopped early with work left:
+    /// [`Agent::handle_timeout`] is due now.
+    again: bool,
     ctl: Control,
     conn: Conn<'a>,
     stop: Stop,
@@ -172,9 +186,9 @@ enum Stop {
     Done,
 }
 
-/// How many rounds one poll runs at most when each round leaves more to
-/// do at once (a phase changed, bytes are left in the socket); the poll
-/// then asks to be polled again at once, so a peer that never stops
+/// How many rounds one [`Agent::handle_timeout`] runs at most when each
+/// round leaves more to do at once (a phase changed, bytes are left in the
+/// socket); it then asks for another at once, so a peer that never stops
 /// sending cannot hold the caller.
 const ROUNDS: usize = 8;
 
@@ -187,9 +201,6 @@ macro_rules! net {
             sockets,
             tcp,
             link,
-            rx,
-            tx,
-            backlog,
             ..
         } = $agent;
         Net {
@@ -198,9 +209,6 @@ macro_rules! net {
             sockets,
             tcp: *tcp,
             link,
-            rx,
-            tx,
-            backlog,
         }
     }};
 }
@@ -239,20 +247,14 @@ impl<'a> Agent<'a> {
         let now = p.now();
         // SAFETY (both blocks): `a` is valid for writes of one `Agent` (it
         // comes from `&mut MaybeUninit<Self>`); `addr_of_mut!` makes no
-        // reference to uninitialised memory, and the references to `link`,
-        // `rx` and `tx` are made after those fields are written. Nothing
+        // reference to uninitialised memory, and the reference to `reply`
+        // is made after that field is written. Nothing
         // after the MAC check can fail, and every field is written exactly
         // once before `assume_init_mut`.
         unsafe {
-            addr_of_mut!((*a).rx).write_bytes(0, 1);
-            addr_of_mut!((*a).tx).write_bytes(0, 1);
+            addr_of_mut!((*a).reply).write_bytes(0, 1);
             addr_of_mut!((*a).link).write(Link::default());
-            let mut device = Device::new(
-                p,
-                &mut *addr_of_mut!((*a).link),
-                &mut *addr_of_mut!((*a).rx),
-                &mut *addr_of_mut!((*a).tx),
-            );
+            let mut device = Port::egress(&mut *addr_of_mut!((*a).reply));
             addr_of_mut!((*a).iface).write(Interface::new(icfg, &mut device, now));
         }
         let AgentBuffers {
@@ -282,7 +284,8 @@ impl<'a> Agent<'a> {
             addr_of_mut!((*a).sockets).write(sockets);
             addr_of_mut!((*a).tcp).write(handles);
             addr_of_mut!((*a).ctl).write(ctl);
-            addr_of_mut!((*a).backlog).write(false);
+            addr_of_mut!((*a).reply_len).write(None);
+            addr_of_mut!((*a).again).write(false);
             addr_of_mut!((*a).conn).write(Conn::new(tls));
             addr_of_mut!((*a).stop).write(Stop::Running);
             Ok(slot.assume_init_mut())
@@ -294,17 +297,73 @@ impl<'a> Agent<'a> {
         &self.ctl.status
     }
 
-    /// Does all the work due now, without waiting: the stack and the
-    /// claims, the policy, and the connection as far as it can go. Returns
-    /// when to poll again (at the latest; a frame arriving is reason too).
-    pub fn poll<P: Platform>(&mut self, p: &mut P) -> Poll {
+    /// Takes one received Ethernet frame (destination MAC first, no FCS):
+    /// the claims see it first (a conflict, a probe for our address, DAD),
+    /// then smoltcp, unless a claim withholds it. Frames while the link is
+    /// down, and after the agent stopped, are dropped. Call
+    /// [`Agent::poll_transmit`] until it has nothing before the next frame:
+    /// the answer to this one waits there, and the next frame's answer
+    /// takes its place, as a full transmit ring drops.
+    pub fn handle_frame<P: Platform>(&mut self, p: &mut P, frame: &[u8]) {
+        if self.stop == Stop::Done || !p.link_up() {
+            return;
+        }
+        self.again = true;
+        let now = p.now();
+        if !self.link.inspect(now, frame).passes() {
+            return;
+        }
+        let mut port = Port::ingress(frame, &mut self.reply);
+        self.iface
+            .poll_ingress_single(now, &mut port, &mut self.sockets);
+        self.reply_len = port.sent().or(self.reply_len);
+    }
+
+    /// Writes the next frame to send into `buf` and returns its length, or
+    /// `None` when there is none now: the answer to the last frame handed
+    /// in, then the claims' frames (probes, announcements, a defence), then
+    /// smoltcp's (segments, ARP and NDP). Call it until `None` after every
+    /// other call on the agent. Once the agent stopped, only the resets of
+    /// connections the peer did not finish closing come out.
+    pub fn poll_transmit<P: Platform>(&mut self, p: &mut P, buf: &mut FrameBuf) -> Option<usize> {
+        if !p.link_up() {
+            self.reply_len = None;
+            return None;
+        }
+        if let Some(n) = self.reply_len.take() {
+            let (to, from) = (buf.get_mut(..n)?, self.reply.get(..n)?);
+            to.copy_from_slice(from);
+            return Some(n);
+        }
+        let now = p.now();
+        // A stopped agent's claims say nothing more; its sockets may still
+        // owe a reset.
+        if self.stop != Stop::Done {
+            if let Some(n) = self.link.poll_transmit(now, &mut buf[..]) {
+                return Some(n);
+            }
+        }
+        let mut port = Port::egress(buf);
+        self.iface.poll_egress(now, &mut port, &mut self.sockets);
+        port.sent()
+    }
+
+    /// Does all the work due now, without waiting: a deferred release, the
+    /// claims' timers and reports, the policy, and the connection as far as
+    /// it can go; during a stop, the linger. [`Agent::poll_timeout`] then
+    /// says when to call it again.
+    pub fn handle_timeout<P: Platform>(&mut self, p: &mut P) {
+        self.again = false;
         match self.stop {
             Stop::Running => {}
             Stop::Lingering(deadline) => return self.linger(p, deadline),
-            Stop::Done => return Poll::Stopped,
+            Stop::Done => return,
         }
         let this = &mut *self;
         let mut net = net!(this, &mut *p);
+        if this.ctl.release_due() {
+            this.ctl.release_ipv4(&mut net);
+        }
         for _ in 0..ROUNDS {
             this.ctl.tick(&this.cfg, &mut net);
             // OS events raised while disconnected wait in the agent's
@@ -317,22 +376,57 @@ impl<'a> Agent<'a> {
                 ctl: &mut this.ctl,
             };
             let more = this.conn.advance(&mut cx);
-            net.poll();
+            if this.ctl.release_due() {
+                // The ended session's RST needs the address: it leaves
+                // through `poll_transmit` first, and the next call releases.
+                this.again = true;
+                return;
+            }
             if !more {
-                let at = earliest(this.ctl.poll_at(), this.conn.poll_at());
-                return Poll::Wait(earliest(at, net.poll_at()));
+                return;
             }
         }
-        Poll::Wait(Some(net.now()))
+        this.again = true;
+    }
+
+    /// When [`Agent::handle_timeout`] is next due (at the latest: a frame
+    /// handed in makes it due at once). `None`: only a frame, or a stop
+    /// request, brings work; also once the agent stopped.
+    pub fn poll_timeout<P: Platform>(&mut self, p: &mut P) -> Option<Instant> {
+        let now = p.now();
+        match self.stop {
+            Stop::Done => return None,
+            _ if self.again => return Some(now),
+            Stop::Lingering(deadline) => {
+                let this = &mut *self;
+                let mut net = net!(this, &mut *p);
+                return earliest(Some(deadline), net.poll_at());
+            }
+            Stop::Running => {}
+        }
+        let this = &mut *self;
+        let mut net = net!(this, &mut *p);
+        let at = earliest(this.ctl.poll_at(), this.conn.poll_at());
+        earliest(at, net.poll_at())
+    }
+
+    /// Whether the agent stopped: a stop was asked for ([`Agent::stop`])
+    /// and its linger is over. Its last frames (the resets of connections
+    /// the peer did not finish closing) still wait in
+    /// [`Agent::poll_transmit`].
+    pub fn is_stopped(&self) -> bool {
+        self.stop == Stop::Done
     }
 
     /// The platform asks the agent to stop: the connection says BYE, both
-    /// sockets close, and the next polls let FIN drain for [`LINGER`]
-    /// before [`Poll::Stopped`]. A second request stops at the next poll.
+    /// sockets close, and [`Agent::handle_timeout`] lets FIN drain for
+    /// [`LINGER`] before the agent is stopped. A second request stops at
+    /// the next call.
     pub fn stop<P: Platform>(&mut self, p: &mut P) {
         let this = &mut *self;
         let mut net = net!(this, &mut *p);
         let now = net.now();
+        this.again = true;
         match this.stop {
             Stop::Running => {
                 let mut cx = Cx {
@@ -342,9 +436,15 @@ impl<'a> Agent<'a> {
                 };
                 this.conn.stop(&mut cx);
                 for f in [Family::V4, Family::V6] {
-                    net.tcp(f).close();
+                    // An attempt nobody answered has nothing to close, and
+                    // closing it would leave a RST looking for a neighbour
+                    // that never answers: forget it (`Net::abort`).
+                    if net.tcp(f).state() == tcp::State::SynSent {
+                        net.forget(f);
+                    } else {
+                        net.tcp(f).close();
+                    }
                 }
-                net.poll();
                 this.stop = Stop::Lingering(now.saturating_add(LINGER));
             }
             Stop::Lingering(_) => this.stop = Stop::Lingering(now),
@@ -352,43 +452,12 @@ impl<'a> Agent<'a> {
         }
     }
 
-    /// Runs until the platform asks to stop: the blocking driver, waiting
-    /// in [`Frames::wait`](crate::platform::Frames::wait) between polls.
-    pub fn run<P: Platform>(&mut self, p: &mut P) -> Exit {
-        loop {
-            match self.poll(p) {
-                Poll::Stopped => return Exit::Stopped,
-                Poll::Wait(at) => {
-                    if p.wait(at) == Wake::Stop {
-                        self.stop(p);
-                    }
-                }
-            }
-        }
-    }
-
-    /// [`Agent::run`] for an executor: waits in the platform's
-    /// [`WaitAsync::wait_async`] between polls, so the agent is one task.
-    pub async fn run_async<P: Platform + WaitAsync>(&mut self, p: &mut P) -> Exit {
-        loop {
-            match self.poll(p) {
-                Poll::Stopped => return Exit::Stopped,
-                Poll::Wait(at) => {
-                    if p.wait_async(at).await == Wake::Stop {
-                        self.stop(p);
-                    }
-                }
-            }
-        }
-    }
-
-    /// One poll of a stop: done when both connections finished closing or
+    /// One step of a stop: done when both connections finished closing or
     /// the linger ran out; a connection the peer did not finish closing is
     /// reset rather than left half-open.
-    fn linger<P: Platform>(&mut self, p: &mut P, deadline: Instant) -> Poll {
+    fn linger<P: Platform>(&mut self, p: &mut P, deadline: Instant) {
         let this = &mut *self;
         let mut net = net!(this, &mut *p);
-        net.poll();
         let closed = |net: &mut Net<'_, '_, P, Link>, f: Family| {
             matches!(
                 net.tcp(f).state(),
@@ -397,16 +466,14 @@ impl<'a> Agent<'a> {
         };
         let done = closed(&mut net, Family::V4) && closed(&mut net, Family::V6);
         if !done && net.now() < deadline {
-            return Poll::Wait(earliest(Some(deadline), net.poll_at()));
+            return;
         }
         for f in [Family::V4, Family::V6] {
             if !closed(&mut net, f) {
                 net.abort(f);
             }
         }
-        net.poll();
         info!("stopped");
         this.stop = Stop::Done;
-        Poll::Stopped
     }
 }

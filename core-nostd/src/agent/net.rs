@@ -1,8 +1,9 @@
 //! The network half of the agent, borrowed for one step: the platform, the
-//! smoltcp interface and sockets, the link hook and the frame buffers.
+//! smoltcp interface and sockets, and the link layer.
 //!
-//! Nothing here waits: [`Net::poll_at`] says when the interface and the link
-//! layer next need a poll, and `Agent::poll` hands that to its driver.
+//! Nothing here moves frames or waits: frames come and go through
+//! `Agent::handle_frame` and `Agent::poll_transmit`, and [`Net::poll_at`]
+//! says when the interface and the link layer next need the agent.
 
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
@@ -10,7 +11,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
 use super::per_family::PerFamily;
-use crate::link::device::{Device, FrameBuf, FrameHook};
+use crate::link::device::FrameHook;
 use crate::types::Family;
 use crate::Platform;
 
@@ -40,13 +41,6 @@ pub struct Net<'n, 'a, P: Platform, L: LinkLayer> {
     pub tcp: PerFamily<SocketHandle>,
     /// The link layer (address claims).
     pub link: &'n mut L,
-    /// Receive frame buffer.
-    pub rx: &'n mut FrameBuf,
-    /// Transmit frame buffer.
-    pub tx: &'n mut FrameBuf,
-    /// The last poll spent its receive budget, so frames may still wait in
-    /// the platform.
-    pub backlog: &'n mut bool,
 }
 
 impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
@@ -55,37 +49,14 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
         self.p.now()
     }
 
-    /// Runs the link layer and smoltcp once: frames the link layer's timers
-    /// want out, then at most [`RX_BUDGET`](crate::link::device::RX_BUDGET) received frames through the hook
-    /// into the interface, then whatever the sockets want to send, then what
-    /// the claims queued while reading (a defence, an answer to a probe), so a
-    /// reply leaves in the poll that read its frame.
-    pub fn poll(&mut self) {
-        let now = self.p.now();
-        self.link_transmit(now);
-        let mut device = Device::new(&mut *self.p, &mut *self.link, self.rx, self.tx);
-        self.iface.poll(now, &mut device, self.sockets);
-        *self.backlog = device.budget_spent();
-        self.link_transmit(self.p.now());
-    }
-
-    /// Sends every frame the link layer has for the wire.
-    fn link_transmit(&mut self, now: Instant) {
-        while let Some(n) = self.link.poll_transmit(now, &mut self.tx[..]) {
-            if let Some(frame) = self.tx.get(..n) {
-                self.p.send(frame);
-            }
-        }
-    }
-
-    /// The earliest instant the interface or the link layer needs a poll:
-    /// at once when the last poll left received frames waiting, so a wait
-    /// never sleeps on them (a platform whose wake-up is edge-triggered, an
-    /// interrupt that fired for frames already queued, would).
+    /// The earliest instant the interface (a retransmission, a delayed
+    /// ACK) or the link layer (a probe, an announcement) needs the agent.
+    /// Without carrier nothing can be sent, so what the sockets would send
+    /// is no reason to wake.
     pub fn poll_at(&mut self) -> Option<Instant> {
         let now = self.p.now();
-        if *self.backlog {
-            return Some(now);
+        if !self.p.link_up() {
+            return self.link.poll_at();
         }
         earliest(self.iface.poll_at(now, self.sockets), self.link.poll_at())
     }
@@ -104,16 +75,24 @@ impl<'a, P: Platform, L: LinkLayer> Net<'_, 'a, P, L> {
     /// interface, so that starves every other lookup (an IPv6 connect after
     /// a failed IPv4 one never got its solicitation out).
     pub fn abort(&mut self, family: Family) {
-        let socket = self.tcp(family);
-        let unanswered = socket.state() == tcp::State::SynSent;
-        socket.abort();
-        if unanswered {
-            // Through LISTEN back to CLOSED forgets the peer (no tuple
-            // left, so nothing to send); `listen` cannot fail on a closed
-            // socket with a nonzero port.
-            let _ = socket.listen(DISCARD_PORT);
-            socket.abort();
+        if self.tcp(family).state() == tcp::State::SynSent {
+            self.forget(family);
+        } else {
+            self.tcp(family).abort();
         }
+    }
+
+    /// Ends the connection on `family` without a word, as if it had never
+    /// been: for a link that went down, where a RST could not leave and
+    /// would only wait for a carrier to tell a peer that has moved on.
+    pub fn forget(&mut self, family: Family) {
+        let socket = self.tcp(family);
+        socket.abort();
+        // Through LISTEN back to CLOSED forgets the peer (no tuple left, so
+        // nothing to send); `listen` cannot fail on a closed socket with a
+        // nonzero port.
+        let _ = socket.listen(DISCARD_PORT);
+        socket.abort();
     }
 
     /// Starts a TCP connection over `family` from an ephemeral port.

@@ -25,7 +25,7 @@ pub mod bye {
 }
 
 /// Moves the platform's new OS events into the queue (called by every
-/// `Agent::poll`, so events logged while disconnected are queued, and
+/// `Agent::handle_timeout`, so events logged while disconnected are queued, and
 /// dropped and counted on overflow, by the agent). When the queue overflowed
 /// it records [`SessionEvent::OsEventsDropped`] once, with how many were
 /// dropped by this call.

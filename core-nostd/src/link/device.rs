@@ -1,22 +1,25 @@
-//! The smoltcp `phy::Device` over [`Frames`], with the ARP/NDP hook.
+//! The smoltcp `phy::Device` the agent hands smoltcp: one frame each way.
+//!
+//! The agent never reads or writes the wire; it is handed one received
+//! frame at a time (`Agent::handle_frame`) and asked for one frame to send
+//! at a time (`Agent::poll_transmit`). A [`Port`] is what smoltcp sees for
+//! one such call: the one received frame, if any, and one buffer for the
+//! one frame it may write (the answer to that frame, or the next segment a
+//! socket has). smoltcp's `poll_ingress_single` and `poll_egress` stop at
+//! the first frame the port cannot take, and a socket whose frame found no
+//! room keeps it for the next call.
 //!
 //! Every received frame is shown to a [`FrameHook`] before smoltcp sees it,
 //! because smoltcp 0.14 does no ARP probing and no duplicate address
 //! detection: the address claims need to see probes (sender 0.0.0.0) and
 //! DAD solicitations (source `::`) that smoltcp would silently ignore, and to
 //! keep frames about a not-yet-claimed address away from the interface.
-//!
-//! A device takes at most [`RX_BUDGET`] frames from the platform in one poll
-//! (one `Device` lives for one poll): smoltcp's `Interface::poll` asks for
-//! frames until the device has none, so under a sustained flood it would
-//! never return, and the claims' timers, their defence, TCP and the session
-//! would starve.
 
 use smoltcp::phy::{self, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
 pub use super::claim::Verdict;
-use crate::platform::{Frames, MAX_FRAME_LEN};
+use crate::platform::MAX_FRAME_LEN;
 
 /// Sees every received frame first.
 pub trait FrameHook {
@@ -24,114 +27,85 @@ pub trait FrameHook {
     fn inspect(&mut self, now: Instant, frame: &[u8]) -> Verdict;
 }
 
-/// The most frames one poll takes from the platform, whatever the hook does
-/// with them (passed, withheld or dropped as malformed all count).
-///
-/// Why 32: one poll's ingress then costs at most 32 frames, under a
-/// millisecond even at the tens of microseconds a frame costs a
-/// microcontroller, so timers and defence run at least that often under any
-/// flood (RFC 5227's shortest interval is PROBE_MIN, 1 s; smoltcp's ACK
-/// delay is 10 ms). It is still more than one burst the agent's own traffic
-/// brings: a full 4 KiB TCP window is 8 segments of 536 bytes. What is left
-/// waits in the platform's queue (a NIC ring, a socket buffer), which drops
-/// on overflow as hardware does.
-pub const RX_BUDGET: usize = 32;
-
-/// One frame's worth of buffer, for the device's receive and transmit paths.
+/// One frame's worth of buffer.
 pub type FrameBuf = [u8; MAX_FRAME_LEN];
 
-/// A smoltcp device over a platform's [`Frames`], borrowed for one poll.
-pub struct Device<'d, F: Frames + ?Sized, H: FrameHook + ?Sized> {
-    frames: &'d mut F,
-    hook: &'d mut H,
-    rx: &'d mut FrameBuf,
+/// A smoltcp device for one call: at most one frame in, at most one out.
+pub struct Port<'d> {
+    rx: Option<&'d [u8]>,
     tx: &'d mut FrameBuf,
-    taken: usize,
+    sent: Option<usize>,
 }
 
-impl<'d, F: Frames + ?Sized, H: FrameHook + ?Sized> Device<'d, F, H> {
-    /// Borrows a platform and a hook, with one receive and one transmit
-    /// buffer, for one poll: its [`RX_BUDGET`] starts full.
-    pub fn new(
-        frames: &'d mut F,
-        hook: &'d mut H,
-        rx: &'d mut FrameBuf,
-        tx: &'d mut FrameBuf,
-    ) -> Self {
-        Device {
-            frames,
-            hook,
-            rx,
+impl<'d> Port<'d> {
+    /// A port that yields `frame` once and writes what smoltcp answers with
+    /// into `tx`.
+    pub fn ingress(frame: &'d [u8], tx: &'d mut FrameBuf) -> Self {
+        Port {
+            rx: Some(frame),
             tx,
-            taken: 0,
+            sent: None,
         }
     }
 
-    /// Whether this poll took its whole [`RX_BUDGET`]: more frames may be
-    /// waiting in the platform, so the driver polls again without sleeping.
-    pub fn budget_spent(&self) -> bool {
-        self.taken >= RX_BUDGET
+    /// A port with nothing to receive and room for one frame in `tx`.
+    pub fn egress(tx: &'d mut FrameBuf) -> Self {
+        Port {
+            rx: None,
+            tx,
+            sent: None,
+        }
+    }
+
+    /// The length of the frame smoltcp wrote into the transmit buffer, if
+    /// it wrote one.
+    pub fn sent(&self) -> Option<usize> {
+        self.sent
     }
 }
 
-/// Receive token: one frame that passed the hook.
+/// Receive token: the one frame.
 pub struct RxToken<'a> {
     frame: &'a [u8],
 }
 
-/// Transmit token: sends through the platform when consumed.
-pub struct TxToken<'a, F: Frames + ?Sized> {
-    frames: &'a mut F,
+/// Transmit token: writes the one frame into the port's buffer.
+pub struct TxToken<'a> {
     buf: &'a mut FrameBuf,
+    sent: &'a mut Option<usize>,
 }
 
-impl<F: Frames + ?Sized, H: FrameHook + ?Sized> phy::Device for Device<'_, F, H> {
+impl phy::Device for Port<'_> {
     type RxToken<'a>
         = RxToken<'a>
     where
         Self: 'a;
     type TxToken<'a>
-        = TxToken<'a, F>
+        = TxToken<'a>
     where
         Self: 'a;
 
-    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        if !self.frames.link_up() {
+    fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if self.sent.is_some() {
             return None;
         }
-        let len = loop {
-            if self.budget_spent() {
-                return None;
-            }
-            let n = self.frames.recv(&mut self.rx[..])?;
-            self.taken = self.taken.saturating_add(1);
-            // A platform that claims more bytes than the buffer holds gets its
-            // frame dropped rather than its length trusted.
-            if let Some(frame) = self.rx.get(..n) {
-                if self.hook.inspect(now, frame).passes() {
-                    break n;
-                }
-            }
-        };
-        let rx = RxToken {
-            frame: self.rx.get(..len).unwrap_or(&[]),
-        };
+        let frame = self.rx.take()?;
         Some((
-            rx,
+            RxToken { frame },
             TxToken {
-                frames: &mut *self.frames,
                 buf: &mut *self.tx,
+                sent: &mut self.sent,
             },
         ))
     }
 
     fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
-        if !self.frames.link_up() {
+        if self.sent.is_some() {
             return None;
         }
         Some(TxToken {
-            frames: &mut *self.frames,
             buf: &mut *self.tx,
+            sent: &mut self.sent,
         })
     }
 
@@ -153,7 +127,7 @@ impl phy::RxToken for RxToken<'_> {
     }
 }
 
-impl<Fr: Frames + ?Sized> phy::TxToken for TxToken<'_, Fr> {
+impl phy::TxToken for TxToken<'_> {
     fn consume<R, F>(self, len: usize, f: F) -> R
     where
         F: FnOnce(&mut [u8]) -> R,
@@ -163,7 +137,7 @@ impl<Fr: Frames + ?Sized> phy::TxToken for TxToken<'_, Fr> {
         let len = len.min(self.buf.len());
         let (head, _) = self.buf.split_at_mut(len);
         let r = f(head);
-        self.frames.send(head);
+        *self.sent = Some(len);
         r
     }
 }
@@ -171,68 +145,34 @@ impl<Fr: Frames + ?Sized> phy::TxToken for TxToken<'_, Fr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::iface::{Config, Interface, SocketSet};
-    use smoltcp::wire::{EthernetAddress, HardwareAddress};
+    use smoltcp::phy::Device as _;
 
-    /// A link that always has another frame (a broadcast of an unknown
-    /// ethertype) and counts how many were taken.
-    struct Flood {
-        taken: usize,
-    }
-
-    impl Frames for Flood {
-        fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
-            self.taken += 1;
-            let frame = [0xffu8; 60];
-            let n = frame.len().min(buf.len());
-            buf.get_mut(..n)?.copy_from_slice(frame.get(..n)?);
-            Some(n)
-        }
-        fn send(&mut self, _frame: &[u8]) {}
-        fn mac(&self) -> [u8; 6] {
-            [2, 0, 0, 0, 0, 1]
-        }
-        fn link_up(&self) -> bool {
-            true
-        }
-        fn wait(&mut self, _deadline: Option<Instant>) -> crate::platform::Wake {
-            crate::platform::Wake::Ready
-        }
-    }
-
-    /// Passes every other frame and withholds the rest.
-    struct Alternate(bool);
-
-    impl FrameHook for Alternate {
-        fn inspect(&mut self, _now: Instant, _frame: &[u8]) -> Verdict {
-            self.0 = !self.0;
-            if self.0 {
-                Verdict::Pass
-            } else {
-                Verdict::Withhold
-            }
-        }
+    #[test]
+    fn a_port_yields_its_frame_once_and_takes_one_frame() {
+        let frame = [0xffu8; 60];
+        let mut tx = [0; MAX_FRAME_LEN];
+        let mut port = Port::ingress(&frame, &mut tx);
+        let (rx, tx_token) = port.receive(Instant::ZERO).expect("the frame");
+        phy::RxToken::consume(rx, |f| assert_eq!(f, &frame[..]));
+        phy::TxToken::consume(tx_token, 42, |b| b.fill(7));
+        assert_eq!(port.sent(), Some(42));
+        // The frame is spent and the buffer is full: nothing more either way.
+        assert!(port.receive(Instant::ZERO).is_none());
+        assert!(port.transmit(Instant::ZERO).is_none());
+        assert_eq!(tx.get(..42), Some(&[7u8; 42][..]));
     }
 
     #[test]
-    fn one_poll_takes_at_most_the_budget_from_an_endless_flood() {
-        let mut frames = Flood { taken: 0 };
-        let mut hook = Alternate(false);
-        let (mut rx, mut tx) = ([0; MAX_FRAME_LEN], [0; MAX_FRAME_LEN]);
-        let now = Instant::ZERO;
-        let mac = HardwareAddress::Ethernet(EthernetAddress(frames.mac()));
-        let mut iface = {
-            let mut device = Device::new(&mut frames, &mut hook, &mut rx, &mut tx);
-            Interface::new(Config::new(mac), &mut device, now)
-        };
-        let mut sockets = SocketSet::new(&mut [][..]);
-        for poll in 1..=3 {
-            let mut device = Device::new(&mut frames, &mut hook, &mut rx, &mut tx);
-            // Returns at all: smoltcp loops while the device yields frames.
-            iface.poll(now, &mut device, &mut sockets);
-            assert!(device.budget_spent());
-            // Withheld frames count against the budget too.
-            assert_eq!(frames.taken, poll * RX_BUDGET);
-        }
+    fn an_egress_port_has_nothing_to_receive() {
+        let mut tx = [0; MAX_FRAME_LEN];
+        let mut port = Port::egress(&mut tx);
+        assert!(port.receive(Instant::ZERO).is_none());
+        assert!(port.sent().is_none());
+        let token = port.transmit(Instant::ZERO).expect("room for one");
+        // A request longer than the buffer is clamped, never out of bounds.
+        phy::TxToken::consume(token, MAX_FRAME_LEN + 10, |b| {
+            assert_eq!(b.len(), MAX_FRAME_LEN)
+        });
+        assert_eq!(port.sent(), Some(MAX_FRAME_LEN));
     }
 }

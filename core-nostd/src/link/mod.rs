@@ -1,5 +1,5 @@
-//! The link layer: a smoltcp `phy::Device` over [`crate::platform::Frames`]
-//! and the link-local address claims.
+//! The link layer: the one-frame smoltcp device the agent hands smoltcp,
+//! the hook that sees every frame first, and the link-local address claims.
 
 pub mod claim;
 pub mod device;

@@ -282,7 +282,7 @@ fn failure<R: CryptoRngCore>(provider: &PinnedProvider<R>, e: embedded_tls::TlsE
 /// A handshake in progress, one state per [`Handshaking::step`], with the
 /// same checks as [`PinnedTls::open_as`] at [`Handshaking::finish`]: for a
 /// caller that must not wait inside the handshake (the agent, which keeps it
-/// in its own state and steps it from `Agent::poll`; a superloop). It owns
+/// in its own state and steps it from `Agent::handle_timeout`; a superloop). It owns
 /// everything but its record buffers (the identity, the RNG), so it can live
 /// in a caller's static state and be stepped in place through `&mut`.
 ///

@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use bmclink_core::agent::Status;
 use bmclink_core::audit::{AuditEvent, SessionEvent, TlsEvent};
 use bmclink_core::platform::{
-    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, HostNet, OsEvents, Record, Retire, Retired,
+    Audit, BmcFacts, Bootstrap, Clock, Frames, HostFacts, Nic, HostNet, OsEvents, Record, Retire, Retired,
     StatusSink, Store,
     StoreError, Wake,
 };
@@ -162,6 +162,17 @@ fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+impl Nic for Board {
+    fn mac(&self) -> [u8; 6] {
+        self.mac_address
+    }
+    fn link_up(&self) -> bool {
+        // The PHY read needs `&mut`; a second handle reads the same chip.
+        // SAFETY: single-threaded; MII reads do not disturb the FIFOs.
+        unsafe { Lan9118::new(LAN9118_BASE) }.link_up()
+    }
+}
+
 impl Frames for Board {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         let n = self.mac.recv(buf)?;
@@ -176,15 +187,7 @@ impl Frames for Board {
         }
     }
 
-    fn mac(&self) -> [u8; 6] {
-        self.mac_address
-    }
 
-    fn link_up(&self) -> bool {
-        // The PHY read needs `&mut`; a second handle reads the same chip.
-        // SAFETY: single-threaded; MII reads do not disturb the FIFOs.
-        unsafe { Lan9118::new(LAN9118_BASE) }.link_up()
-    }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
         loop {

@@ -109,7 +109,7 @@ pub fn format_mac(mac: [u8; 6]) -> String {
 /// unicast, our own frames looped back, oversize frames) before it returns
 /// `None`. Without a bound a flood of such frames keeps one call reading for
 /// as long as it lasts, and the core's receive budget
-/// (`bmclink_core::link::device::RX_BUDGET`) never gets a say. The frames
+/// (`bmclink_core::drive::RX_BUDGET`) never gets a say. The frames
 /// left in the socket keep `poll(2)` readable, so the next wait returns at
 /// once and nothing is lost that the kernel did not drop already.
 pub const SKIP_BUDGET: usize = 64;

@@ -11,7 +11,7 @@
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
-use bmclink_core::platform::{Frames, Wake, MAX_FRAME_LEN};
+use bmclink_core::platform::{Frames, Nic, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
 use super::{check_ifname, wait_on, FramesError, StopSignal, SKIP_BUDGET};
@@ -135,6 +135,15 @@ pub(crate) fn accept_frame(frame: &[u8], pkttype: u8, own_mac: [u8; 6]) -> bool 
     multicast || dst == own_mac
 }
 
+impl Nic for PacketFrames {
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+    fn link_up(&self) -> bool {
+        super::interface_running(self.sock.as_fd(), &self.name)
+    }
+}
+
 impl Frames for PacketFrames {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         for _ in 0..SKIP_BUDGET {
@@ -185,14 +194,6 @@ impl Frames for PacketFrames {
                 libc::MSG_DONTWAIT,
             )
         };
-    }
-
-    fn mac(&self) -> [u8; 6] {
-        self.mac
-    }
-
-    fn link_up(&self) -> bool {
-        super::interface_running(self.sock.as_fd(), &self.name)
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {

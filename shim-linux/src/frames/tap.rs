@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
-use bmclink_core::platform::{Frames, Wake, MAX_FRAME_LEN};
+use bmclink_core::platform::{Frames, Nic, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
 use super::{
@@ -82,6 +82,15 @@ impl TapFrames {
     }
 }
 
+impl Nic for TapFrames {
+    fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+    fn link_up(&self) -> bool {
+        interface_running(self.ctl.as_fd(), &self.name)
+    }
+}
+
 impl Frames for TapFrames {
     fn recv(&mut self, buf: &mut [u8]) -> Option<usize> {
         for _ in 0..SKIP_BUDGET {
@@ -105,14 +114,6 @@ impl Frames for TapFrames {
         }
         // Best effort: a full queue or a downed link drops the frame, as a wire would.
         let _ = self.tun.write(frame);
-    }
-
-    fn mac(&self) -> [u8; 6] {
-        self.mac
-    }
-
-    fn link_up(&self) -> bool {
-        interface_running(self.ctl.as_fd(), &self.name)
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
