@@ -19,8 +19,11 @@ use crate::bare_host::{Host, MAC};
 
 const OTHER: [u8; 6] = [0x02, 0, 0, 0, 0, 0x99];
 
-fn agent<'a>(bufs: &'a mut AgentBuffers<'a>, host: &mut Host) -> Agent<'a> {
-    Agent::new(Config::default(), bufs, host).expect("a unicast MAC")
+/// Runs `test` on an agent with the default configuration over `host`.
+fn with_agent(mut host: Host, test: impl FnOnce(&mut Agent<'_>, &mut Host)) {
+    let mut bufs = Box::new(AgentBuffers::new());
+    let mut agent = Agent::new(Config::default(), &mut bufs, &mut host).expect("a unicast MAC");
+    test(&mut agent, &mut host);
 }
 
 /// Everything the agent has to send now.
@@ -38,15 +41,10 @@ fn sent(agent: &mut Agent<'_>, host: &mut Host) -> Vec<Vec<u8>> {
 /// what is due at each; returns what it sent on the way.
 fn run_until(agent: &mut Agent<'_>, host: &mut Host, until: Instant) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    loop {
-        agent.handle_timeout(host);
-        out.extend(sent(agent, host));
-        match agent.poll_timeout(host) {
-            Some(at) if at <= until => host.now = host.now.max(at),
-            _ => break,
-        }
-    }
-    host.now = host.now.max(until);
+    converse(agent, host, until, |_, f| {
+        out.push(f.to_vec());
+        vec![]
+    });
     out
 }
 
@@ -89,201 +87,183 @@ fn bound(agent: &mut Agent<'_>, host: &mut Host) -> Ipv4Address {
 
 #[test]
 fn the_first_frames_are_rfc5227_probes_from_the_unspecified_address() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let out = run_until(&mut agent, &mut host, Instant::from_secs(3));
-    let probes: Vec<_> = out.iter().filter_map(|f| arp(f)).collect();
-    assert!(
-        !probes.is_empty(),
-        "no ARP within 3 s: {} frames",
-        out.len()
-    );
-    let (eth, first) = probes[0];
-    assert_eq!(eth.src_addr, EthernetAddress(MAC));
-    let ArpRepr::EthernetIpv4 {
-        operation,
-        source_hardware_addr,
-        source_protocol_addr,
-        target_hardware_addr,
-        target_protocol_addr,
-    } = first
-    else {
-        panic!("not Ethernet/IPv4 ARP");
-    };
-    // RFC 5227 §2.1.1: a request, sender IP all zeroes, target hardware
-    // address ignored (zero), target IP the candidate, in 169.254/16
-    // outside the reserved first and last 256 (RFC 3927 §2.1).
-    assert_eq!(operation, ArpOperation::Request);
-    assert_eq!(source_hardware_addr, EthernetAddress(MAC));
-    assert_eq!(source_protocol_addr, Ipv4Address::UNSPECIFIED);
-    assert_eq!(target_hardware_addr, EthernetAddress([0; 6]));
-    let o = target_protocol_addr.octets();
-    assert_eq!((o[0], o[1]), (169, 254));
-    assert!((1..=254).contains(&o[2]), "{target_protocol_addr}");
+    with_agent(Host::new(), |agent, host| {
+        let out = run_until(agent, host, Instant::from_secs(3));
+        let probes: Vec<_> = out.iter().filter_map(|f| arp(f)).collect();
+        assert!(
+            !probes.is_empty(),
+            "no ARP within 3 s: {} frames",
+            out.len()
+        );
+        let (eth, first) = probes[0];
+        assert_eq!(eth.src_addr, EthernetAddress(MAC));
+        let ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_hardware_addr,
+            target_protocol_addr,
+        } = first
+        else {
+            panic!("not Ethernet/IPv4 ARP");
+        };
+        // RFC 5227 §2.1.1: a request, sender IP all zeroes, target hardware
+        // address ignored (zero), target IP the candidate, in 169.254/16
+        // outside the reserved first and last 256 (RFC 3927 §2.1).
+        assert_eq!(operation, ArpOperation::Request);
+        assert_eq!(source_hardware_addr, EthernetAddress(MAC));
+        assert_eq!(source_protocol_addr, Ipv4Address::UNSPECIFIED);
+        assert_eq!(target_hardware_addr, EthernetAddress([0; 6]));
+        let o = target_protocol_addr.octets();
+        assert_eq!((o[0], o[1]), (169, 254));
+        assert!((1..=254).contains(&o[2]), "{target_protocol_addr}");
+    });
 }
 
 #[test]
 fn an_arp_request_for_the_bound_address_is_answered_before_the_next_frame() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let ours = bound(&mut agent, &mut host);
-    let asker = Ipv4Address::new(169, 254, 9, 9);
-    agent.handle_frame(&mut host, &arp_request(asker, ours));
-    let out = sent(&mut agent, &mut host);
-    let reply = out
-        .iter()
-        .filter_map(|f| arp(f))
-        .find(|(_, a)| {
-            matches!(
-                a,
-                ArpRepr::EthernetIpv4 {
-                    operation: ArpOperation::Reply,
-                    ..
-                }
-            )
-        })
-        .expect("an ARP reply in the same poll_transmit run");
-    // RFC 826: the reply goes to the asker, with our address and MAC.
-    assert_eq!(reply.0.dst_addr, EthernetAddress(OTHER));
-    let ArpRepr::EthernetIpv4 {
-        source_hardware_addr,
-        source_protocol_addr,
-        target_protocol_addr,
-        ..
-    } = reply.1
-    else {
-        panic!("not Ethernet/IPv4 ARP");
-    };
-    assert_eq!(source_hardware_addr, EthernetAddress(MAC));
-    assert_eq!(source_protocol_addr, ours);
-    assert_eq!(target_protocol_addr, asker);
+    with_agent(Host::new(), |agent, host| {
+        let ours = bound(agent, host);
+        let asker = Ipv4Address::new(169, 254, 9, 9);
+        agent.handle_frame(host, &arp_request(asker, ours));
+        let out = sent(agent, host);
+        let reply = out
+            .iter()
+            .filter_map(|f| arp(f))
+            .find(|(_, a)| {
+                matches!(
+                    a,
+                    ArpRepr::EthernetIpv4 {
+                        operation: ArpOperation::Reply,
+                        ..
+                    }
+                )
+            })
+            .expect("an ARP reply in the same poll_transmit run");
+        // RFC 826: the reply goes to the asker, with our address and MAC.
+        assert_eq!(reply.0.dst_addr, EthernetAddress(OTHER));
+        let ArpRepr::EthernetIpv4 {
+            source_hardware_addr,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        } = reply.1
+        else {
+            panic!("not Ethernet/IPv4 ARP");
+        };
+        assert_eq!(source_hardware_addr, EthernetAddress(MAC));
+        assert_eq!(source_protocol_addr, ours);
+        assert_eq!(target_protocol_addr, asker);
+    });
 }
 
 #[test]
 fn a_frame_makes_the_agent_due_at_once() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let ours = bound(&mut agent, &mut host);
-    assert!(agent.poll_timeout(&mut host).is_some_and(|t| t > host.now));
-    agent.handle_frame(
-        &mut host,
-        &arp_request(Ipv4Address::new(169, 254, 9, 9), ours),
-    );
-    assert_eq!(agent.poll_timeout(&mut host), Some(host.now));
+    with_agent(Host::new(), |agent, host| {
+        let ours = bound(agent, host);
+        assert!(agent.poll_timeout(host).is_some_and(|t| t > host.now));
+        agent.handle_frame(host, &arp_request(Ipv4Address::new(169, 254, 9, 9), ours));
+        assert_eq!(agent.poll_timeout(host), Some(host.now));
+    });
 }
 
 #[test]
 fn a_probe_for_the_bound_address_is_defended_in_the_same_poll_transmit_run() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let ours = bound(&mut agent, &mut host);
-    // Someone else probes for our address (RFC 5227 §2.1.1: sender IP
-    // zero). §2.4 (b)/(c): the owner defends with an announcement, or at
-    // least answers; either way an ARP frame about our address leaves.
-    agent.handle_frame(&mut host, &arp_request(Ipv4Address::UNSPECIFIED, ours));
-    agent.handle_timeout(&mut host);
-    let out = sent(&mut agent, &mut host);
-    let about_us = out.iter().filter_map(|f| arp(f)).any(|(eth, a)| {
-        eth.src_addr == EthernetAddress(MAC)
-            && matches!(a, ArpRepr::EthernetIpv4 { source_protocol_addr, .. } if source_protocol_addr == ours)
+    with_agent(Host::new(), |agent, host| {
+        let ours = bound(agent, host);
+        // Someone else probes for our address (RFC 5227 §2.1.1: sender IP
+        // zero). §2.4 (b)/(c): the owner defends with an announcement, or at
+        // least answers; either way an ARP frame about our address leaves.
+        agent.handle_frame(host, &arp_request(Ipv4Address::UNSPECIFIED, ours));
+        agent.handle_timeout(host);
+        let out = sent(agent, host);
+        let about_us = out.iter().filter_map(|f| arp(f)).any(|(eth, a)| {
+            eth.src_addr == EthernetAddress(MAC)
+                && matches!(a, ArpRepr::EthernetIpv4 { source_protocol_addr, .. } if source_protocol_addr == ours)
+        });
+        assert!(
+            about_us,
+            "no ARP about {ours} after a probe for it: {out:?}"
+        );
+        assert_eq!(
+            agent.status().host_ipv4,
+            Some(ours),
+            "a probe is no conflict"
+        );
     });
-    assert!(
-        about_us,
-        "no ARP about {ours} after a probe for it: {out:?}"
-    );
-    assert_eq!(
-        agent.status().host_ipv4,
-        Some(ours),
-        "a probe is no conflict"
-    );
 }
 
 #[test]
 fn while_the_link_is_down_frames_are_dropped_and_nothing_is_sent() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let ours = bound(&mut agent, &mut host);
-    host.up = false;
-    agent.handle_timeout(&mut host);
-    agent.handle_frame(
-        &mut host,
-        &arp_request(Ipv4Address::new(169, 254, 9, 9), ours),
-    );
-    assert!(sent(&mut agent, &mut host).is_empty());
-    let later = host.now + Duration::from_secs(30);
-    let out = run_until(&mut agent, &mut host, later);
-    assert!(
-        out.is_empty(),
-        "{} frames sent with the link down",
-        out.len()
-    );
-    assert_eq!(
-        agent.status().host_ipv4,
-        None,
-        "the address goes with the link"
-    );
+    with_agent(Host::new(), |agent, host| {
+        let ours = bound(agent, host);
+        host.up = false;
+        agent.handle_timeout(host);
+        agent.handle_frame(host, &arp_request(Ipv4Address::new(169, 254, 9, 9), ours));
+        assert!(sent(agent, host).is_empty());
+        let later = host.now + Duration::from_secs(30);
+        let out = run_until(agent, host, later);
+        assert!(
+            out.is_empty(),
+            "{} frames sent with the link down",
+            out.len()
+        );
+        assert_eq!(
+            agent.status().host_ipv4,
+            None,
+            "the address goes with the link"
+        );
+    });
 }
 
 #[test]
 fn every_frame_it_sends_is_ethernet_from_its_own_mac() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let out = run_until(&mut agent, &mut host, Instant::from_secs(120));
-    assert!(out.len() > 5, "only {} frames in two minutes", out.len());
-    for f in &out {
-        assert!((14..=MAX_FRAME_LEN).contains(&f.len()), "{} bytes", f.len());
-        assert_eq!(f[6..12], MAC, "source MAC");
-    }
+    with_agent(Host::new(), |agent, host| {
+        let out = run_until(agent, host, Instant::from_secs(120));
+        assert!(out.len() > 5, "only {} frames in two minutes", out.len());
+        for f in &out {
+            assert!((14..=MAX_FRAME_LEN).contains(&f.len()), "{} bytes", f.len());
+            assert_eq!(f[6..12], MAC, "source MAC");
+        }
+    });
 }
 
 #[test]
 fn a_stop_ends_within_the_linger_and_then_nothing_is_due() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    bound(&mut agent, &mut host);
-    let asked = host.now;
-    agent.stop(&mut host);
-    run_until(
-        &mut agent,
-        &mut host,
-        asked + LINGER + Duration::from_millis(1),
-    );
-    assert!(agent.is_stopped());
-    assert_eq!(agent.poll_timeout(&mut host), None);
-    // A stopped agent takes no frames and sends none.
-    agent.handle_frame(
-        &mut host,
-        &arp_request(Ipv4Address::UNSPECIFIED, Ipv4Address::new(169, 254, 1, 1)),
-    );
-    let after = sent(&mut agent, &mut host);
-    assert!(after.is_empty(), "{after:02x?}");
+    with_agent(Host::new(), |agent, host| {
+        bound(agent, host);
+        let asked = host.now;
+        agent.stop(host);
+        run_until(agent, host, asked + LINGER + Duration::from_millis(1));
+        assert!(agent.is_stopped());
+        assert_eq!(agent.poll_timeout(host), None);
+        // A stopped agent takes no frames and sends none.
+        agent.handle_frame(
+            host,
+            &arp_request(Ipv4Address::UNSPECIFIED, Ipv4Address::new(169, 254, 1, 1)),
+        );
+        let after = sent(agent, host);
+        assert!(after.is_empty(), "{after:02x?}");
+    });
 }
 
 #[test]
 fn one_step_takes_at_most_the_budget_from_an_endless_flood() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    // Broadcasts of an unknown ethertype, for ever.
-    let mut junk = vec![0xffu8; 60];
-    junk[6..12].copy_from_slice(&OTHER);
-    host.endless = Some(junk);
-    let mut buf = [0; MAX_FRAME_LEN];
-    for step in 1..=3 {
-        // Returns at all, after exactly the budget, and asks to go on now.
-        assert_eq!(
-            drive::step(&mut agent, &mut host, &mut buf),
-            Poll::Wait(Some(host.now))
-        );
-        assert_eq!(host.taken, step * RX_BUDGET);
-    }
+    with_agent(Host::new(), |agent, host| {
+        // Broadcasts of an unknown ethertype, for ever.
+        let mut junk = vec![0xffu8; 60];
+        junk[6..12].copy_from_slice(&OTHER);
+        host.endless = Some(junk);
+        let mut buf = [0; MAX_FRAME_LEN];
+        for step in 1..=3 {
+            // Returns at all, after exactly the budget, and asks to go on now.
+            assert_eq!(
+                drive::step(agent, host, &mut buf),
+                Poll::Wait(Some(host.now))
+            );
+            assert_eq!(host.taken, step * RX_BUDGET);
+        }
+    });
 }
 
 #[test]
@@ -294,27 +274,27 @@ fn run_async_runs_on_any_executor_and_stops_when_asked() {
 
     let mut host = Host::new();
     host.stop_at = Instant::from_secs(20);
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let exit = {
-        let mut frame = [0; MAX_FRAME_LEN];
-        let mut fut = pin!(drive::run_async(&mut agent, &mut host, &mut frame));
-        let mut cx = Context::from_waker(Waker::noop());
-        let mut polls = 0;
-        loop {
-            polls += 1;
-            assert!(polls < 100_000, "run_async never finished");
-            if let TaskPoll::Ready(exit) = fut.as_mut().poll(&mut cx) {
-                break exit;
+    with_agent(host, |agent, host| {
+        let exit = {
+            let mut frame = [0; MAX_FRAME_LEN];
+            let mut fut = pin!(drive::run_async(agent, host, &mut frame));
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut polls = 0;
+            loop {
+                polls += 1;
+                assert!(polls < 100_000, "run_async never finished");
+                if let TaskPoll::Ready(exit) = fut.as_mut().poll(&mut cx) {
+                    break exit;
+                }
             }
-        }
-    };
-    assert_eq!(exit, Exit::Stopped);
-    assert!(agent.is_stopped());
-    // It did the work of those 20 s: probes, then the claim bound.
-    assert!(host.sent.iter().any(|f| arp(f).is_some()));
-    assert!(agent.status().host_ipv4.is_some());
-    assert!(host.now >= Instant::from_secs(20));
+        };
+        assert_eq!(exit, Exit::Stopped);
+        assert!(agent.is_stopped());
+        // It did the work of those 20 s: probes, then the claim bound.
+        assert!(host.sent.iter().any(|f| arp(f).is_some()));
+        assert!(agent.status().host_ipv4.is_some());
+        assert!(host.now >= Instant::from_secs(20));
+    });
 }
 
 /// [`run_until`] with a peer: every frame the agent sends is shown to
@@ -433,60 +413,59 @@ fn arp_reply(ip: Ipv4Address, to_ip: Ipv4Address) -> Vec<u8> {
 
 #[test]
 fn a_bmc_that_refuses_its_tls_port_is_audited_once_and_retried_with_backoff_never_plain() {
-    let mut host = Host::new();
-    let mut bufs = Box::new(AgentBuffers::new());
-    let mut agent = agent(&mut bufs, &mut host);
-    let ours = bound(&mut agent, &mut host);
-    let cfg = Config::default();
-    let mut syns: Vec<(Instant, u16)> = Vec::new();
-    let until = host.now + Duration::from_secs(30);
-    converse(&mut agent, &mut host, until, |now, f| {
-        if let Some((
-            _,
-            ArpRepr::EthernetIpv4 {
-                operation: ArpOperation::Request,
-                target_protocol_addr,
-                source_protocol_addr,
-                ..
-            },
-        )) = arp(f)
-        {
-            if target_protocol_addr == cfg.bmc_ipv4 && source_protocol_addr == ours {
-                return vec![arp_reply(cfg.bmc_ipv4, ours)];
+    with_agent(Host::new(), |agent, host| {
+        let ours = bound(agent, host);
+        let cfg = Config::default();
+        let mut syns: Vec<(Instant, u16)> = Vec::new();
+        let until = host.now + Duration::from_secs(30);
+        converse(agent, host, until, |now, f| {
+            if let Some((
+                _,
+                ArpRepr::EthernetIpv4 {
+                    operation: ArpOperation::Request,
+                    target_protocol_addr,
+                    source_protocol_addr,
+                    ..
+                },
+            )) = arp(f)
+            {
+                if target_protocol_addr == cfg.bmc_ipv4 && source_protocol_addr == ours {
+                    return vec![arp_reply(cfg.bmc_ipv4, ours)];
+                }
             }
-        }
-        match tcp(f) {
-            Some((ip, seg)) if seg.control == smoltcp::wire::TcpControl::Syn => {
-                assert_eq!((ip.src_addr, ip.dst_addr), (ours, cfg.bmc_ipv4));
-                syns.push((now, seg.dst_port));
-                vec![refuse(ip, &seg)]
+            match tcp(f) {
+                Some((ip, seg)) if seg.control == smoltcp::wire::TcpControl::Syn => {
+                    assert_eq!((ip.src_addr, ip.dst_addr), (ours, cfg.bmc_ipv4));
+                    syns.push((now, seg.dst_port));
+                    vec![refuse(ip, &seg)]
+                }
+                _ => vec![],
             }
-            _ => vec![],
-        }
-    });
-    assert!(syns.len() >= 3, "SYNs: {syns:?}");
-    // TLS is the default (DESIGN §5a): every attempt is to the TLS port,
-    // none falls back to the plain one (B1: no plain fallback by itself).
-    assert!(
-        syns.iter().all(|&(_, port)| port == cfg.tls_port),
-        "{syns:?}"
-    );
-    // Each retry waits at least the minimum backoff.
-    for w in syns.windows(2) {
+        });
+        assert!(syns.len() >= 3, "SYNs: {syns:?}");
+        // TLS is the default (DESIGN §5a): every attempt is to the TLS port,
+        // none falls back to the plain one (B1: no plain fallback by itself).
         assert!(
-            w[1].0 - w[0].0 >= cfg.backoff_min,
-            "retried too soon: {syns:?}"
+            syns.iter().all(|&(_, port)| port == cfg.tls_port),
+            "{syns:?}"
         );
-    }
-    // BL2007, once for the outage, however many refusals.
-    assert_eq!(
-        host.audits.iter().filter(|&&id| id == 2007).count(),
-        1,
-        "{:?}",
-        host.audits
-    );
-    assert!(
-        agent.status().family.is_none(),
-        "no session with a refusing BMC"
-    );
+        // Each retry waits at least the minimum backoff.
+        for w in syns.windows(2) {
+            assert!(
+                w[1].0 - w[0].0 >= cfg.backoff_min,
+                "retried too soon: {syns:?}"
+            );
+        }
+        // BL2007, once for the outage, however many refusals.
+        assert_eq!(
+            host.audits.iter().filter(|&&id| id == 2007).count(),
+            1,
+            "{:?}",
+            host.audits
+        );
+        assert!(
+            agent.status().family.is_none(),
+            "no session with a refusing BMC"
+        );
+    });
 }

@@ -928,8 +928,13 @@ fn end_session<P: Platform>(cx: &mut Cx<'_, '_, '_, P>, family: Family, end: Ses
     if end != SessionEnd::Untrusted && !no_session {
         net.p.record(now, &AuditEvent::Session(event));
     }
-    if end != SessionEnd::Stopped {
-        net.abort(family);
+    match end {
+        // `Agent::stop` closes both sockets itself.
+        SessionEnd::Stopped => {}
+        // BYE "moving" is in the socket: FIN after it, so the BMC hears
+        // why the session went (an abort would drop it for a RST).
+        SessionEnd::Moving => net.tcp(family).close(),
+        _ => net.abort(family),
     }
     ctl.connected[family] = false;
     ctl.disconnect[family] = false;
@@ -937,7 +942,8 @@ fn end_session<P: Platform>(cx: &mut Cx<'_, '_, '_, P>, family: Family, end: Ses
         ctl.report(Input::SessionEnded { family, cause });
     }
     // A deferred IPv4 release (P3) is now due: the agent's step ends so the
-    // RST leaves with the address, and the next step releases it.
+    // last frames (BYE and FIN, or the RST) leave with the address, and the
+    // next step releases it.
     ctl.status.session_down();
     net.p.status(&ctl.status);
 }

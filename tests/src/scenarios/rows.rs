@@ -447,6 +447,14 @@ pub(super) fn b2_check(o: &Outcome) -> Result<(), String> {
     ensure(o.has("BL3008"), || {
         format!("BL3008 expected: {:?}", o.ids())
     })?;
+    // The IPv6 session ends with BYE "moving" (DESIGN §5: BYE a↔b), so the
+    // BMC hears why it went rather than a reset.
+    let log = &o.world.bmc.state.log.0;
+    ensure(
+        log.iter()
+            .any(|e| e.id == "BMC0002" && e.text.ends_with("(reason 1)")),
+        || format!("the BMC never heard BYE moving: {log:?}"),
+    )?;
     ensure(o.session_features() == Some(Features::ALL), || {
         format!("all features on IPv4, got {:?}", o.session_features())
     })
