@@ -193,10 +193,8 @@ impl<'a> Conn<'a> {
         self.reader.reset();
         self.error = None;
         self.blocked = None;
-        // Ends before anything is said are audited as connection failures.
-        self.phase = Phase::Handshake {
-            deadline: cx.net.now(),
-        };
+        // The phase stays Idle until something is said: an end before that
+        // (no trust, a failed HELLO) says no BYE and ends no session.
         match cx.ctl.trust[family].take() {
             // No trust, no session (a connection without a decision cannot
             // happen; refused rather than assumed).
@@ -546,22 +544,8 @@ impl<'a> Conn<'a> {
         let now = cx.net.now();
         let mut buf = [0u8; MAX_FRAME_LEN];
         let state = {
-            let Conn {
-                chan,
-                reader,
-                hb,
-                handle,
-                error,
-                blocked,
-                ..
-            } = self;
+            let (mut io, reader, hb) = self.split();
             let mut s = Serving::resume(hb, state);
-            let mut io = Io {
-                chan,
-                handle: *handle,
-                error,
-                blocked,
-            };
             // Everything the channel holds, not one read's worth: a TLS read
             // gives at most one record, and bytes left in it would otherwise
             // wait for the next frame.
@@ -587,14 +571,21 @@ impl<'a> Conn<'a> {
 }
 
 impl<'a> Conn<'a> {
-    /// The channel's I/O, borrowed apart from the reader and the heartbeat.
-    fn io(&mut self) -> Io<'_, 'a> {
-        Io {
+    /// The channel's I/O, with the reader and the heartbeat borrowed
+    /// beside it.
+    fn split(&mut self) -> (Io<'_, 'a>, &mut Reader, &mut Heartbeat) {
+        let io = Io {
             chan: &mut self.chan,
             handle: self.handle,
             error: &mut self.error,
             blocked: &mut self.blocked,
-        }
+        };
+        (io, &mut self.reader, &mut self.hb)
+    }
+
+    /// The channel's I/O alone.
+    fn io(&mut self) -> Io<'_, 'a> {
+        self.split().0
     }
 
     fn send<P: Platform>(
@@ -606,21 +597,8 @@ impl<'a> Conn<'a> {
     }
 
     fn fill<P: Platform>(&mut self, cx: &mut Cx<'_, '_, 'a, P>) -> Result<usize, SessionEnd> {
-        let Conn {
-            chan,
-            handle,
-            error,
-            blocked,
-            reader,
-            ..
-        } = self;
-        Io {
-            chan,
-            handle: *handle,
-            error,
-            blocked,
-        }
-        .fill(cx, reader)
+        let (mut io, reader, _) = self.split();
+        io.fill(cx, reader)
     }
 
     /// close_notify on an open TLS channel (best effort).
