@@ -184,6 +184,18 @@ pub struct HostFacts {
 pub trait HostNet {
     /// Current facts about the interface.
     fn facts(&mut self) -> HostFacts;
+
+    /// Whether the facts (or the carrier) may have changed since this was
+    /// last asked. `None`, the default: the platform cannot tell, and the
+    /// core reads [`HostNet::facts`] every second, which also wakes it
+    /// every second. `Some`: the platform is told of changes (Linux:
+    /// rtnetlink) and its `wait` returns when one comes; the core then
+    /// reads the facts at once on `Some(true)` and otherwise once a minute,
+    /// for changes nobody announces. Called on every round of the agent's
+    /// timers, so it must be cheap.
+    fn facts_changed(&mut self) -> Option<bool> {
+        None
+    }
 }
 
 /// What the BMC publishes on the trusted host-local bootstrap channel

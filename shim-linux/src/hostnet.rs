@@ -3,18 +3,107 @@
 //! Addresses come from `getifaddrs(3)`; whether IPv6 is enabled from
 //! `/proc/sys/net/ipv6/conf/{all,IF}/disable_ipv6` (no `/proc/sys/net/ipv6`
 //! at all means the kernel has no IPv6); link state from the interface flags.
+//!
+//! Reading them costs two netlink dumps and three `/proc` lookups, and the
+//! core would do it every second; with a [`HostWatch`] (rtnetlink's link
+//! and address notifications) the core reads them when the kernel announces
+//! a change and once a minute besides
+//! ([`HostNet::facts_changed`]), so an idle agent sleeps until its
+//! heartbeat.
 
 use std::fs;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use bmclink_core::platform::{HostFacts, HostNet};
+use nix::errno::Errno;
 use nix::net::if_::InterfaceFlags;
+use nix::sys::socket::{
+    bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
+};
 
 /// The host's view of one interface.
 #[derive(Debug, Clone)]
 pub struct LinuxHostNet {
     iface: String,
     proc_root: PathBuf,
+    watch: Option<Arc<HostWatch>>,
+}
+
+/// rtnetlink's multicast groups for links (carrier, flags) and IPv4/IPv6
+/// addresses, and IPv6's per-interface state.
+const GROUPS: u32 = (libc::RTMGRP_LINK
+    | libc::RTMGRP_IPV4_IFADDR
+    | libc::RTMGRP_IPV6_IFADDR
+    | libc::RTMGRP_IPV6_IFINFO) as u32;
+
+/// The most notifications one [`HostWatch::drain`] reads: a storm of them
+/// (a host making hundreds of veths) leaves the rest readable, so the next
+/// wait returns at once, rather than holding the agent.
+const DRAIN_BUDGET: usize = 64;
+
+/// A subscription to the kernel's link and address notifications in the
+/// agent's network namespace: the frames backend's `wait` also returns when
+/// one comes ([`crate::frames::wait_on`]), and [`LinuxHostNet`] reads its
+/// flag. Any interface's change counts: changes are rare, and reading the
+/// facts again is cheap next to parsing every notification.
+#[derive(Debug)]
+pub struct HostWatch {
+    fd: OwnedFd,
+    changed: AtomicBool,
+}
+
+impl HostWatch {
+    /// Subscribes (a non-blocking `NETLINK_ROUTE` socket bound to the
+    /// groups; unprivileged, and allowed by the unit's
+    /// `RestrictAddressFamilies`).
+    pub fn open() -> io::Result<HostWatch> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            SockProtocol::NetlinkRoute,
+        )?;
+        bind(fd.as_raw_fd(), &NetlinkAddr::new(0, GROUPS))?;
+        Ok(HostWatch {
+            fd,
+            changed: AtomicBool::new(true),
+        })
+    }
+
+    /// Reads the notifications that are there (at most [`DRAIN_BUDGET`])
+    /// and remembers whether there was one. A lost notification (ENOBUFS:
+    /// the socket's queue overflowed) or an error counts as a change.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 4096];
+        for _ in 0..DRAIN_BUDGET {
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
+                Ok(0) => return,
+                Ok(_) | Err(Errno::ENOBUFS) => self.changed.store(true, Ordering::Relaxed),
+                Err(_) => {
+                    self.changed.store(true, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        self.changed.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a change came since the last call (true on the first).
+    pub fn take_changed(&self) -> bool {
+        self.drain();
+        self.changed.swap(false, Ordering::Relaxed)
+    }
+
+    /// The socket, for `poll(2)`.
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
 }
 
 impl LinuxHostNet {
@@ -28,7 +117,15 @@ impl LinuxHostNet {
         LinuxHostNet {
             iface: iface.into(),
             proc_root: proc_root.into(),
+            watch: None,
         }
+    }
+
+    /// Tells the core when the facts may have changed, from `watch`
+    /// (which the frames backend's `wait` also watches).
+    pub fn with_watch(mut self, watch: Arc<HostWatch>) -> Self {
+        self.watch = Some(watch);
+        self
     }
 
     /// Whether the host's IPv6 stack is enabled on the interface.
@@ -85,6 +182,10 @@ impl HostNet for LinuxHostNet {
             }
         }
         facts
+    }
+
+    fn facts_changed(&mut self) -> Option<bool> {
+        self.watch.as_ref().map(|w| w.take_changed())
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bmclink_core::agent::Status;
 use bmclink_core::audit::{AuditEvent, StoreEvent};
@@ -19,7 +20,7 @@ use crate::audit::LinuxAudit;
 use crate::clock::LinuxClock;
 use crate::config::ShimConfig;
 use crate::frames::{local_mac, FramesError, PacketFrames, StopSignal, TapFrames};
-use crate::hostnet::LinuxHostNet;
+use crate::hostnet::{HostWatch, LinuxHostNet};
 use crate::hosts::HostsFile;
 use crate::ipmi::BootstrapSource;
 use crate::pcap::PcapFrames;
@@ -207,20 +208,36 @@ pub fn build(
     let audit = audit_sinks(cfg, foreground)?;
     let clock = LinuxClock::start();
     let mac = cfg.mac.unwrap_or_else(|| local_mac(&mut OsRng));
+    // The host's change notifications: the facts are then read when the
+    // kernel announces a change, not every second. Without them (a kernel
+    // or sandbox without rtnetlink) the core polls, as on any platform.
+    let watch = match HostWatch::open() {
+        Ok(w) => Some(Arc::new(w)),
+        Err(e) => {
+            log::warn!("no rtnetlink notifications ({e}): host facts are read every second");
+            None
+        }
+    };
     let frames: Box<dyn Frames> = match backend {
         Backend::Tap(name) => {
-            let f = TapFrames::open(name, mac, clock)?;
-            match stop {
-                Some(s) => wrap_pcap(f.with_stop(s), pcap)?,
-                None => wrap_pcap(f, pcap)?,
+            let mut f = TapFrames::open(name, mac, clock)?;
+            if let Some(s) = stop {
+                f = f.with_stop(s);
             }
+            if let Some(w) = &watch {
+                f = f.with_host_watch(w.clone());
+            }
+            wrap_pcap(f, pcap)?
         }
         Backend::Iface(name) => {
-            let f = PacketFrames::open(name, mac, clock)?;
-            match stop {
-                Some(s) => wrap_pcap(f.with_stop(s), pcap)?,
-                None => wrap_pcap(f, pcap)?,
+            let mut f = PacketFrames::open(name, mac, clock)?;
+            if let Some(s) = stop {
+                f = f.with_stop(s);
             }
+            if let Some(w) = &watch {
+                f = f.with_host_watch(w.clone());
+            }
+            wrap_pcap(f, pcap)?
         }
     };
     let iface = backend.host_interface(cfg);
@@ -229,7 +246,10 @@ pub fn build(
         frames,
         clock,
         store: FileStore::new(&cfg.state_dir),
-        hostnet: LinuxHostNet::new(iface),
+        hostnet: match watch {
+            Some(w) => LinuxHostNet::new(iface).with_watch(w),
+            None => LinuxHostNet::new(iface),
+        },
         bootstrap: bootstrap_of(cfg),
         audit,
         status: Some(StatusSink {
@@ -386,6 +406,9 @@ impl Store for LinuxPlatform {
 impl HostNet for LinuxPlatform {
     fn facts(&mut self) -> HostFacts {
         self.hostnet.facts()
+    }
+    fn facts_changed(&mut self) -> Option<bool> {
+        self.hostnet.facts_changed()
     }
 }
 

@@ -739,6 +739,67 @@ fn idle_cpu_while_connected_over_60_s() {
     );
 }
 
+/// The host's change notifications (`HostWatch`) from the kernel itself,
+/// in a namespace of this test: quiet when nothing changes; an address
+/// added, a link set up, an address removed are each announced; and the
+/// backends' wait returns on an announcement, long before its deadline.
+#[test]
+fn host_watch_hears_the_kernel_announce_address_and_link_changes() {
+    use bmclink_linux::hostnet::HostWatch;
+    if !may_run("host_watch_hears_the_kernel_announce_address_and_link_changes") {
+        return;
+    }
+    let ns = Netns::new("watch");
+    ns.ip(&["tuntap", "add", "dev", "usb0", "mode", "tap"]);
+    // The socket belongs to the namespace it was made in.
+    let watch = std::thread::scope(|s| {
+        s.spawn(|| {
+            ns.enter();
+            HostWatch::open().expect("an rtnetlink subscription")
+        })
+        .join()
+        .expect("thread")
+    });
+    let heard = |what: &str| {
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while !watch.take_changed() {
+            assert!(Instant::now() < give_up, "no announcement of {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    assert!(watch.take_changed(), "the first call reads the facts");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!watch.take_changed(), "announced with nothing changed");
+    ns.ip(&["addr", "add", "169.254.7.7/16", "dev", "usb0"]);
+    heard("an IPv4 address added");
+    ns.ip(&["link", "set", "usb0", "up"]);
+    heard("the link set up");
+    ns.ip(&["addr", "del", "169.254.7.7/16", "dev", "usb0"]);
+
+    let (idle, _keep) = nix::unistd::pipe().expect("pipe");
+    let clock = bmclink_linux::clock::LinuxClock::start();
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_millis(50));
+    let deadline =
+        bmclink_core::platform::Clock::now(&clock) + smoltcp::time::Duration::from_secs(20);
+    let wake = bmclink_linux::frames::wait_on(
+        std::os::fd::AsFd::as_fd(&idle),
+        None,
+        Some(&watch),
+        &clock,
+        Some(deadline),
+    );
+    assert_eq!(wake, bmclink_core::platform::Wake::Ready);
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "waited for the deadline"
+    );
+    assert!(
+        watch.take_changed(),
+        "the wait read the announcement of the removal"
+    );
+}
+
 /// The independent BMC of `tests/interop/spec_bmc.py`, written from DESIGN
 /// §5/§5a only (Python's `ssl` on the system OpenSSL), inside the namespace.
 const SPEC_BMC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/spec_bmc.py");

@@ -31,7 +31,13 @@ impl Frames for Silent {
     }
     fn send(&mut self, _: &[u8]) {}
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        bmclink_linux::frames::wait_on(self.idle.as_fd(), Some(&self.stop), &self.clock, deadline)
+        bmclink_linux::frames::wait_on(
+            self.idle.as_fd(),
+            Some(&self.stop),
+            None,
+            &self.clock,
+            deadline,
+        )
     }
 }
 

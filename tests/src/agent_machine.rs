@@ -157,6 +157,42 @@ fn an_arp_request_for_the_bound_address_is_answered_before_the_next_frame() {
     });
 }
 
+/// `HostNet::facts_changed`: a platform that cannot tell is read every
+/// second; one that is told of changes is read when it says so and once a
+/// minute besides (what the policy makes of the facts is the P rows'
+/// business: `policy_rows`).
+#[test]
+fn host_facts_are_polled_every_second_unless_the_platform_announces_changes() {
+    let minute = |host: Host| {
+        let mut reads = 0;
+        with_agent(host, |agent, host| {
+            let start = host.facts_read;
+            run_until(agent, host, host.now + Duration::from_secs(60));
+            reads = host.facts_read - start;
+        });
+        reads
+    };
+    let polled = minute(Host::new());
+    assert!((59..=61).contains(&polled), "{polled} reads in a minute");
+    let told = || {
+        let mut host = Host::new();
+        host.notify = Some(false);
+        host
+    };
+    let quiet = minute(told());
+    assert!(quiet <= 2, "{quiet} reads in a quiet minute");
+
+    with_agent(told(), |agent, host| {
+        run_until(agent, host, host.now + Duration::from_secs(10));
+        let before = host.facts_read;
+        agent.handle_timeout(host);
+        assert_eq!(host.facts_read, before, "not read without a change");
+        host.notify = Some(true);
+        agent.handle_timeout(host);
+        assert_eq!(host.facts_read, before + 1, "read at once when told");
+    });
+}
+
 #[test]
 fn a_frame_makes_the_agent_due_at_once() {
     with_agent(Host::new(), |agent, host| {

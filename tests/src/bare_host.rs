@@ -38,6 +38,13 @@ pub struct Host {
     pub taken: usize,
     /// For the drivers: a wait at or after this instant says stop.
     pub stop_at: Instant,
+    /// The host's facts about the USBNIC.
+    pub facts: HostFacts,
+    /// How many times the agent read them.
+    pub facts_read: usize,
+    /// What `facts_changed` says: `None`, a platform that cannot tell;
+    /// `Some(true)` once, then `Some(false)`, one that was told of a change.
+    pub notify: Option<bool>,
 }
 
 impl Default for Host {
@@ -60,6 +67,9 @@ impl Host {
             endless: None,
             taken: 0,
             stop_at: Instant::from_secs(3600),
+            facts: HostFacts::default(),
+            facts_read: 0,
+            notify: None,
         }
     }
 }
@@ -137,7 +147,15 @@ impl Store for Host {
 
 impl HostNet for Host {
     fn facts(&mut self) -> HostFacts {
-        HostFacts::default()
+        self.facts_read += 1;
+        self.facts
+    }
+    fn facts_changed(&mut self) -> Option<bool> {
+        let said = self.notify;
+        if said == Some(true) {
+            self.notify = Some(false);
+        }
+        said
     }
 }
 

@@ -28,8 +28,14 @@ use crate::time::SaturatingAdd;
 use crate::types::Family;
 use crate::Platform;
 
-/// How often the host's facts about the USBNIC are read again.
+/// How often the host's facts about the USBNIC are read again on a platform
+/// that cannot say when they change
+/// ([`HostNet::facts_changed`](crate::platform::HostNet::facts_changed) `None`).
 pub const FACTS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often they are read again on a platform that says when they change:
+/// for a change it was not told of (on Linux, `disable_ipv6` set on an
+/// interface without IPv6 addresses announces nothing).
+pub const FACTS_RECHECK: Duration = Duration::from_secs(60);
 /// Inputs buffered between the link/sockets and the policy in one tick.
 const INPUTS: usize = 16;
 
@@ -188,8 +194,13 @@ impl Control {
                 self.input(Input::LinkDown);
             }
         }
-        if now >= self.facts_at {
-            self.facts_at = now.saturating_add(FACTS_INTERVAL);
+        let changed = net.p.facts_changed();
+        if changed == Some(true) || now >= self.facts_at {
+            let every = match changed {
+                None => FACTS_INTERVAL,
+                Some(_) => FACTS_RECHECK,
+            };
+            self.facts_at = now.saturating_add(every);
             let facts = net.p.facts();
             if facts != self.facts {
                 self.facts = facts;

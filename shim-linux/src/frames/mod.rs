@@ -12,6 +12,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use smoltcp::time::Instant;
 
 use crate::clock::LinuxClock;
+use crate::hostnet::HostWatch;
 
 pub mod packet;
 pub mod tap;
@@ -213,31 +214,47 @@ pub(crate) fn poll_timeout(clock: &LinuxClock, deadline: Option<Instant>) -> Pol
     }
 }
 
-/// Blocks on `device` (readable) and the stop pipe until one is ready or the
-/// deadline passes. Errors (EINTR included) are spurious returns. Every
-/// backend's `wait` is this; a simulator or another backend may use it too.
+/// Blocks on `device` (readable), the stop pipe and the host's change
+/// notifications until one is ready or the deadline passes. Errors (EINTR
+/// included) are spurious returns. A notification is read here (the flag
+/// stays in `host` for [`crate::hostnet::LinuxHostNet`]), so a readable
+/// watch never makes the next wait return at once. Every backend's `wait`
+/// is this; a simulator or another backend may use it too.
 pub fn wait_on(
     device: BorrowedFd<'_>,
     stop: Option<&StopSignal>,
+    host: Option<&HostWatch>,
     clock: &LinuxClock,
     deadline: Option<Instant>,
 ) -> Wake {
     let timeout = poll_timeout(clock, deadline);
-    let second = stop.map_or(device, |s| s.read.as_fd());
-    let mut fds = [
-        PollFd::new(device, PollFlags::POLLIN),
-        PollFd::new(second, PollFlags::POLLIN),
-    ];
-    let used = if stop.is_some() { 2 } else { 1 };
+    // The device, then the stop pipe and the watch when there are.
+    let mut fds: [PollFd<'_>; 3] = std::array::from_fn(|_| PollFd::new(device, PollFlags::POLLIN));
+    let mut used = 1;
+    let (mut stop_at, mut host_at) = (None, None);
+    for (fd, at) in [
+        (stop.map(|s| s.read.as_fd()), &mut stop_at),
+        (host.map(HostWatch::as_fd), &mut host_at),
+    ] {
+        if let (Some(fd), Some(slot)) = (fd, fds.get_mut(used)) {
+            *slot = PollFd::new(fd, PollFlags::POLLIN);
+            *at = Some(used);
+            used += 1;
+        }
+    }
     if nix::poll::poll(fds.get_mut(..used).unwrap_or_default(), timeout).is_err() {
         return Wake::Ready;
     }
-    if let Some(s) = stop {
-        let ready = fds
-            .get(1)
+    let ready = |i: Option<usize>| {
+        i.and_then(|i| fds.get(i))
             .and_then(|f| f.revents())
-            .is_some_and(|r| r.contains(PollFlags::POLLIN));
-        if ready && s.take() {
+            .is_some_and(|r| !r.is_empty())
+    };
+    if let Some(h) = host.filter(|_| ready(host_at)) {
+        h.drain();
+    }
+    if let Some(s) = stop.filter(|_| ready(stop_at)) {
+        if s.take() {
             return Wake::Stop;
         }
     }
@@ -351,10 +368,19 @@ mod tests {
         let (dev, _dev_w) = nonblocking_pipe().unwrap();
         let clock = LinuxClock::start();
         let soon = Some(clock.now());
-        assert_eq!(wait_on(dev.as_fd(), Some(&stop), &clock, soon), Wake::Ready);
+        assert_eq!(
+            wait_on(dev.as_fd(), Some(&stop), None, &clock, soon),
+            Wake::Ready
+        );
         trigger.stop().unwrap();
-        assert_eq!(wait_on(dev.as_fd(), Some(&stop), &clock, None), Wake::Stop);
-        assert_eq!(wait_on(dev.as_fd(), Some(&stop), &clock, soon), Wake::Ready);
+        assert_eq!(
+            wait_on(dev.as_fd(), Some(&stop), None, &clock, None),
+            Wake::Stop
+        );
+        assert_eq!(
+            wait_on(dev.as_fd(), Some(&stop), None, &clock, soon),
+            Wake::Ready
+        );
     }
 
     #[test]
@@ -363,6 +389,6 @@ mod tests {
         File::from(dev_w).write_all(b"x").unwrap();
         let clock = LinuxClock::start();
         // No deadline: only readiness can end this wait.
-        assert_eq!(wait_on(dev.as_fd(), None, &clock, None), Wake::Ready);
+        assert_eq!(wait_on(dev.as_fd(), None, None, &clock, None), Wake::Ready);
     }
 }

@@ -10,12 +10,14 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 
 use bmclink_core::platform::{Frames, Nic, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
 use super::{check_ifname, wait_on, FramesError, StopSignal, SKIP_BUDGET};
 use crate::clock::LinuxClock;
+use crate::hostnet::HostWatch;
 
 /// Frames through an AF_PACKET socket on one interface.
 #[derive(Debug)]
@@ -25,6 +27,7 @@ pub struct PacketFrames {
     mac: [u8; 6],
     clock: LinuxClock,
     stop: Option<StopSignal>,
+    host: Option<Arc<HostWatch>>,
 }
 
 fn last_error() -> io::Error {
@@ -107,12 +110,20 @@ impl PacketFrames {
             mac,
             clock,
             stop: None,
+            host: None,
         })
     }
 
     /// Makes [`Frames::wait`] return [`Wake::Stop`] on this stop signal.
     pub fn with_stop(mut self, stop: StopSignal) -> Self {
         self.stop = Some(stop);
+        self
+    }
+
+    /// Makes [`Frames::wait`] also return when the host announces a link
+    /// or address change (and read the announcement into `host`).
+    pub fn with_host_watch(mut self, host: Arc<HostWatch>) -> Self {
+        self.host = Some(host);
         self
     }
 
@@ -197,7 +208,13 @@ impl Frames for PacketFrames {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        wait_on(self.sock.as_fd(), self.stop.as_ref(), &self.clock, deadline)
+        wait_on(
+            self.sock.as_fd(),
+            self.stop.as_ref(),
+            self.host.as_deref(),
+            &self.clock,
+            deadline,
+        )
     }
 }
 
