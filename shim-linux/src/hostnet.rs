@@ -19,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bmclink_core::platform::{HostFacts, HostNet};
+
+use crate::frames::{check_ifname, ifreq};
 use nix::errno::Errno;
 use nix::net::if_::InterfaceFlags;
 use nix::sys::socket::{
@@ -48,19 +50,23 @@ const DRAIN_BUDGET: usize = 64;
 /// A subscription to the kernel's link and address notifications in the
 /// agent's network namespace: the frames backend's `wait` also returns when
 /// one comes ([`crate::frames::wait_on`]), and [`LinuxHostNet`] reads its
-/// flag. Any interface's change counts: changes are rare, and reading the
-/// facts again is cheap next to parsing every notification.
+/// flag. Only a notification about one of the watched interfaces (the
+/// USBNIC, and the device the frames go through) counts: a host's other
+/// interfaces change all the time (a router advertisement refreshes an
+/// address's lifetime, a container adds a veth), and each counted change
+/// costs the agent a full read of the facts.
 #[derive(Debug)]
 pub struct HostWatch {
     fd: OwnedFd,
+    names: Vec<String>,
     changed: AtomicBool,
 }
 
 impl HostWatch {
     /// Subscribes (a non-blocking `NETLINK_ROUTE` socket bound to the
     /// groups; unprivileged, and allowed by the unit's
-    /// `RestrictAddressFamilies`).
-    pub fn open() -> io::Result<HostWatch> {
+    /// `RestrictAddressFamilies`) to the changes of the interfaces `names`.
+    pub fn open(names: &[&str]) -> io::Result<HostWatch> {
         let fd = socket(
             AddressFamily::Netlink,
             SockType::Raw,
@@ -70,28 +76,52 @@ impl HostWatch {
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, GROUPS))?;
         Ok(HostWatch {
             fd,
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
             changed: AtomicBool::new(true),
         })
     }
 
     /// Reads the notifications that are there (at most [`DRAIN_BUDGET`])
-    /// and remembers whether there was one. A lost notification (ENOBUFS:
-    /// the socket's queue overflowed) or an error counts as a change.
+    /// and remembers whether one was about a watched interface. A lost
+    /// notification (ENOBUFS: the socket's queue overflowed) or an error
+    /// counts as a change.
     pub fn drain(&self) {
-        let mut buf = [0u8; 4096];
+        let mut buf = [0u8; 8192];
+        let mut indices: Option<Vec<u32>> = None;
+        let changed = || self.changed.store(true, Ordering::Relaxed);
         for _ in 0..DRAIN_BUDGET {
             match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-                Err(Errno::EAGAIN) => return,
+                Err(Errno::EAGAIN) | Ok(0) => return,
                 Err(Errno::EINTR) => continue,
-                Ok(0) => return,
-                Ok(_) | Err(Errno::ENOBUFS) => self.changed.store(true, Ordering::Relaxed),
-                Err(_) => {
-                    self.changed.store(true, Ordering::Relaxed);
-                    return;
+                Ok(n) => {
+                    // The indices now: an interface can come, go or be
+                    // made again under the same name.
+                    let wanted = indices.get_or_insert_with(|| {
+                        self.names.iter().filter_map(|n| self.index_of(n)).collect()
+                    });
+                    if touches(buf.get(..n).unwrap_or_default(), wanted) {
+                        changed();
+                    }
                 }
+                Err(Errno::ENOBUFS) => changed(),
+                Err(_) => return changed(),
             }
         }
-        self.changed.store(true, Ordering::Relaxed);
+        // More are queued: the next wait returns at once for them.
+    }
+
+    /// The index of interface `name` in the socket's own namespace (an
+    /// ioctl on the netlink socket falls through to the device layer of its
+    /// namespace, where `if_nametoindex` would ask the caller's thread's),
+    /// or `None` when there is no such interface now.
+    fn index_of(&self, name: &str) -> Option<u32> {
+        check_ifname(name).ok()?;
+        let mut req = ifreq(name);
+        // SAFETY: req is a valid ifreq with a NUL-terminated name (checked
+        // shorter than IFNAMSIZ), and the fd is an open socket.
+        unsafe { ioctl_get_index(self.fd.as_raw_fd(), &mut req) }.ok()?;
+        // SAFETY: SIOCGIFINDEX fills the ifindex member of the union.
+        u32::try_from(unsafe { req.ifr_ifru.ifru_ifindex }).ok()
     }
 
     /// Whether a change came since the last call (true on the first).
@@ -104,6 +134,55 @@ impl HostWatch {
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+nix::ioctl_readwrite_bad!(ioctl_get_index, libc::SIOCGIFINDEX, libc::ifreq);
+
+/// The size of `struct nlmsghdr`; the interface index of `ifinfomsg`,
+/// `ifaddrmsg` and `prefixmsg` follows it after 4 bytes.
+const NLMSG_HDRLEN: usize = 16;
+
+/// Whether one datagram of rtnetlink notifications is about an interface
+/// whose index is in `wanted`: a link or address message for it, a link
+/// deleted (its index may be gone already), or a netlink error or overrun.
+/// Bytes that do not parse end the datagram; they count as a change, since
+/// what they said is unknown.
+pub(crate) fn touches(mut msgs: &[u8], wanted: &[u32]) -> bool {
+    const RTM_NEWPREFIX: u16 = 52;
+    let u32_at = |b: &[u8], at: usize| {
+        b.get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_ne_bytes)
+    };
+    while !msgs.is_empty() {
+        let Some(len) = u32_at(msgs, 0).map(|l| l as usize) else {
+            return true;
+        };
+        let Some(kind) = msgs
+            .get(4..6)
+            .and_then(|b| b.try_into().ok())
+            .map(u16::from_ne_bytes)
+        else {
+            return true;
+        };
+        let Some(msg) = msgs.get(..len).filter(|_| len >= NLMSG_HDRLEN) else {
+            return true;
+        };
+        match kind {
+            libc::RTM_DELLINK => return true,
+            libc::RTM_NEWLINK | libc::RTM_NEWADDR | libc::RTM_DELADDR | RTM_NEWPREFIX => {
+                match u32_at(msg, NLMSG_HDRLEN + 4) {
+                    Some(index) if !wanted.contains(&index) => {}
+                    _ => return true,
+                }
+            }
+            k if k == libc::NLMSG_ERROR as u16 || k == libc::NLMSG_OVERRUN as u16 => return true,
+            _ => {}
+        }
+        // NLMSG_ALIGN: messages are padded to 4 bytes.
+        msgs = msgs.get(len.next_multiple_of(4)..).unwrap_or_default();
+    }
+    false
 }
 
 impl LinuxHostNet {
@@ -192,6 +271,58 @@ impl HostNet for LinuxHostNet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One rtnetlink message: a header of `kind`, then 4 bytes, then the
+    /// interface index, then padding to `body` bytes.
+    fn msg(kind: u16, index: u32, body: usize) -> Vec<u8> {
+        let len = NLMSG_HDRLEN + body;
+        let mut m = vec![0u8; len.next_multiple_of(4)];
+        m[..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        m[4..6].copy_from_slice(&kind.to_ne_bytes());
+        m[NLMSG_HDRLEN + 4..NLMSG_HDRLEN + 8].copy_from_slice(&index.to_ne_bytes());
+        m
+    }
+
+    #[test]
+    fn only_notifications_about_a_watched_interface_count() {
+        let ours = [7];
+        for kind in [libc::RTM_NEWLINK, libc::RTM_NEWADDR, libc::RTM_DELADDR, 52] {
+            assert!(touches(&msg(kind, 7, 16), &ours), "kind {kind} for ours");
+            assert!(
+                !touches(&msg(kind, 9, 16), &ours),
+                "kind {kind} for another"
+            );
+        }
+        // A route or neighbour message (other groups) says nothing.
+        assert!(!touches(&msg(libc::RTM_NEWROUTE, 7, 16), &ours));
+        // A deleted link may have been ours under an index now gone.
+        assert!(touches(&msg(libc::RTM_DELLINK, 9, 16), &ours));
+        // Several in one datagram, padding included: the second is ours.
+        let mut two = msg(libc::RTM_NEWADDR, 9, 9);
+        two.extend(msg(libc::RTM_NEWADDR, 7, 9));
+        assert!(touches(&two, &ours));
+        assert!(!touches(&two, &[3]));
+        // No watched interface exists yet: only link deletions count.
+        assert!(!touches(&msg(libc::RTM_NEWLINK, 7, 16), &[]));
+    }
+
+    #[test]
+    fn a_datagram_that_does_not_parse_counts_as_a_change() {
+        let ours = [7];
+        let good = msg(libc::RTM_NEWADDR, 9, 16);
+        assert!(!touches(&[], &ours));
+        for cut in 1..good.len() {
+            // A cut message: what it said is unknown.
+            assert!(touches(&good[..cut], &ours), "cut at {cut}");
+        }
+        let mut short = good.clone();
+        short[..4].copy_from_slice(&3u32.to_ne_bytes());
+        assert!(touches(&short, &ours), "a length below the header's");
+        let mut long = good;
+        long[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(touches(&long, &ours), "a length past the datagram");
+        assert!(touches(&msg(libc::NLMSG_OVERRUN as u16, 9, 16), &ours));
+    }
 
     fn proc_tree(all: Option<&str>, iface: Option<&str>) -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();

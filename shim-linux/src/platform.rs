@@ -211,7 +211,10 @@ pub fn build(
     // The host's change notifications: the facts are then read when the
     // kernel announces a change, not every second. Without them (a kernel
     // or sandbox without rtnetlink) the core polls, as on any platform.
-    let watch = match HostWatch::open() {
+    let device = match backend {
+        Backend::Tap(n) | Backend::Iface(n) => n.as_str(),
+    };
+    let watch = match HostWatch::open(&[backend.host_interface(cfg), device]) {
         Ok(w) => Some(Arc::new(w)),
         Err(e) => {
             log::warn!("no rtnetlink notifications ({e}): host facts are read every second");

@@ -740,22 +740,41 @@ fn idle_cpu_while_connected_over_60_s() {
 }
 
 /// The host's change notifications (`HostWatch`) from the kernel itself,
-/// in a namespace of this test: quiet when nothing changes; an address
-/// added, a link set up, an address removed are each announced; and the
-/// backends' wait returns on an announcement, long before its deadline.
+/// in a namespace of this test: quiet when nothing changes, and when only
+/// another interface changes; an address added, the link set up, carrier
+/// gained and lost, an address removed on the watched one are each
+/// announced; and the backends' wait returns on an announcement, long
+/// before its deadline.
 #[test]
 fn host_watch_hears_the_kernel_announce_address_and_link_changes() {
+    use bmclink_linux::clock::LinuxClock;
+    use bmclink_linux::frames::{wait_on, TapFrames};
     use bmclink_linux::hostnet::HostWatch;
     if !may_run("host_watch_hears_the_kernel_announce_address_and_link_changes") {
         return;
     }
     let ns = Netns::new("watch");
-    ns.ip(&["tuntap", "add", "dev", "usb0", "mode", "tap"]);
+    for dev in ["usb0", "other0"] {
+        ns.ip(&["tuntap", "add", "dev", dev, "mode", "tap"]);
+        // No IPv6 link-local, whose DAD would announce itself a second
+        // later and blur which change was heard.
+        ns.ip(&["link", "set", dev, "addrgenmode", "none"]);
+    }
     // The socket belongs to the namespace it was made in.
+    let in_ns = |f: &(dyn Fn() + Sync)| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                ns.enter();
+                f()
+            })
+            .join()
+            .expect("thread")
+        })
+    };
     let watch = std::thread::scope(|s| {
         s.spawn(|| {
             ns.enter();
-            HostWatch::open().expect("an rtnetlink subscription")
+            HostWatch::open(&["usb0"]).expect("an rtnetlink subscription")
         })
         .join()
         .expect("thread")
@@ -766,23 +785,41 @@ fn host_watch_hears_the_kernel_announce_address_and_link_changes() {
             assert!(Instant::now() < give_up, "no announcement of {what}");
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Whatever else that change brings, then quiet.
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = watch.take_changed();
+    };
+    let quiet = |what: &str| {
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!watch.take_changed(), "announced: {what}");
     };
     assert!(watch.take_changed(), "the first call reads the facts");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(!watch.take_changed(), "announced with nothing changed");
+    quiet("nothing changed");
+    ns.ip(&["addr", "add", "169.254.8.8/16", "dev", "other0"]);
+    ns.ip(&["link", "set", "other0", "up"]);
+    quiet("only another interface changed");
     ns.ip(&["addr", "add", "169.254.7.7/16", "dev", "usb0"]);
     heard("an IPv4 address added");
     ns.ip(&["link", "set", "usb0", "up"]);
     heard("the link set up");
-    ns.ip(&["addr", "del", "169.254.7.7/16", "dev", "usb0"]);
+    // A TAP has carrier while a process holds it open.
+    let mac = [0x02, 0, 0, 0, 0, 0x07];
+    let tap = std::sync::Mutex::new(None);
+    in_ns(&|| {
+        let f = TapFrames::open("usb0", mac, LinuxClock::start()).expect("attach usb0");
+        *tap.lock().unwrap() = Some(f);
+    });
+    heard("carrier gained");
+    drop(tap.lock().unwrap().take());
+    heard("carrier lost");
 
+    ns.ip(&["addr", "del", "169.254.7.7/16", "dev", "usb0"]);
     let (idle, _keep) = nix::unistd::pipe().expect("pipe");
-    let clock = bmclink_linux::clock::LinuxClock::start();
+    let clock = LinuxClock::start();
     let t0 = Instant::now();
-    std::thread::sleep(Duration::from_millis(50));
     let deadline =
         bmclink_core::platform::Clock::now(&clock) + smoltcp::time::Duration::from_secs(20);
-    let wake = bmclink_linux::frames::wait_on(
+    let wake = wait_on(
         std::os::fd::AsFd::as_fd(&idle),
         None,
         Some(&watch),

@@ -398,7 +398,16 @@ fn idle_cpu() -> String {
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["test", "--release", "-q", "-p", "bmclink-linux", "--test", "netns", "--"])
+        .args([
+            "test",
+            "--release",
+            "-q",
+            "-p",
+            "bmclink-linux",
+            "--test",
+            "netns",
+            "--",
+        ])
         .args(["--ignored", "--exact", TEST, "--nocapture"])
         .env("BMCLINK_REQUIRE_ROOT", "1")
         .output();

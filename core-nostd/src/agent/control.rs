@@ -174,6 +174,10 @@ impl Control {
     /// actions.
     pub fn tick<P: Platform>(&mut self, cfg: &Config, net: &mut Net<'_, '_, P, Link>) {
         let now = net.now();
+        // Before the carrier: a platform that is told of changes may take
+        // the carrier's announcement here, and the carrier read after it
+        // is then the new one.
+        let changed = net.p.facts_changed();
         let up = net.p.link_up();
         if up != self.link_up {
             self.link_up = up;
@@ -194,7 +198,6 @@ impl Control {
                 self.input(Input::LinkDown);
             }
         }
-        let changed = net.p.facts_changed();
         if changed == Some(true) || now >= self.facts_at {
             let every = match changed {
                 None => FACTS_INTERVAL,
