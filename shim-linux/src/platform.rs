@@ -19,7 +19,7 @@ use smoltcp::time::Instant;
 use crate::audit::LinuxAudit;
 use crate::clock::LinuxClock;
 use crate::config::ShimConfig;
-use crate::frames::{local_mac, FramesError, PacketFrames, StopSignal, TapFrames};
+use crate::frames::{local_mac, FramesError, PacketFrames, StopSignal, TapFrames, Wakers};
 use crate::hostnet::{HostWatch, LinuxHostNet};
 use crate::hosts::HostsFile;
 use crate::ipmi::BootstrapSource;
@@ -221,27 +221,18 @@ pub fn build(
             None
         }
     };
+    let wakers = Wakers {
+        stop,
+        host: watch.clone(),
+    };
     let frames: Box<dyn Frames> = match backend {
         Backend::Tap(name) => {
-            let mut f = TapFrames::open(name, mac, clock)?;
-            if let Some(s) = stop {
-                f = f.with_stop(s);
-            }
-            if let Some(w) = &watch {
-                f = f.with_host_watch(w.clone());
-            }
-            wrap_pcap(f, pcap)?
+            wrap_pcap(TapFrames::open(name, mac, clock)?.waking_on(wakers), pcap)?
         }
-        Backend::Iface(name) => {
-            let mut f = PacketFrames::open(name, mac, clock)?;
-            if let Some(s) = stop {
-                f = f.with_stop(s);
-            }
-            if let Some(w) = &watch {
-                f = f.with_host_watch(w.clone());
-            }
-            wrap_pcap(f, pcap)?
-        }
+        Backend::Iface(name) => wrap_pcap(
+            PacketFrames::open(name, mac, clock)?.waking_on(wakers),
+            pcap,
+        )?,
     };
     let iface = backend.host_interface(cfg);
     let mac = frames.mac();

@@ -748,7 +748,7 @@ fn idle_cpu_while_connected_over_60_s() {
 #[test]
 fn host_watch_hears_the_kernel_announce_address_and_link_changes() {
     use bmclink_linux::clock::LinuxClock;
-    use bmclink_linux::frames::{wait_on, TapFrames};
+    use bmclink_linux::frames::{wait_on, TapFrames, Wakers};
     use bmclink_linux::hostnet::HostWatch;
     if !may_run("host_watch_hears_the_kernel_announce_address_and_link_changes") {
         return;
@@ -774,7 +774,7 @@ fn host_watch_hears_the_kernel_announce_address_and_link_changes() {
     let watch = std::thread::scope(|s| {
         s.spawn(|| {
             ns.enter();
-            HostWatch::open(&["usb0"]).expect("an rtnetlink subscription")
+            std::sync::Arc::new(HostWatch::open(&["usb0"]).expect("an rtnetlink subscription"))
         })
         .join()
         .expect("thread")
@@ -819,10 +819,13 @@ fn host_watch_hears_the_kernel_announce_address_and_link_changes() {
     let t0 = Instant::now();
     let deadline =
         bmclink_core::platform::Clock::now(&clock) + smoltcp::time::Duration::from_secs(20);
+    let wakers = Wakers {
+        stop: None,
+        host: Some(watch.clone()),
+    };
     let wake = wait_on(
         std::os::fd::AsFd::as_fd(&idle),
-        None,
-        Some(&watch),
+        &wakers,
         &clock,
         Some(deadline),
     );

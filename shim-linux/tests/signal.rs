@@ -5,14 +5,14 @@ use std::os::fd::AsFd;
 
 use bmclink_core::platform::{Clock, Frames, Nic, Wake};
 use bmclink_linux::clock::LinuxClock;
-use bmclink_linux::frames::StopSignal;
+use bmclink_linux::frames::{StopSignal, Wakers};
 use smoltcp::time::Instant;
 
 /// A device that never has a frame: only the stop pipe or the deadline
 /// can end its wait.
 struct Silent {
     clock: LinuxClock,
-    stop: StopSignal,
+    stop: Wakers,
     idle: std::os::fd::OwnedFd,
 }
 
@@ -31,13 +31,7 @@ impl Frames for Silent {
     }
     fn send(&mut self, _: &[u8]) {}
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        bmclink_linux::frames::wait_on(
-            self.idle.as_fd(),
-            Some(&self.stop),
-            None,
-            &self.clock,
-            deadline,
-        )
+        bmclink_linux::frames::wait_on(self.idle.as_fd(), &self.stop, &self.clock, deadline)
     }
 }
 
@@ -50,6 +44,10 @@ fn sigterm_and_sigint_each_end_one_wait_with_stop() {
     );
     let (idle, _keep) = nix::unistd::pipe().expect("pipe");
     let clock = LinuxClock::start();
+    let stop = Wakers {
+        stop: Some(stop),
+        host: None,
+    };
     let mut dev = Silent { clock, stop, idle };
     let now = Some(clock.now());
     assert_eq!(dev.wait(now), Wake::Ready);

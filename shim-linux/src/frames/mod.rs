@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 
 use bmclink_core::platform::Wake;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -201,6 +202,17 @@ impl StopTrigger {
     }
 }
 
+/// What ends a backend's wait besides its device: a stop request, and the
+/// host's link and address notifications (which the wait reads into the
+/// watch for [`crate::hostnet::LinuxHostNet`]).
+#[derive(Debug, Default)]
+pub struct Wakers {
+    /// Ends the wait with [`Wake::Stop`].
+    pub stop: Option<StopSignal>,
+    /// Ends the wait with [`Wake::Ready`].
+    pub host: Option<Arc<HostWatch>>,
+}
+
 /// The `poll(2)` timeout for `deadline`, rounded up to whole milliseconds so
 /// a sub-millisecond remainder does not spin.
 pub(crate) fn poll_timeout(clock: &LinuxClock, deadline: Option<Instant>) -> PollTimeout {
@@ -214,8 +226,7 @@ pub(crate) fn poll_timeout(clock: &LinuxClock, deadline: Option<Instant>) -> Pol
     }
 }
 
-/// Blocks on `device` (readable), the stop pipe and the host's change
-/// notifications until one is ready or the deadline passes. Errors (EINTR
+/// Blocks on `device` (readable) and the [`Wakers`] until one is ready or the deadline passes. Errors (EINTR
 /// included) are spurious returns. Notifications are read here (the flag
 /// stays in `host` for [`crate::hostnet::LinuxHostNet`]), so a watch does
 /// not keep the next wait from sleeping, unless more came than one drain
@@ -223,11 +234,11 @@ pub(crate) fn poll_timeout(clock: &LinuxClock, deadline: Option<Instant>) -> Pol
 /// may use it too.
 pub fn wait_on(
     device: BorrowedFd<'_>,
-    stop: Option<&StopSignal>,
-    host: Option<&HostWatch>,
+    wakers: &Wakers,
     clock: &LinuxClock,
     deadline: Option<Instant>,
 ) -> Wake {
+    let (stop, host) = (wakers.stop.as_ref(), wakers.host.as_deref());
     let timeout = poll_timeout(clock, deadline);
     // The device, then the stop pipe and the watch when there are.
     let mut fds: [PollFd<'_>; 3] = std::array::from_fn(|_| PollFd::new(device, PollFlags::POLLIN));
@@ -366,22 +377,17 @@ mod tests {
     #[test]
     fn stop_trigger_wakes_the_wait_once_per_request() {
         let (stop, mut trigger) = StopSignal::pair().unwrap();
+        let stop = Wakers {
+            stop: Some(stop),
+            host: None,
+        };
         let (dev, _dev_w) = nonblocking_pipe().unwrap();
         let clock = LinuxClock::start();
         let soon = Some(clock.now());
-        assert_eq!(
-            wait_on(dev.as_fd(), Some(&stop), None, &clock, soon),
-            Wake::Ready
-        );
+        assert_eq!(wait_on(dev.as_fd(), &stop, &clock, soon), Wake::Ready);
         trigger.stop().unwrap();
-        assert_eq!(
-            wait_on(dev.as_fd(), Some(&stop), None, &clock, None),
-            Wake::Stop
-        );
-        assert_eq!(
-            wait_on(dev.as_fd(), Some(&stop), None, &clock, soon),
-            Wake::Ready
-        );
+        assert_eq!(wait_on(dev.as_fd(), &stop, &clock, None), Wake::Stop);
+        assert_eq!(wait_on(dev.as_fd(), &stop, &clock, soon), Wake::Ready);
     }
 
     #[test]
@@ -390,6 +396,9 @@ mod tests {
         File::from(dev_w).write_all(b"x").unwrap();
         let clock = LinuxClock::start();
         // No deadline: only readiness can end this wait.
-        assert_eq!(wait_on(dev.as_fd(), None, None, &clock, None), Wake::Ready);
+        assert_eq!(
+            wait_on(dev.as_fd(), &Wakers::default(), &clock, None),
+            Wake::Ready
+        );
     }
 }

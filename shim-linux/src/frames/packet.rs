@@ -10,14 +10,12 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Arc;
 
 use bmclink_core::platform::{Frames, Nic, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
-use super::{check_ifname, wait_on, FramesError, StopSignal, SKIP_BUDGET};
+use super::{check_ifname, wait_on, FramesError, Wakers, SKIP_BUDGET};
 use crate::clock::LinuxClock;
-use crate::hostnet::HostWatch;
 
 /// Frames through an AF_PACKET socket on one interface.
 #[derive(Debug)]
@@ -26,8 +24,7 @@ pub struct PacketFrames {
     sock: OwnedFd,
     mac: [u8; 6],
     clock: LinuxClock,
-    stop: Option<StopSignal>,
-    host: Option<Arc<HostWatch>>,
+    wakers: Wakers,
 }
 
 fn last_error() -> io::Error {
@@ -109,21 +106,13 @@ impl PacketFrames {
             sock,
             mac,
             clock,
-            stop: None,
-            host: None,
+            wakers: Wakers::default(),
         })
     }
 
-    /// Makes [`Frames::wait`] return [`Wake::Stop`] on this stop signal.
-    pub fn with_stop(mut self, stop: StopSignal) -> Self {
-        self.stop = Some(stop);
-        self
-    }
-
-    /// Makes [`Frames::wait`] also return when the host announces a link
-    /// or address change (and read the announcement into `host`).
-    pub fn with_host_watch(mut self, host: Arc<HostWatch>) -> Self {
-        self.host = Some(host);
+    /// Makes [`Frames::wait`] end on `wakers` too.
+    pub fn waking_on(mut self, wakers: Wakers) -> Self {
+        self.wakers = wakers;
         self
     }
 
@@ -208,13 +197,7 @@ impl Frames for PacketFrames {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        wait_on(
-            self.sock.as_fd(),
-            self.stop.as_ref(),
-            self.host.as_deref(),
-            &self.clock,
-            deadline,
-        )
+        wait_on(self.sock.as_fd(), &self.wakers, &self.clock, deadline)
     }
 }
 

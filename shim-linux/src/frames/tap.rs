@@ -6,17 +6,15 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::sync::Arc;
 
 use bmclink_core::platform::{Frames, Nic, Wake, MAX_FRAME_LEN};
 use smoltcp::time::Instant;
 
 use super::{
     check_ifname, control_socket, ifreq, interface_running, set_interface_up, wait_on, FramesError,
-    StopSignal, SKIP_BUDGET,
+    Wakers, SKIP_BUDGET,
 };
 use crate::clock::LinuxClock;
-use crate::hostnet::HostWatch;
 
 // TUNSETIFF is _IOW('T', 202, int) but takes a `struct ifreq *`.
 nix::ioctl_write_ptr_bad!(
@@ -33,8 +31,7 @@ pub struct TapFrames {
     ctl: OwnedFd,
     mac: [u8; 6],
     clock: LinuxClock,
-    stop: Option<StopSignal>,
-    host: Option<Arc<HostWatch>>,
+    wakers: Wakers,
     /// Where a read lands: a TAP read returns one whole frame and cuts a
     /// frame longer than its buffer, so it reads into a full-size buffer and
     /// drops what does not fit the caller's. Kept, so no read clears 64 KiB.
@@ -68,22 +65,14 @@ impl TapFrames {
             ctl,
             mac,
             clock,
-            stop: None,
-            host: None,
+            wakers: Wakers::default(),
             frame: vec![0u8; 65536].into_boxed_slice(),
         })
     }
 
-    /// Makes [`Frames::wait`] return [`Wake::Stop`] on this stop signal.
-    pub fn with_stop(mut self, stop: StopSignal) -> Self {
-        self.stop = Some(stop);
-        self
-    }
-
-    /// Makes [`Frames::wait`] also return when the host announces a link
-    /// or address change (and read the announcement into `host`).
-    pub fn with_host_watch(mut self, host: Arc<HostWatch>) -> Self {
-        self.host = Some(host);
+    /// Makes [`Frames::wait`] end on `wakers` too.
+    pub fn waking_on(mut self, wakers: Wakers) -> Self {
+        self.wakers = wakers;
         self
     }
 
@@ -128,13 +117,7 @@ impl Frames for TapFrames {
     }
 
     fn wait(&mut self, deadline: Option<Instant>) -> Wake {
-        wait_on(
-            self.tun.as_fd(),
-            self.stop.as_ref(),
-            self.host.as_deref(),
-            &self.clock,
-            deadline,
-        )
+        wait_on(self.tun.as_fd(), &self.wakers, &self.clock, deadline)
     }
 }
 
