@@ -306,6 +306,41 @@ mod tests {
         assert!(!touches(&msg(libc::RTM_NEWLINK, 7, 16), &[]));
     }
 
+    /// Random datagrams (and random mutations of well-formed ones) never
+    /// panic, and watching more interfaces never hears less.
+    #[test]
+    fn random_datagrams_never_panic_and_more_watched_hears_more() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000 {
+            let mut d = if round % 2 == 0 {
+                let mut d = msg(libc::RTM_NEWADDR, (next() % 4) as u32, 8);
+                d.extend(msg(libc::RTM_NEWLINK, (next() % 4) as u32, 16));
+                d
+            } else {
+                vec![0u8; (next() % 96) as usize]
+            };
+            for _ in 0..(next() % 4) {
+                if !d.is_empty() {
+                    let at = (next() as usize) % d.len();
+                    d[at] = next() as u8;
+                }
+            }
+            let (a, b) = ((next() % 4) as u32, (next() % 4) as u32);
+            if touches(&d, &[a]) {
+                assert!(touches(&d, &[a, b]), "{d:?}");
+            }
+            if touches(&d, &[]) {
+                assert!(touches(&d, &[a]), "{d:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_datagram_that_does_not_parse_counts_as_a_change() {
         let ours = [7];
