@@ -19,13 +19,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bmclink_core::platform::{HostFacts, HostNet};
-
-use crate::frames::{check_ifname, ifreq};
 use nix::errno::Errno;
 use nix::net::if_::InterfaceFlags;
 use nix::sys::socket::{
     bind, recv, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType,
 };
+
+use crate::frames::{check_ifname, ifreq};
 
 /// The host's view of one interface.
 #[derive(Debug, Clone)]
@@ -124,9 +124,11 @@ impl HostWatch {
         u32::try_from(unsafe { req.ifr_ifru.ifru_ifindex }).ok()
     }
 
-    /// Whether a change came since the last call (true on the first).
+    /// Whether a [`HostWatch::drain`] read a change since the last call
+    /// (true on the first). No system call: the core asks on every round of
+    /// its timers, and the backend's wait, which runs between any two
+    /// steps of the agent, has drained the socket already.
     pub fn take_changed(&self) -> bool {
-        self.drain();
         self.changed.swap(false, Ordering::Relaxed)
     }
 
@@ -201,9 +203,9 @@ impl LinuxHostNet {
     }
 
     /// Tells the core when the facts may have changed, from `watch`
-    /// (which the frames backend's `wait` also watches).
-    pub fn with_watch(mut self, watch: Arc<HostWatch>) -> Self {
-        self.watch = Some(watch);
+    /// (which the frames backend's `wait` drains); `None`: it cannot tell.
+    pub fn watching(mut self, watch: Option<Arc<HostWatch>>) -> Self {
+        self.watch = watch;
         self
     }
 

@@ -38,6 +38,13 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// The device the frames go through.
+    pub fn device(&self) -> &str {
+        match self {
+            Backend::Tap(n) | Backend::Iface(n) => n,
+        }
+    }
+
     /// The interface whose host facts ([`HostNet`]) the policy reads: the
     /// AF_PACKET interface itself; for a TAP, the configured
     /// USBNIC name, since the kernel side of a TAP plays the BMC, not the host
@@ -211,10 +218,8 @@ pub fn build(
     // The host's change notifications: the facts are then read when the
     // kernel announces a change, not every second. Without them (a kernel
     // or sandbox without rtnetlink) the core polls, as on any platform.
-    let device = match backend {
-        Backend::Tap(n) | Backend::Iface(n) => n.as_str(),
-    };
-    let watch = match HostWatch::open(&[backend.host_interface(cfg), device]) {
+    let iface = backend.host_interface(cfg);
+    let watch = match HostWatch::open(&[iface, backend.device()]) {
         Ok(w) => Some(Arc::new(w)),
         Err(e) => {
             log::warn!("no rtnetlink notifications ({e}): host facts are read every second");
@@ -234,16 +239,12 @@ pub fn build(
             pcap,
         )?,
     };
-    let iface = backend.host_interface(cfg);
     let mac = frames.mac();
     Ok(LinuxPlatform {
         frames,
         clock,
         store: FileStore::new(&cfg.state_dir),
-        hostnet: match watch {
-            Some(w) => LinuxHostNet::new(iface).with_watch(w),
-            None => LinuxHostNet::new(iface),
-        },
+        hostnet: LinuxHostNet::new(iface).watching(watch),
         bootstrap: bootstrap_of(cfg),
         audit,
         status: Some(StatusSink {

@@ -226,12 +226,12 @@ pub(crate) fn poll_timeout(clock: &LinuxClock, deadline: Option<Instant>) -> Pol
     }
 }
 
-/// Blocks on `device` (readable) and the [`Wakers`] until one is ready or the deadline passes. Errors (EINTR
-/// included) are spurious returns. Notifications are read here (the flag
-/// stays in `host` for [`crate::hostnet::LinuxHostNet`]), so a watch does
-/// not keep the next wait from sleeping, unless more came than one drain
-/// reads. Every backend's `wait` is this; a simulator or another backend
-/// may use it too.
+/// Blocks on `device` (readable) and the [`Wakers`] until one is ready or
+/// the deadline passes. Errors (EINTR included) are spurious returns.
+/// Notifications are read here, and only here (the flag stays in `host` for
+/// [`crate::hostnet::LinuxHostNet`]), so a watch does not keep the next wait
+/// from sleeping, unless more came than one drain reads. Every backend's
+/// `wait` is this; a simulator or another backend may use it too.
 pub fn wait_on(
     device: BorrowedFd<'_>,
     wakers: &Wakers,
